@@ -1,0 +1,206 @@
+//! What people can ask deckhand to do, as typed values.
+
+use crate::values::{
+    AnnouncementType, GitRef, HumanDuration, IncidentId, JobNumber, Person, Priority, Severity,
+};
+
+/// One parsed command. Environment and app names are kept as typed: the caller checks
+/// them against the config and can suggest the nearest configured name.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Command {
+    Deploy(Deploy),
+    Rollback {
+        env: String,
+        app: Option<String>,
+        to: Option<RollbackTarget>,
+    },
+    Backup {
+        env: String,
+        database: Option<String>,
+    },
+    BackupList {
+        env: String,
+    },
+    Restore {
+        env: String,
+        backup: JobNumber,
+    },
+    Status {
+        env: Option<String>,
+    },
+    History {
+        env: String,
+        limit: Option<u32>,
+    },
+    Cancel {
+        job: JobNumber,
+    },
+    Lock {
+        env: String,
+        /// How long the lock lasts; without it the lock is sticky until `/unlock`.
+        duration: Option<HumanDuration>,
+        reason: Option<String>,
+    },
+    Unlock {
+        env: String,
+    },
+    Approve {
+        job: JobNumber,
+    },
+    Reject {
+        job: JobNumber,
+        reason: Option<String>,
+    },
+    Incident(IncidentCommand),
+    Announce {
+        kind: AnnouncementType,
+        priority: Priority,
+        subject: String,
+        message: String,
+    },
+    Secrets(SecretsCommand),
+    Help {
+        topic: Option<crate::CommandName>,
+    },
+}
+
+/// `/deploy`, with its target and flags.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Deploy {
+    pub target: Target,
+    /// Show the plan, run nothing.
+    pub dry_run: bool,
+    pub reason: Option<String>,
+    /// Deploy while this incident gates the env.
+    pub hotfix: Option<IncidentId>,
+    /// Deploy through a freeze; the text is the reason, recorded in the audit log.
+    pub break_glass: Option<String>,
+}
+
+/// Where a deploy goes and what it ships.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Target {
+    pub app: Option<String>,
+    pub env: String,
+    pub git_ref: Option<GitRef>,
+}
+
+impl Target {
+    /// `/deploy web prod` reads as "env `web`, ref `prod`" until the config says that `web`
+    /// is an app and not an env; then it means "app `web` to env `prod`".
+    pub fn resolve(
+        mut self,
+        is_app: impl Fn(&str) -> bool,
+        is_env: impl Fn(&str) -> bool,
+    ) -> Target {
+        if self.app.is_none()
+            && is_app(&self.env)
+            && !is_env(&self.env)
+            && let Some(git_ref) = self.git_ref.take()
+        {
+            self.app = Some(std::mem::replace(
+                &mut self.env,
+                git_ref.as_str().to_owned(),
+            ));
+        }
+        self
+    }
+}
+
+/// What `/rollback ... to X` names.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum RollbackTarget {
+    Ref(GitRef),
+    Job(JobNumber),
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum IncidentCommand {
+    Declare {
+        severity: Severity,
+        title: String,
+    },
+    Update {
+        id: IncidentId,
+        text: String,
+    },
+    Resolve {
+        id: IncidentId,
+        summary: Option<String>,
+    },
+    List,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum SecretsCommand {
+    List {
+        env: Option<String>,
+    },
+    Due,
+    Rotated {
+        name: String,
+        env: Option<String>,
+    },
+    Add {
+        name: String,
+        env: String,
+        every: HumanDuration,
+        owner: Person,
+        runbook: Option<String>,
+    },
+}
+
+impl Command {
+    /// The command family, for help and error messages.
+    pub fn name(&self) -> crate::CommandName {
+        use crate::CommandName as N;
+        match self {
+            Command::Deploy(_) => N::Deploy,
+            Command::Rollback { .. } => N::Rollback,
+            Command::Backup { .. } | Command::BackupList { .. } => N::Backup,
+            Command::Restore { .. } => N::Restore,
+            Command::Status { .. } => N::Status,
+            Command::History { .. } => N::History,
+            Command::Cancel { .. } => N::Cancel,
+            Command::Lock { .. } => N::Lock,
+            Command::Unlock { .. } => N::Unlock,
+            Command::Approve { .. } => N::Approve,
+            Command::Reject { .. } => N::Reject,
+            Command::Incident(_) => N::Incident,
+            Command::Announce { .. } => N::Announce,
+            Command::Secrets(_) => N::Secrets,
+            Command::Help { .. } => N::Help,
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn target(app: Option<&str>, env: &str, git_ref: Option<&str>) -> Target {
+        Target {
+            app: app.map(str::to_owned),
+            env: env.to_owned(),
+            git_ref: git_ref.map(|r| GitRef::new(r).unwrap()),
+        }
+    }
+
+    #[test]
+    fn two_words_become_app_and_env_when_the_first_is_an_app() {
+        let resolved = target(None, "web", Some("prod")).resolve(|n| n == "web", |n| n == "prod");
+        assert_eq!(resolved, target(Some("web"), "prod", None));
+    }
+
+    #[test]
+    fn two_words_stay_env_and_ref_when_the_first_is_an_env() {
+        let resolved = target(None, "prod", Some("v1")).resolve(|n| n == "web", |n| n == "prod");
+        assert_eq!(resolved, target(None, "prod", Some("v1")));
+    }
+
+    #[test]
+    fn an_env_wins_when_an_app_has_the_same_name() {
+        let resolved = target(None, "prod", Some("v1")).resolve(|_| true, |n| n == "prod");
+        assert_eq!(resolved, target(None, "prod", Some("v1")));
+    }
+}

@@ -1,0 +1,329 @@
+//! Text to [`Command`]: the prelude (mentions, slash, umbrella), then one parser per family.
+
+mod announce;
+mod deploy;
+mod incident;
+mod jobs;
+pub(crate) use jobs::MAX_HISTORY;
+mod secrets;
+
+use crate::command::Command;
+use crate::error::ParseError;
+use crate::spec::{CommandName, Form, Place};
+use crate::text::{Cursor, Token, normalize};
+use crate::values::JobNumber;
+
+/// Parses one chat message addressed to deckhand: `/deploy prod`, `/deckhand deploy prod`,
+/// `@deckhand deploy prod`, or `deploy prod`.
+pub fn parse(text: &str) -> Result<Command, ParseError> {
+    let line = normalize(text);
+    let mut cursor = Cursor::new(&line);
+    let mut word = cursor.next()?;
+    // A leading mention of the bot (`<@U0BOT>` from Slack, `<@123>` from Discord, or a
+    // typed `@deckhand`) only says who is being talked to.
+    if let Some(token) = &word
+        && !token.quoted
+        && (is_mention(&token.text) || token.text.eq_ignore_ascii_case("@deckhand"))
+    {
+        word = cursor.next()?;
+    }
+    // The umbrella command: `/deckhand deploy prod` means `/deploy prod`.
+    if let Some(token) = &word
+        && !token.quoted
+        && token
+            .text
+            .trim_start_matches('/')
+            .eq_ignore_ascii_case("deckhand")
+    {
+        word = cursor.next()?;
+        if word.is_none() {
+            return Ok(Command::Help { topic: None });
+        }
+    }
+    let Some(word) = word else {
+        return Err(ParseError::Empty);
+    };
+    let given = word.text.strip_prefix('/').unwrap_or(&word.text);
+    let Some(name) = CommandName::parse(given) else {
+        let suggestion = did_you_mean(given, CommandName::ALL.iter().map(|n| n.as_str()))
+            .and_then(CommandName::parse);
+        return Err(ParseError::UnknownCommand {
+            given: given.to_owned(),
+            suggestion,
+        });
+    };
+    let forms = name.spec().forms;
+    match name {
+        CommandName::Deploy => deploy::deploy(Args::new(cursor, name, &forms[0])),
+        CommandName::Rollback => jobs::rollback(Args::new(cursor, name, &forms[0])),
+        CommandName::Backup => jobs::backup(cursor),
+        CommandName::Restore => jobs::restore(Args::new(cursor, name, &forms[0])),
+        CommandName::Status => jobs::status(Args::new(cursor, name, &forms[0])),
+        CommandName::History => jobs::history(Args::new(cursor, name, &forms[0])),
+        CommandName::Cancel => {
+            let mut args = Args::new(cursor, name, &forms[0]);
+            let job = args.job()?;
+            args.end()?;
+            Ok(Command::Cancel { job })
+        }
+        CommandName::Approve => {
+            let mut args = Args::new(cursor, name, &forms[0]);
+            let job = args.job()?;
+            args.end()?;
+            Ok(Command::Approve { job })
+        }
+        CommandName::Reject => {
+            let mut args = Args::new(cursor, name, &forms[0]);
+            let job = args.job()?;
+            Ok(Command::Reject {
+                job,
+                reason: args.rest(),
+            })
+        }
+        CommandName::Lock => jobs::lock(Args::new(cursor, name, &forms[0])),
+        CommandName::Unlock => {
+            let mut args = Args::new(cursor, name, &forms[0]);
+            let env = args.word("ENV")?;
+            args.end()?;
+            Ok(Command::Unlock { env })
+        }
+        CommandName::Incident => incident::incident(cursor),
+        CommandName::Announce => announce::announce(Args::new(cursor, name, &forms[0])),
+        CommandName::Secrets => secrets::secrets(cursor),
+        CommandName::Help => {
+            let mut args = Args::new(cursor, name, &forms[0]);
+            let topic = match args.optional_word()? {
+                None => None,
+                Some(word) => Some(CommandName::parse(&word).ok_or_else(|| {
+                    let given = word.strip_prefix('/').unwrap_or(&word);
+                    ParseError::UnknownCommand {
+                        given: given.to_owned(),
+                        suggestion: did_you_mean(
+                            given,
+                            CommandName::ALL.iter().map(|n| n.as_str()),
+                        )
+                        .and_then(CommandName::parse),
+                    }
+                })?),
+            };
+            args.end()?;
+            Ok(Command::Help { topic })
+        }
+    }
+}
+
+fn is_mention(word: &str) -> bool {
+    word.starts_with("<@") && word.ends_with('>')
+}
+
+/// The arguments of one form of one command, read left to right, with errors that know
+/// which usage line to show.
+pub(crate) struct Args<'a> {
+    cursor: Cursor<'a>,
+    command: CommandName,
+    form: &'static Form,
+}
+
+impl<'a> Args<'a> {
+    pub fn new(cursor: Cursor<'a>, command: CommandName, form: &'static Form) -> Self {
+        Args {
+            cursor,
+            command,
+            form,
+        }
+    }
+
+    pub fn next(&mut self) -> Result<Option<Token<'a>>, ParseError> {
+        self.cursor.next()
+    }
+
+    pub fn peek(&self) -> Result<Option<Token<'a>>, ParseError> {
+        self.cursor.peek()
+    }
+
+    pub fn missing(&self, argument: &'static str) -> ParseError {
+        ParseError::MissingArgument {
+            command: self.command,
+            usage: self.form.usage,
+            argument,
+        }
+    }
+
+    /// A word that has no place here. Suggests the flag or keyword it looks like
+    /// (`dry-run` -> `--dry-run`).
+    pub fn unexpected(&self, token: &Token<'_>) -> ParseError {
+        if token.as_flag().is_some() || token.looks_like_short_flag() {
+            return self.unknown_flag(&token.text);
+        }
+        // What the word may have meant: a flag, a keyword or a `key=` of this form.
+        let known: Vec<(&str, String)> = self
+            .form
+            .args
+            .iter()
+            .filter_map(|arg| match arg.place {
+                Place::Flag(flag) => Some((flag.trim_start_matches('-'), flag.to_owned())),
+                Place::Keyword(word) => Some((word, word.to_owned())),
+                Place::KeyValue(key) => Some((key, format!("{key}="))),
+                _ => None,
+            })
+            .collect();
+        let bare = token.text.trim_start_matches('-');
+        let bare = bare.split('=').next().unwrap_or(bare);
+        let suggestion = did_you_mean(bare, known.iter().map(|(name, _)| *name))
+            .and_then(|found| known.iter().find(|(name, _)| *name == found))
+            .map(|(_, shown)| shown.clone());
+        ParseError::UnexpectedArgument {
+            command: self.command,
+            usage: self.form.usage,
+            given: token.text.clone().into_owned(),
+            suggestion,
+        }
+    }
+
+    pub fn unknown_flag(&self, given: &str) -> ParseError {
+        let flags = self.form.args.iter().filter_map(|arg| match arg.place {
+            Place::Flag(flag) => Some(flag),
+            _ => None,
+        });
+        let name = given.split('=').next().unwrap_or(given);
+        ParseError::UnknownFlag {
+            command: self.command,
+            usage: self.form.usage,
+            given: name.to_owned(),
+            suggestion: did_you_mean(name, flags).map(str::to_owned),
+        }
+    }
+
+    /// A required plain word (an env name, say).
+    pub fn word(&mut self, argument: &'static str) -> Result<String, ParseError> {
+        self.optional_word()?.ok_or_else(|| self.missing(argument))
+    }
+
+    /// An optional plain word; a flag here is an error, not a value.
+    pub fn optional_word(&mut self) -> Result<Option<String>, ParseError> {
+        match self.next()? {
+            None => Ok(None),
+            Some(token) if token.as_flag().is_some() => Err(self.unknown_flag(&token.text)),
+            Some(token) => Ok(Some(token.text.into_owned())),
+        }
+    }
+
+    pub fn job(&mut self) -> Result<JobNumber, ParseError> {
+        let word = self.word("a job number N")?;
+        self.job_number(&word, "job number")
+    }
+
+    pub fn job_number(&self, word: &str, argument: &'static str) -> Result<JobNumber, ParseError> {
+        JobNumber::parse(word).ok_or_else(|| ParseError::InvalidNumber {
+            command: self.command,
+            argument,
+            given: word.to_owned(),
+            expected: "a number like `12` or `#12`",
+        })
+    }
+
+    /// Fails on anything left over.
+    pub fn end(&mut self) -> Result<(), ParseError> {
+        match self.next()? {
+            None => Ok(()),
+            Some(token) => Err(self.unexpected(&token)),
+        }
+    }
+
+    /// Free text to the end of the line.
+    pub fn rest(&mut self) -> Option<String> {
+        self.cursor.rest()
+    }
+
+    /// The value of `--flag VALUE` or `--flag=VALUE`.
+    pub fn flag_value(
+        &mut self,
+        flag: &str,
+        inline: Option<&str>,
+        what: &'static str,
+    ) -> Result<String, ParseError> {
+        let value = match inline {
+            Some(value) => Some(value.to_owned()),
+            None => self
+                .next()?
+                .filter(|t| t.as_flag().is_none())
+                .map(|t| t.text.into_owned()),
+        };
+        value
+            .filter(|v| !v.trim().is_empty())
+            .ok_or_else(|| ParseError::FlagNeedsValue {
+                command: self.command,
+                flag: format!("--{flag}"),
+                what,
+            })
+    }
+
+    /// Sets an option that may be given once.
+    pub fn once<T>(&self, slot: &mut Option<T>, name: &str, value: T) -> Result<(), ParseError> {
+        if slot.is_some() {
+            return Err(ParseError::DuplicateArgument {
+                command: self.command,
+                name: name.to_owned(),
+            });
+        }
+        *slot = Some(value);
+        Ok(())
+    }
+}
+
+/// Reads the sub-command word of a family with several forms (`/incident declare ...`).
+pub(crate) fn subcommand<'a>(
+    mut cursor: Cursor<'a>,
+    command: CommandName,
+) -> Result<(Args<'a>, &'static str), ParseError> {
+    let forms = command.spec().forms;
+    let words = || forms.iter().map(|f| f.words).filter(|w| !w.is_empty());
+    let Some(token) = cursor.next()? else {
+        return Err(ParseError::MissingArgument {
+            command,
+            usage: forms[0].usage,
+            argument: "a sub-command",
+        });
+    };
+    match forms
+        .iter()
+        .find(|f| !f.words.is_empty() && token.is_keyword(f.words))
+    {
+        Some(form) => Ok((Args::new(cursor, command, form), form.words)),
+        None => Err(ParseError::UnknownSubcommand {
+            command,
+            suggestion: did_you_mean(&token.text, words()),
+            given: token.text.into_owned(),
+        }),
+    }
+}
+
+/// The nearest candidate by edit distance, if it is near enough to be a typo; or the one
+/// candidate that the input starts.
+pub fn did_you_mean<'c>(
+    given: &str,
+    candidates: impl Iterator<Item = &'c str> + Clone,
+) -> Option<&'c str> {
+    let given = given.to_lowercase();
+    if given.is_empty() {
+        return None;
+    }
+    let limit = match given.chars().count() {
+        0..=3 => 1,
+        4..=7 => 2,
+        _ => 3,
+    };
+    let best = candidates
+        .clone()
+        .map(|c| (strsim::damerau_levenshtein(&given, &c.to_lowercase()), c))
+        .filter(|&(distance, _)| distance <= limit)
+        .min_by_key(|&(distance, _)| distance)
+        .map(|(_, c)| c);
+    best.or_else(|| {
+        let mut prefixed = candidates.filter(|c| given.len() >= 3 && c.starts_with(&given));
+        match (prefixed.next(), prefixed.next()) {
+            (Some(only), None) => Some(only),
+            _ => None,
+        }
+    })
+}
