@@ -68,6 +68,7 @@ pub enum ParseError {
     },
     InvalidPriority {
         given: String,
+        suggestion: Option<&'static str>,
     },
     InvalidNumber {
         command: CommandName,
@@ -226,12 +227,17 @@ impl ParseError {
                     code_list(crate::values::AnnouncementType::WORDS)
                 )
             }
-            ParseError::InvalidPriority { given } => write!(
-                out,
-                "`{}` is not a priority. Use {}.",
-                clip(given),
-                code_list(crate::values::Priority::WORDS)
-            ),
+            ParseError::InvalidPriority { given, suggestion } => {
+                write!(out, "`{}` is not a priority.", clip(given))?;
+                if let Some(s) = suggestion {
+                    write!(out, " Did you mean `{s}`?")?;
+                }
+                write!(
+                    out,
+                    " Use {} (quote the subject if it is one word).",
+                    code_list(crate::values::Priority::WORDS)
+                )
+            }
             ParseError::InvalidNumber {
                 command,
                 argument,

@@ -434,3 +434,11 @@ fn canonical_text_of_each_form_parses_back() {
         assert_eq!(ok(&canonical), first, "{text:?} -> {canonical:?}");
     }
 }
+
+#[test]
+fn announce_short_one_word_subject_is_not_taken_for_a_priority() {
+    assert!(matches!(
+        ok("/announce info now we are live"),
+        Command::Announce { priority: Priority::Normal, ref subject, .. } if subject == "now"
+    ));
+}

@@ -15,10 +15,20 @@ pub(super) fn announce(mut args: Args<'_>) -> Result<Command, ParseError> {
     let mut priority = Priority::default();
     if let Some(token) = args.peek()?
         && !token.quoted
-        && let Some(given) = Priority::parse(&token.text)
     {
-        args.next()?;
-        priority = given;
+        if let Some(given) = Priority::parse(&token.text) {
+            args.next()?;
+            priority = given;
+        } else if token.text.len() >= 4
+            && let Some(near) = did_you_mean(&token.text, Priority::WORDS.iter().copied())
+        {
+            // `hgih` is a typo of a priority, not a one-word subject; a subject that
+            // happens to look like one can be quoted.
+            return Err(ParseError::InvalidPriority {
+                given: token.text.into_owned(),
+                suggestion: Some(near),
+            });
+        }
     }
     let subject = args
         .next()?

@@ -1,0 +1,353 @@
+//! Every kind of mistake gets a typed error, and its chat answer is pinned by a snapshot.
+
+use deckhand_commands::{CommandName, ParseError, RefProblem, parse};
+
+fn err(text: &str) -> ParseError {
+    match parse(text) {
+        Ok(command) => panic!("{text:?} parsed as {command:?}"),
+        Err(e) => e,
+    }
+}
+
+#[test]
+fn empty_text_says_to_try_help() {
+    assert_eq!(err("   "), ParseError::Empty);
+    insta::assert_snapshot!(err("").render());
+}
+
+#[test]
+fn unknown_command_suggests_the_nearest() {
+    let e = err("/deplyo prod");
+    assert_eq!(
+        e,
+        ParseError::UnknownCommand {
+            given: "deplyo".into(),
+            suggestion: Some(CommandName::Deploy)
+        }
+    );
+    insta::assert_snapshot!(e.render());
+}
+
+#[test]
+fn unknown_command_far_from_everything_suggests_nothing() {
+    assert_eq!(
+        err("/xyzzy"),
+        ParseError::UnknownCommand {
+            given: "xyzzy".into(),
+            suggestion: None
+        }
+    );
+}
+
+#[test]
+fn prefix_of_one_command_is_suggested() {
+    assert!(matches!(
+        err("/rollb prod"),
+        ParseError::UnknownCommand {
+            suggestion: Some(CommandName::Rollback),
+            ..
+        }
+    ));
+}
+
+#[test]
+fn missing_env_names_it_and_shows_usage() {
+    let e = err("/deploy");
+    assert!(matches!(e, ParseError::MissingArgument { command: CommandName::Deploy, .. }));
+    insta::assert_snapshot!(e.render());
+}
+
+#[test]
+fn missing_job_number_for_approve() {
+    insta::assert_snapshot!(err("/approve").render());
+}
+
+#[test]
+fn missing_incident_title() {
+    insta::assert_snapshot!(err("/incident declare sev1").render());
+}
+
+#[test]
+fn missing_subcommand_lists_the_forms() {
+    assert!(matches!(err("/incident"), ParseError::MissingArgument { .. }));
+}
+
+#[test]
+fn missing_secret_interval() {
+    insta::assert_snapshot!(err("/secrets add STRIPE_SECRET_KEY prod owner=@alice").render());
+}
+
+#[test]
+fn unknown_flag_suggests_the_nearest_flag() {
+    let e = err("/deploy prod --dryrun");
+    assert!(matches!(
+        &e,
+        ParseError::UnknownFlag { suggestion: Some(s), .. } if s == "--dry-run"
+    ));
+    insta::assert_snapshot!(e.render());
+}
+
+#[test]
+fn short_flag_is_an_unknown_flag() {
+    assert!(matches!(err("/deploy prod -n"), ParseError::UnknownFlag { .. }));
+}
+
+#[test]
+fn flag_on_a_command_without_flags_is_refused() {
+    assert!(matches!(err("/cancel 3 --force"), ParseError::UnknownFlag { .. }));
+}
+
+#[test]
+fn extra_word_that_looks_like_a_flag_is_suggested_as_one() {
+    let e = err("/deploy web prod v1 dry-run");
+    assert_eq!(
+        e,
+        ParseError::UnexpectedArgument {
+            command: CommandName::Deploy,
+            usage: CommandName::Deploy.spec().forms[0].usage,
+            given: "dry-run".into(),
+            suggestion: Some("--dry-run".into())
+        }
+    );
+    insta::assert_snapshot!(e.render());
+}
+
+#[test]
+fn unknown_key_suggests_the_nearest_key() {
+    let e = err("/secrets add X prod evry=90d owner=@a");
+    assert!(matches!(
+        &e,
+        ParseError::UnexpectedArgument { suggestion: Some(s), .. } if s == "every="
+    ));
+}
+
+#[test]
+fn extra_argument_is_refused() {
+    assert!(matches!(
+        err("/unlock prod now"),
+        ParseError::UnexpectedArgument { .. }
+    ));
+}
+
+#[test]
+fn duplicate_flag_is_refused() {
+    let e = err("/deploy prod --reason a --reason b");
+    assert_eq!(
+        e,
+        ParseError::DuplicateArgument {
+            command: CommandName::Deploy,
+            name: "--reason".into()
+        }
+    );
+    insta::assert_snapshot!(e.render());
+}
+
+#[test]
+fn duplicate_key_is_refused() {
+    assert!(matches!(
+        err("/secrets add X prod every=1d every=2d owner=@a"),
+        ParseError::DuplicateArgument { .. }
+    ));
+}
+
+#[test]
+fn flag_without_value_says_what_it_needs() {
+    let e = err("/deploy prod --reason");
+    assert!(matches!(e, ParseError::FlagNeedsValue { .. }));
+    insta::assert_snapshot!(e.render());
+}
+
+#[test]
+fn unclosed_quote_points_at_it() {
+    let e = err("/announce info \"Subject without an end and more");
+    assert!(matches!(e, ParseError::UnclosedQuote { column: 15, .. }));
+    insta::assert_snapshot!(e.render());
+}
+
+#[test]
+fn invalid_ref_characters_are_refused() {
+    let e = err("/deploy prod v1;rm");
+    assert_eq!(
+        e,
+        ParseError::InvalidRef {
+            given: "v1;rm".into(),
+            problem: RefProblem::BadCharacter(';')
+        }
+    );
+    insta::assert_snapshot!(e.render());
+}
+
+#[test]
+fn ref_with_shell_substitution_is_refused() {
+    assert!(matches!(
+        err("/deploy prod $(reboot)"),
+        ParseError::InvalidRef { .. }
+    ));
+}
+
+#[test]
+fn ref_starting_with_a_dash_is_refused() {
+    assert!(matches!(
+        err("/deploy prod \"-rf\""),
+        ParseError::InvalidRef {
+            problem: RefProblem::StartsWithDash,
+            ..
+        }
+    ));
+}
+
+#[test]
+fn ref_with_double_dot_is_refused() {
+    let e = err("/rollback prod to main..evil");
+    assert!(matches!(
+        e,
+        ParseError::InvalidRef {
+            problem: RefProblem::DoubleDot,
+            ..
+        }
+    ));
+    insta::assert_snapshot!(e.render());
+}
+
+#[test]
+fn overlong_ref_is_refused() {
+    let text = format!("/deploy prod {}", "a".repeat(129));
+    assert!(matches!(
+        err(&text),
+        ParseError::InvalidRef {
+            problem: RefProblem::TooLong,
+            ..
+        }
+    ));
+}
+
+#[test]
+fn invalid_duration_is_refused() {
+    let e = err("/secrets add X prod every=ninety owner=@a");
+    assert_eq!(
+        e,
+        ParseError::InvalidDuration {
+            given: "ninety".into()
+        }
+    );
+    insta::assert_snapshot!(e.render());
+    assert!(matches!(err("/lock prod --for 0s"), ParseError::InvalidDuration { .. }));
+}
+
+#[test]
+fn invalid_severity_is_refused() {
+    let e = err("/incident declare sev5 everything is on fire");
+    assert_eq!(
+        e,
+        ParseError::InvalidSeverity {
+            given: "sev5".into()
+        }
+    );
+    insta::assert_snapshot!(e.render());
+}
+
+#[test]
+fn invalid_announcement_type_suggests_the_nearest() {
+    let e = err("/announce deploymnt \"x\" y");
+    assert_eq!(
+        e,
+        ParseError::InvalidAnnouncementType {
+            given: "deploymnt".into(),
+            suggestion: Some("deployment")
+        }
+    );
+    insta::assert_snapshot!(e.render());
+}
+
+#[test]
+fn invalid_priority_is_refused() {
+    let e = err("/announce maintenance hgih \"DB upgrade\" tonight");
+    assert_eq!(
+        e,
+        ParseError::InvalidPriority {
+            given: "hgih".into(),
+            suggestion: Some("high")
+        }
+    );
+    insta::assert_snapshot!(e.render());
+}
+
+#[test]
+fn invalid_job_number_is_refused() {
+    let e = err("/approve twelve");
+    assert!(matches!(e, ParseError::InvalidNumber { .. }));
+    insta::assert_snapshot!(e.render());
+    assert!(matches!(err("/cancel 0"), ParseError::InvalidNumber { .. }));
+    assert!(matches!(err("/rollback prod to #x"), ParseError::InvalidNumber { .. }));
+}
+
+#[test]
+fn history_limit_out_of_range_is_refused() {
+    assert!(matches!(err("/history prod 0"), ParseError::InvalidNumber { .. }));
+    assert!(matches!(err("/history prod 101"), ParseError::InvalidNumber { .. }));
+    assert!(matches!(err("/history prod +5"), ParseError::InvalidNumber { .. }));
+}
+
+#[test]
+fn invalid_incident_id_is_refused() {
+    let e = err("/incident update INC-x it is fine");
+    assert!(matches!(e, ParseError::InvalidIncidentId { .. }));
+    insta::assert_snapshot!(e.render());
+    assert!(matches!(err("/deploy prod --hotfix soon"), ParseError::InvalidIncidentId { .. }));
+}
+
+#[test]
+fn unknown_subcommand_suggests_the_nearest() {
+    let e = err("/incident delcare sev1 x");
+    assert_eq!(
+        e,
+        ParseError::UnknownSubcommand {
+            command: CommandName::Incident,
+            given: "delcare".into(),
+            suggestion: Some("declare")
+        }
+    );
+    insta::assert_snapshot!(e.render());
+}
+
+#[test]
+fn secret_value_in_name_position_is_refused_without_echoing_shape() {
+    assert!(matches!(
+        err("/secrets rotated sk-live-123 prod"),
+        ParseError::InvalidSecretName { .. }
+    ));
+}
+
+#[test]
+fn invalid_owner_is_refused() {
+    assert!(matches!(
+        err("/secrets add X prod every=1d owner=@"),
+        ParseError::InvalidPerson { .. }
+    ));
+}
+
+#[test]
+fn app_name_with_a_slash_is_refused() {
+    assert!(matches!(
+        err("/deploy /v1 to prod"),
+        ParseError::InvalidName { .. }
+    ));
+}
+
+#[test]
+fn unknown_help_topic_suggests_the_nearest() {
+    assert!(matches!(
+        err("/help rolback"),
+        ParseError::UnknownCommand {
+            suggestion: Some(CommandName::Rollback),
+            ..
+        }
+    ));
+}
+
+#[test]
+fn long_input_is_clipped_in_the_answer() {
+    let text = format!("/{}", "x".repeat(500));
+    let answer = err(&text).render();
+    assert!(answer.len() < 200, "{answer}");
+}
