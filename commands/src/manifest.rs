@@ -100,7 +100,7 @@ pub fn discord_commands() -> Vec<DiscordCommand> {
                     .map(|form| DiscordOption {
                         kind: option_type::SUB_COMMAND,
                         name: form.discord_name().to_owned(),
-                        description: limit(&form.summary),
+                        description: limit(form.summary),
                         required: false,
                         autocomplete: false,
                         choices: Vec::new(),

@@ -237,12 +237,6 @@ vocabulary!(
     Priority { Low = "low", Normal = "normal", High = "high", Urgent = "urgent" }
 );
 
-impl Default for Priority {
-    fn default() -> Self {
-        Priority::Normal
-    }
-}
-
 /// Someone named in a command: a chat mention (`<@U123|bob>`, `<@123>`) or a typed name
 /// (`@bob`, `bob`, `slack:U123`, or a role name such as `approvers`).
 #[derive(Debug, Clone, PartialEq, Eq, Hash)]

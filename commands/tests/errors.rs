@@ -53,7 +53,13 @@ fn prefix_of_one_command_is_suggested() {
 #[test]
 fn missing_env_names_it_and_shows_usage() {
     let e = err("/deploy");
-    assert!(matches!(e, ParseError::MissingArgument { command: CommandName::Deploy, .. }));
+    assert!(matches!(
+        e,
+        ParseError::MissingArgument {
+            command: CommandName::Deploy,
+            ..
+        }
+    ));
     insta::assert_snapshot!(e.render());
 }
 
@@ -69,7 +75,10 @@ fn missing_incident_title() {
 
 #[test]
 fn missing_subcommand_lists_the_forms() {
-    assert!(matches!(err("/incident"), ParseError::MissingArgument { .. }));
+    assert!(matches!(
+        err("/incident"),
+        ParseError::MissingArgument { .. }
+    ));
 }
 
 #[test]
@@ -89,12 +98,18 @@ fn unknown_flag_suggests_the_nearest_flag() {
 
 #[test]
 fn short_flag_is_an_unknown_flag() {
-    assert!(matches!(err("/deploy prod -n"), ParseError::UnknownFlag { .. }));
+    assert!(matches!(
+        err("/deploy prod -n"),
+        ParseError::UnknownFlag { .. }
+    ));
 }
 
 #[test]
 fn flag_on_a_command_without_flags_is_refused() {
-    assert!(matches!(err("/cancel 3 --force"), ParseError::UnknownFlag { .. }));
+    assert!(matches!(
+        err("/cancel 3 --force"),
+        ParseError::UnknownFlag { .. }
+    ));
 }
 
 #[test]
@@ -231,7 +246,10 @@ fn invalid_duration_is_refused() {
         }
     );
     insta::assert_snapshot!(e.render());
-    assert!(matches!(err("/lock prod --for 0s"), ParseError::InvalidDuration { .. }));
+    assert!(matches!(
+        err("/lock prod --for 0s"),
+        ParseError::InvalidDuration { .. }
+    ));
 }
 
 #[test]
@@ -278,14 +296,26 @@ fn invalid_job_number_is_refused() {
     assert!(matches!(e, ParseError::InvalidNumber { .. }));
     insta::assert_snapshot!(e.render());
     assert!(matches!(err("/cancel 0"), ParseError::InvalidNumber { .. }));
-    assert!(matches!(err("/rollback prod to #x"), ParseError::InvalidNumber { .. }));
+    assert!(matches!(
+        err("/rollback prod to #x"),
+        ParseError::InvalidNumber { .. }
+    ));
 }
 
 #[test]
 fn history_limit_out_of_range_is_refused() {
-    assert!(matches!(err("/history prod 0"), ParseError::InvalidNumber { .. }));
-    assert!(matches!(err("/history prod 101"), ParseError::InvalidNumber { .. }));
-    assert!(matches!(err("/history prod +5"), ParseError::InvalidNumber { .. }));
+    assert!(matches!(
+        err("/history prod 0"),
+        ParseError::InvalidNumber { .. }
+    ));
+    assert!(matches!(
+        err("/history prod 101"),
+        ParseError::InvalidNumber { .. }
+    ));
+    assert!(matches!(
+        err("/history prod +5"),
+        ParseError::InvalidNumber { .. }
+    ));
 }
 
 #[test]
@@ -293,7 +323,10 @@ fn invalid_incident_id_is_refused() {
     let e = err("/incident update INC-x it is fine");
     assert!(matches!(e, ParseError::InvalidIncidentId { .. }));
     insta::assert_snapshot!(e.render());
-    assert!(matches!(err("/deploy prod --hotfix soon"), ParseError::InvalidIncidentId { .. }));
+    assert!(matches!(
+        err("/deploy prod --hotfix soon"),
+        ParseError::InvalidIncidentId { .. }
+    ));
 }
 
 #[test]

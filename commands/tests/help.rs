@@ -32,8 +32,8 @@ fn every_command_has_a_help_page_with_its_usage() {
 fn every_example_in_help_parses() {
     for &name in CommandName::ALL {
         for example in name.spec().examples {
-            let parsed = deckhand_commands::parse(example)
-                .unwrap_or_else(|e| panic!("{example}: {e}"));
+            let parsed =
+                deckhand_commands::parse(example).unwrap_or_else(|e| panic!("{example}: {e}"));
             assert_eq!(parsed.name(), name, "{example}");
         }
     }

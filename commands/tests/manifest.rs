@@ -1,8 +1,7 @@
 //! The Slack and Discord command definitions come from the same source as the parser.
 
 use deckhand_commands::manifest::{
-    InvocationError, OptionValue, discord_commands, discord_invocation_text,
-    slack_slash_commands,
+    InvocationError, OptionValue, discord_commands, discord_invocation_text, slack_slash_commands,
 };
 use deckhand_commands::{Command, CommandName, parse};
 
@@ -31,7 +30,11 @@ fn discord_rules_hold() {
             check_name(&option.name);
             assert!((1..=100).contains(&option.description.chars().count()));
             if option.kind != 1 {
-                assert!(!(seen_optional && option.required), "{}: required after optional", command.name);
+                assert!(
+                    !(seen_optional && option.required),
+                    "{}: required after optional",
+                    command.name
+                );
                 seen_optional |= !option.required;
             }
         }
@@ -41,22 +44,34 @@ fn discord_rules_hold() {
 fn check_name(name: &str) {
     assert!(
         (1..=32).contains(&name.len())
-            && name.chars().all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '_' || c == '-'),
+            && name
+                .chars()
+                .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '_' || c == '-'),
         "bad discord name {name}"
     );
 }
 
 #[test]
 fn env_and_app_options_autocomplete() {
-    let deploy = discord_commands().into_iter().find(|c| c.name == "deploy").unwrap();
+    let deploy = discord_commands()
+        .into_iter()
+        .find(|c| c.name == "deploy")
+        .unwrap();
     for option in &deploy.options {
-        assert_eq!(option.autocomplete, option.name == "env" || option.name == "app", "{}", option.name);
+        assert_eq!(
+            option.autocomplete,
+            option.name == "env" || option.name == "app",
+            "{}",
+            option.name
+        );
     }
 }
 
 fn text(command: &str, sub: Option<&str>, options: &[(&str, OptionValue)]) -> String {
-    let options: Vec<(String, OptionValue)> =
-        options.iter().map(|(k, v)| ((*k).to_owned(), v.clone())).collect();
+    let options: Vec<(String, OptionValue)> = options
+        .iter()
+        .map(|(k, v)| ((*k).to_owned(), v.clone()))
+        .collect();
     discord_invocation_text(command, sub, &options).unwrap()
 }
 
@@ -73,7 +88,10 @@ fn discord_deploy_becomes_the_typed_command() {
         ],
     );
     assert_eq!(t, "/deploy prod v1.2 --dry-run --reason \"two words\"");
-    assert_eq!(parse(&t).unwrap(), parse("/deploy prod v1.2 --dry-run --reason 'two words'").unwrap());
+    assert_eq!(
+        parse(&t).unwrap(),
+        parse("/deploy prod v1.2 --dry-run --reason 'two words'").unwrap()
+    );
 }
 
 #[test]
@@ -87,7 +105,11 @@ fn discord_sub_commands_become_their_words() {
         ],
     );
     assert!(matches!(parse(&t).unwrap(), Command::Incident(_)), "{t}");
-    let t = text("backup", Some("run"), &[("env", OptionValue::Text("prod".into()))]);
+    let t = text(
+        "backup",
+        Some("run"),
+        &[("env", OptionValue::Text("prod".into()))],
+    );
     assert_eq!(t, "/backup prod");
     let t = text("cancel", None, &[("job", OptionValue::Integer(12))]);
     assert_eq!(t, "/cancel 12");

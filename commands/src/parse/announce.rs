@@ -12,7 +12,7 @@ pub(super) fn announce(mut args: Args<'_>) -> Result<Command, ParseError> {
             suggestion: did_you_mean(&word, AnnouncementType::WORDS.iter().copied()),
             given: word,
         })?;
-    let mut priority = Priority::default();
+    let mut priority = Priority::Normal;
     if let Some(token) = args.peek()?
         && !token.quoted
     {
