@@ -1,0 +1,372 @@
+//! `deckhand.toml` (or the built-in demo) plus the process environment, validated once.
+
+mod validate;
+
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+
+use deckhand_commands::{HumanDuration, Severity};
+use serde::Deserialize;
+
+pub use validate::{ConfigError, ConfigErrors};
+
+/// The demo config used when there is no `deckhand.toml`: local commands only.
+pub const DEMO: &str = include_str!("demo.toml");
+
+/// Where a config came from, for error messages.
+pub const DEMO_SOURCE: &str = "<built-in demo config>";
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Config {
+    #[serde(default)]
+    pub bot: BotConfig,
+    /// Role name -> people (`slack:U123`, `discord:123`, `console:alice`, `console:*`).
+    #[serde(default)]
+    pub roles: BTreeMap<String, Vec<String>>,
+    #[serde(default)]
+    pub apps: BTreeMap<String, AppConfig>,
+    #[serde(default)]
+    pub environments: BTreeMap<String, EnvConfig>,
+    pub incidents: Option<IncidentsConfig>,
+    pub reminders: Option<RemindersConfig>,
+    #[serde(default)]
+    pub secrets: Vec<SecretConfig>,
+    /// The file this came from, or [`DEMO_SOURCE`].
+    #[serde(skip)]
+    pub source: String,
+}
+
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct BotConfig {
+    /// Channels for announcements, e.g. `slack:#deploys`.
+    #[serde(default)]
+    pub announce: Vec<String>,
+    /// IANA time zone for schedules and dates shown to people.
+    pub timezone: Option<String>,
+    /// How many jobs may run at once (on different envs). Default 4.
+    pub max_concurrent_jobs: Option<usize>,
+    /// Roles allowed to run `/announce`. Default: admins.
+    #[serde(default)]
+    pub announcers: Vec<String>,
+}
+
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct AppConfig {
+    /// `owner/name` on GitHub, for GitHub steps and commit ranges.
+    pub repo: Option<String>,
+    /// What `/deploy ENV` ships when no ref is given. Default `main`.
+    pub default_ref: Option<String>,
+}
+
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct EnvConfig {
+    /// Who may deploy, roll back, back up and lock: role names or people.
+    #[serde(default)]
+    pub deployers: Vec<String>,
+    /// Who may approve: role names or people. Never the requester.
+    #[serde(default)]
+    pub approvers: Vec<String>,
+    /// Distinct approvals a deploy or rollback needs before it runs.
+    #[serde(default)]
+    pub approvals: u32,
+    /// How long a job waits for approval before it expires. Default 1h.
+    pub approval_ttl: Option<HumanDuration>,
+    #[serde(default)]
+    pub rollback_on_failure: bool,
+    /// Env var names whose values are redacted from everything stored or posted.
+    #[serde(default)]
+    pub secrets: Vec<String>,
+    /// The longest a whole job may run. Default 1h.
+    pub timeout: Option<HumanDuration>,
+    /// Announce channels for this env, instead of `bot.announce`.
+    pub announce: Option<Vec<String>>,
+    #[serde(default)]
+    pub deploy: Vec<StepConfig>,
+    #[serde(default)]
+    pub rollback: Vec<StepConfig>,
+    #[serde(default)]
+    pub backup: Vec<StepConfig>,
+    #[serde(default)]
+    pub restore: Vec<StepConfig>,
+}
+
+/// One step of a pipeline: exactly one of `run`, `http`, `health`, `backup`, `restore`.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct StepConfig {
+    pub name: String,
+    /// A program and its arguments. Never a shell string built from chat text.
+    pub run: Option<Vec<String>>,
+    pub http: Option<HttpStep>,
+    pub health: Option<HealthStep>,
+    pub backup: Option<BackupStep>,
+    pub restore: Option<RestoreStep>,
+    /// Env var names passed through to this step (and nothing else of deckhand's env).
+    #[serde(default)]
+    pub env: Vec<String>,
+    pub cwd: Option<PathBuf>,
+    /// Default 10m.
+    pub timeout: Option<HumanDuration>,
+    #[serde(default)]
+    pub continue_on_error: bool,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct HttpStep {
+    #[serde(default = "default_method")]
+    pub method: String,
+    pub url: Option<String>,
+    /// Env var holding the URL (deploy hooks carry tokens in their URL).
+    pub url_env: Option<String>,
+    /// Header name -> env var holding its value.
+    #[serde(default)]
+    pub headers: BTreeMap<String, String>,
+    /// A JSON or text body.
+    pub body: Option<String>,
+    /// Expected status. Default: any 2xx.
+    pub expect: Option<u16>,
+    /// Extra attempts after a failure, with exponential backoff. Default 2.
+    pub retries: Option<u32>,
+}
+
+fn default_method() -> String {
+    "POST".to_owned()
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct HealthStep {
+    pub url: Option<String>,
+    pub url_env: Option<String>,
+    /// Default 200.
+    pub expect: Option<u16>,
+    /// Give up after this long. Default 2m.
+    pub within: Option<HumanDuration>,
+    /// Time between polls. Default 2s.
+    pub every: Option<HumanDuration>,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct BackupStep {
+    /// Env var holding a Postgres URL: backed up with `pg_dump --format=custom`.
+    pub database_url_env: Option<String>,
+    /// Or a file (an SQLite database, say): copied as it is.
+    pub file: Option<PathBuf>,
+    pub dir: PathBuf,
+    /// Keep the newest N backups in `dir`. Default 10.
+    pub keep: Option<usize>,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RestoreStep {
+    /// Env var holding the Postgres URL to restore into with `pg_restore`.
+    pub database_url_env: Option<String>,
+    /// Or the file to put the backup back into.
+    pub file: Option<PathBuf>,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct IncidentsConfig {
+    #[serde(default)]
+    pub channels: Vec<String>,
+    /// Severity -> how often the commander is reminded to post an update.
+    #[serde(default)]
+    pub update_every: BTreeMap<Severity, HumanDuration>,
+    /// Open incidents of these severities block prod deploys.
+    #[serde(default)]
+    pub gate: Vec<Severity>,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RemindersConfig {
+    /// cron crate syntax: sec min hour day month weekday.
+    pub schedule: String,
+    pub channel: String,
+    pub escalation_channel: Option<String>,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct SecretConfig {
+    pub name: String,
+    pub env: String,
+    pub every: Option<HumanDuration>,
+    pub owner: String,
+    pub last_rotated: Option<toml::value::Datetime>,
+    pub runbook: Option<String>,
+    pub provider_note: Option<String>,
+}
+
+/// The kinds of job, each with its own pipeline per env.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum JobKind {
+    Deploy,
+    Rollback,
+    Backup,
+    Restore,
+}
+
+impl JobKind {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            JobKind::Deploy => "deploy",
+            JobKind::Rollback => "rollback",
+            JobKind::Backup => "backup",
+            JobKind::Restore => "restore",
+        }
+    }
+
+    pub fn parse(value: &str) -> Option<JobKind> {
+        [
+            JobKind::Deploy,
+            JobKind::Rollback,
+            JobKind::Backup,
+            JobKind::Restore,
+        ]
+        .into_iter()
+        .find(|k| k.as_str() == value)
+    }
+
+    /// "Deploy", for card headers.
+    pub fn title(self) -> &'static str {
+        match self {
+            JobKind::Deploy => "Deploy",
+            JobKind::Rollback => "Rollback",
+            JobKind::Backup => "Backup",
+            JobKind::Restore => "Restore",
+        }
+    }
+}
+
+impl EnvConfig {
+    /// The steps a job of this kind runs. A rollback without its own pipeline redeploys
+    /// the target ref with the deploy pipeline.
+    pub fn pipeline(&self, kind: JobKind) -> &[StepConfig] {
+        match kind {
+            JobKind::Deploy => &self.deploy,
+            JobKind::Rollback if self.rollback.is_empty() => &self.deploy,
+            JobKind::Rollback => &self.rollback,
+            JobKind::Backup => &self.backup,
+            JobKind::Restore => &self.restore,
+        }
+    }
+
+    pub fn approval_ttl(&self) -> std::time::Duration {
+        self.approval_ttl
+            .map(HumanDuration::as_std)
+            .unwrap_or(std::time::Duration::from_secs(3600))
+    }
+
+    pub fn job_timeout(&self) -> std::time::Duration {
+        self.timeout
+            .map(HumanDuration::as_std)
+            .unwrap_or(std::time::Duration::from_secs(3600))
+    }
+}
+
+impl Config {
+    /// Reads and validates the config at `path`; without a file there, the demo config.
+    /// `explicit` says the path was asked for (then a missing file is an error).
+    pub fn load(path: &Path, explicit: bool) -> Result<Config, ConfigErrors> {
+        match std::fs::read_to_string(path) {
+            Ok(text) => Config::parse(&text, &path.display().to_string()),
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound && !explicit => {
+                Config::parse(DEMO, DEMO_SOURCE)
+            }
+            Err(e) => Err(ConfigErrors(vec![ConfigError {
+                file: path.display().to_string(),
+                key: String::new(),
+                reason: format!("cannot read it: {e}"),
+            }])),
+        }
+    }
+
+    /// Parses and validates TOML text; `source` names it in errors.
+    pub fn parse(text: &str, source: &str) -> Result<Config, ConfigErrors> {
+        let mut config = validate::deserialize(text, source)?;
+        config.source = source.to_owned();
+        validate::validate(&config, &|name| std::env::var_os(name).is_some())?;
+        Ok(config)
+    }
+
+    pub fn is_demo(&self) -> bool {
+        self.source == DEMO_SOURCE
+    }
+
+    pub fn env(&self, name: &str) -> Option<&EnvConfig> {
+        self.environments.get(name)
+    }
+
+    /// Whether `person` (`console:bob`) is in `entries` (role names or people).
+    pub fn includes(&self, entries: &[String], person: &str) -> bool {
+        entries.iter().any(|entry| match self.roles.get(entry) {
+            Some(members) => members.iter().any(|m| person_matches(m, person)),
+            None => person_matches(entry, person),
+        })
+    }
+
+    pub fn is_admin(&self, person: &str) -> bool {
+        self.roles
+            .get("admins")
+            .is_some_and(|admins| admins.iter().any(|m| person_matches(m, person)))
+    }
+
+    /// The env var values to redact: every env's `secrets` and every variable a step
+    /// reads, since those are credentials more often than not.
+    pub fn secret_names(&self) -> Vec<String> {
+        let mut names: Vec<String> = Vec::new();
+        for env in self.environments.values() {
+            names.extend(env.secrets.iter().cloned());
+            for kind in [
+                JobKind::Deploy,
+                JobKind::Rollback,
+                JobKind::Backup,
+                JobKind::Restore,
+            ] {
+                for step in env.pipeline(kind) {
+                    names.extend(validate::env_vars_of(step).into_iter().map(|(_, v)| v));
+                }
+            }
+        }
+        names.sort();
+        names.dedup();
+        names
+    }
+
+    /// Where announcements about `env` go.
+    pub fn announce_channels(&self, env: &str) -> &[String] {
+        self.env(env)
+            .and_then(|e| e.announce.as_deref())
+            .unwrap_or(&self.bot.announce)
+    }
+}
+
+/// `console:*` matches every console user; otherwise the exact person.
+fn person_matches(pattern: &str, person: &str) -> bool {
+    match pattern.strip_suffix('*') {
+        Some(prefix) if prefix.ends_with(':') => person.starts_with(prefix),
+        _ => pattern == person,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn wildcard_person_matches_only_its_platform() {
+        assert!(person_matches("console:*", "console:bob"));
+        assert!(!person_matches("console:*", "slack:U1"));
+        assert!(person_matches("slack:U1", "slack:U1"));
+        assert!(!person_matches("slack:U1", "slack:U12"));
+    }
+}

@@ -1,0 +1,445 @@
+//! Config errors that name the file, the key and the reason, all collected at once.
+
+use std::fmt;
+use std::str::FromStr;
+
+use super::{Config, StepConfig};
+
+/// One problem with the config.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ConfigError {
+    pub file: String,
+    /// Dotted path, e.g. `environments.prod.deploy[1].run`; empty for the whole file.
+    pub key: String,
+    pub reason: String,
+}
+
+impl fmt::Display for ConfigError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        if self.key.is_empty() {
+            write!(f, "{}: {}", self.file, self.reason)
+        } else {
+            write!(f, "{}: `{}`: {}", self.file, self.key, self.reason)
+        }
+    }
+}
+
+/// Every problem found, so one `deckhand check` shows them all.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ConfigErrors(pub Vec<ConfigError>);
+
+impl fmt::Display for ConfigErrors {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        for (i, error) in self.0.iter().enumerate() {
+            if i > 0 {
+                writeln!(f)?;
+            }
+            write!(f, "{error}")?;
+        }
+        Ok(())
+    }
+}
+
+impl std::error::Error for ConfigErrors {}
+
+/// TOML to [`Config`], with the failing key's path and line.
+pub(super) fn deserialize(text: &str, file: &str) -> Result<Config, ConfigErrors> {
+    let fail = |key: String, reason: String| {
+        ConfigErrors(vec![ConfigError {
+            file: file.to_owned(),
+            key,
+            reason,
+        }])
+    };
+    let deserializer =
+        toml::de::Deserializer::parse(text).map_err(|e| fail(String::new(), located(text, &e)))?;
+    serde_path_to_error::deserialize(deserializer).map_err(|e| {
+        let key = e.path().to_string();
+        let key = if key == "." { String::new() } else { key };
+        fail(key, located(text, e.inner()))
+    })
+}
+
+/// The error's message with the line it points at.
+fn located(text: &str, error: &toml::de::Error) -> String {
+    let message = error.message().trim().to_owned();
+    match error.span() {
+        Some(span) => {
+            let line = text[..span.start.min(text.len())].matches('\n').count() + 1;
+            format!("{message} (line {line})")
+        }
+        None => message,
+    }
+}
+
+const PLATFORMS: &[&str] = &["slack", "discord", "console"];
+
+/// Checks what serde cannot: references between sections, pipelines, schedules, and the
+/// env vars steps need. `is_set` says whether an env var is set.
+pub(super) fn validate(config: &Config, is_set: &dyn Fn(&str) -> bool) -> Result<(), ConfigErrors> {
+    let mut errors = Vec::new();
+    let mut error = |key: String, reason: String| {
+        errors.push(ConfigError {
+            file: config.source.clone(),
+            key,
+            reason,
+        })
+    };
+
+    for (role, members) in &config.roles {
+        for (i, member) in members.iter().enumerate() {
+            if let Err(reason) = check_person(member) {
+                error(format!("roles.{role}[{i}]"), reason);
+            }
+        }
+    }
+    for (i, channel) in config.bot.announce.iter().enumerate() {
+        if let Err(reason) = check_channel(channel) {
+            error(format!("bot.announce[{i}]"), reason);
+        }
+    }
+    if let Some(tz) = &config.bot.timezone
+        && chrono_tz::Tz::from_str(tz).is_err()
+    {
+        error(
+            "bot.timezone".into(),
+            format!("`{tz}` is not an IANA time zone (e.g. `Europe/Berlin`, `UTC`)"),
+        );
+    }
+    if config.bot.max_concurrent_jobs == Some(0) {
+        error(
+            "bot.max_concurrent_jobs".into(),
+            "must be at least 1".into(),
+        );
+    }
+    check_entries(config, "bot.announcers", &config.bot.announcers, &mut error);
+    if config.environments.is_empty() {
+        error(
+            "environments".into(),
+            "no environments are configured; add at least `[environments.staging]` with a `deploy` pipeline".into(),
+        );
+    }
+    for (name, env) in &config.environments {
+        if !is_name(name) {
+            error(
+                format!("environments.{name}"),
+                "env names use letters, digits, `-` and `_` only".into(),
+            );
+        }
+        let at = |key: &str| format!("environments.{name}.{key}");
+        check_entries(config, &at("deployers"), &env.deployers, &mut error);
+        check_entries(config, &at("approvers"), &env.approvers, &mut error);
+        if env.approvals > 0 && env.approvers.is_empty() {
+            error(
+                at("approvers"),
+                format!(
+                    "`approvals = {}` needs someone to approve: list role names or people",
+                    env.approvals
+                ),
+            );
+        }
+        if let Some(channels) = &env.announce {
+            for (i, channel) in channels.iter().enumerate() {
+                if let Err(reason) = check_channel(channel) {
+                    error(at(&format!("announce[{i}]")), reason);
+                }
+            }
+        }
+        if env.deploy.is_empty() {
+            error(
+                at("deploy"),
+                "the deploy pipeline is empty: add at least one `[[environments.ENV.deploy]]` step"
+                    .into(),
+            );
+        }
+        for (kind, steps) in [
+            ("deploy", &env.deploy),
+            ("rollback", &env.rollback),
+            ("backup", &env.backup),
+            ("restore", &env.restore),
+        ] {
+            for (i, step) in steps.iter().enumerate() {
+                check_step(step, &at(&format!("{kind}[{i}]")), is_set, &mut error);
+            }
+        }
+        if !env.restore.is_empty()
+            && env.approvers.is_empty()
+            && !config.roles.contains_key("admins")
+        {
+            error(
+                at("approvers"),
+                "restores always need an approval: list approvers, or define an `admins` role"
+                    .into(),
+            );
+        }
+    }
+    for (name, app) in &config.apps {
+        if !is_name(name) {
+            error(
+                format!("apps.{name}"),
+                "app names use letters, digits, `-` and `_` only".into(),
+            );
+        }
+        if let Some(r) = &app.default_ref
+            && deckhand_commands::GitRef::new(r).is_err()
+        {
+            error(
+                format!("apps.{name}.default_ref"),
+                format!("`{r}` is not a valid ref"),
+            );
+        }
+    }
+    if let Some(incidents) = &config.incidents {
+        for (i, channel) in incidents.channels.iter().enumerate() {
+            if let Err(reason) = check_channel(channel) {
+                error(format!("incidents.channels[{i}]"), reason);
+            }
+        }
+    }
+    if let Some(reminders) = &config.reminders {
+        if let Err(e) = cron::Schedule::from_str(&reminders.schedule) {
+            error(
+                "reminders.schedule".into(),
+                format!(
+                    "not a cron schedule ({e}); the format is `sec min hour day month weekday`, e.g. `0 0 9 * * Mon-Fri`"
+                ),
+            );
+        }
+        for (key, channel) in [
+            ("channel", Some(&reminders.channel)),
+            ("escalation_channel", reminders.escalation_channel.as_ref()),
+        ] {
+            if let Some(channel) = channel
+                && let Err(reason) = check_channel(channel)
+            {
+                error(format!("reminders.{key}"), reason);
+            }
+        }
+    }
+    for (i, secret) in config.secrets.iter().enumerate() {
+        if !deckhand_commands::is_secret_name(&secret.name) {
+            error(
+                format!("secrets[{i}].name"),
+                format!("`{}` is not an env var name", secret.name),
+            );
+        }
+        if !config.environments.contains_key(&secret.env) {
+            error(
+                format!("secrets[{i}].env"),
+                format!("no environment `{}` is configured", secret.env),
+            );
+        }
+    }
+
+    if errors.is_empty() {
+        Ok(())
+    } else {
+        Err(ConfigErrors(errors))
+    }
+}
+
+fn is_name(name: &str) -> bool {
+    !name.is_empty()
+        && name
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '_')
+}
+
+fn check_entries(
+    config: &Config,
+    key: &str,
+    entries: &[String],
+    error: &mut impl FnMut(String, String),
+) {
+    for (i, entry) in entries.iter().enumerate() {
+        if config.roles.contains_key(entry) {
+            continue;
+        }
+        if entry.contains(':') {
+            if let Err(reason) = check_person(entry) {
+                error(format!("{key}[{i}]"), reason);
+            }
+        } else {
+            let known: Vec<&str> = config.roles.keys().map(String::as_str).collect();
+            let hint = deckhand_commands::did_you_mean(entry, known.iter().copied())
+                .map(|s| format!(" Did you mean `{s}`?"))
+                .unwrap_or_default();
+            error(
+                format!("{key}[{i}]"),
+                format!(
+                    "unknown role `{entry}`: define it under [roles], or name a person like `slack:U123`.{hint}"
+                ),
+            );
+        }
+    }
+}
+
+fn check_person(person: &str) -> Result<(), String> {
+    match person.split_once(':') {
+        Some((platform, id)) if PLATFORMS.contains(&platform) && !id.is_empty() => Ok(()),
+        _ => Err(format!(
+            "`{person}` is not a person; write `slack:U123`, `discord:123456789012345678` or `console:alice`"
+        )),
+    }
+}
+
+fn check_channel(channel: &str) -> Result<(), String> {
+    match channel.split_once(':') {
+        Some((platform, id)) if PLATFORMS.contains(&platform) && !id.is_empty() => Ok(()),
+        _ => Err(format!(
+            "`{channel}` is not a channel; write `slack:#deploys`, `slack:C123`, `discord:112233445566778899` or `console:#deploys`"
+        )),
+    }
+}
+
+/// The env vars a step reads, with the key that names each.
+pub(crate) fn env_vars_of(step: &StepConfig) -> Vec<(String, String)> {
+    let mut vars: Vec<(String, String)> = step
+        .env
+        .iter()
+        .enumerate()
+        .map(|(i, v)| (format!("env[{i}]"), v.clone()))
+        .collect();
+    if let Some(http) = &step.http {
+        vars.extend(
+            http.url_env
+                .iter()
+                .map(|v| ("http.url_env".to_owned(), v.clone())),
+        );
+        vars.extend(
+            http.headers
+                .iter()
+                .map(|(h, v)| (format!("http.headers.{h}"), v.clone())),
+        );
+    }
+    if let Some(health) = &step.health {
+        vars.extend(
+            health
+                .url_env
+                .iter()
+                .map(|v| ("health.url_env".to_owned(), v.clone())),
+        );
+    }
+    if let Some(backup) = &step.backup {
+        vars.extend(
+            backup
+                .database_url_env
+                .iter()
+                .map(|v| ("backup.database_url_env".to_owned(), v.clone())),
+        );
+    }
+    if let Some(restore) = &step.restore {
+        vars.extend(
+            restore
+                .database_url_env
+                .iter()
+                .map(|v| ("restore.database_url_env".to_owned(), v.clone())),
+        );
+    }
+    vars
+}
+
+fn check_step(
+    step: &StepConfig,
+    at: &str,
+    is_set: &dyn Fn(&str) -> bool,
+    error: &mut impl FnMut(String, String),
+) {
+    let kinds = [
+        step.run.is_some(),
+        step.http.is_some(),
+        step.health.is_some(),
+        step.backup.is_some(),
+        step.restore.is_some(),
+    ];
+    match kinds.iter().filter(|k| **k).count() {
+        1 => {}
+        0 => error(
+            at.to_owned(),
+            format!(
+                "step `{}` does nothing: give it one of `run`, `http`, `health`, `backup`, `restore`",
+                step.name
+            ),
+        ),
+        _ => error(
+            at.to_owned(),
+            format!(
+                "step `{}` has more than one of `run`, `http`, `health`, `backup`, `restore`; split it into steps",
+                step.name
+            ),
+        ),
+    }
+    if step.name.trim().is_empty() {
+        error(
+            format!("{at}.name"),
+            "a step needs a name people can read".into(),
+        );
+    }
+    if let Some(argv) = &step.run
+        && argv.first().is_none_or(|p| p.trim().is_empty())
+    {
+        error(
+            format!("{at}.run"),
+            "`run` needs a program: `run = [\"program\", \"arg\", ...]`".into(),
+        );
+    }
+    if let Some(http) = &step.http {
+        if http.url.is_some() == http.url_env.is_some() {
+            error(
+                format!("{at}.http"),
+                "give exactly one of `url` and `url_env`".into(),
+            );
+        }
+        if reqwest::Method::from_bytes(http.method.to_ascii_uppercase().as_bytes()).is_err() {
+            error(
+                format!("{at}.http.method"),
+                format!("`{}` is not an HTTP method", http.method),
+            );
+        }
+        if let Some(url) = &http.url
+            && reqwest::Url::parse(url).is_err()
+        {
+            error(format!("{at}.http.url"), format!("`{url}` is not a URL"));
+        }
+    }
+    if let Some(health) = &step.health {
+        if health.url.is_some() == health.url_env.is_some() {
+            error(
+                format!("{at}.health"),
+                "give exactly one of `url` and `url_env`".into(),
+            );
+        }
+        if let Some(url) = &health.url
+            && reqwest::Url::parse(url).is_err()
+        {
+            error(format!("{at}.health.url"), format!("`{url}` is not a URL"));
+        }
+    }
+    if let Some(backup) = &step.backup {
+        if backup.database_url_env.is_some() == backup.file.is_some() {
+            error(
+                format!("{at}.backup"),
+                "give exactly one of `database_url_env` and `file`".into(),
+            );
+        }
+        if backup.keep == Some(0) {
+            error(format!("{at}.backup.keep"), "keep at least 1 backup".into());
+        }
+    }
+    if let Some(restore) = &step.restore
+        && restore.database_url_env.is_some() == restore.file.is_some()
+    {
+        error(
+            format!("{at}.restore"),
+            "give exactly one of `database_url_env` and `file`".into(),
+        );
+    }
+    for (key, var) in env_vars_of(step) {
+        if !is_set(&var) {
+            error(
+                format!("{at}.{key}"),
+                format!("the step needs env var `{var}`, which is not set"),
+            );
+        }
+    }
+}

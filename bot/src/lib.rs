@@ -1,0 +1,5 @@
+//! deckhand: the chat-ops bot. Config, store, job engine, steps, chat platforms, CLI.
+
+pub mod config;
+pub mod store;
+pub mod testing;

@@ -1,0 +1,442 @@
+//! The jobs table: creation, guarded state changes, leases, and history queries.
+
+use sqlx::{Any, Executor, FromRow};
+
+use super::Dialect;
+use crate::config::JobKind;
+
+/// DESIGN.md's job states.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum JobState {
+    AwaitingApproval,
+    Queued,
+    Running,
+    Succeeded,
+    Failed,
+    Cancelled,
+    Rejected,
+    Expired,
+    Interrupted,
+}
+
+impl JobState {
+    pub const ALL: [JobState; 9] = [
+        JobState::AwaitingApproval,
+        JobState::Queued,
+        JobState::Running,
+        JobState::Succeeded,
+        JobState::Failed,
+        JobState::Cancelled,
+        JobState::Rejected,
+        JobState::Expired,
+        JobState::Interrupted,
+    ];
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            JobState::AwaitingApproval => "awaiting_approval",
+            JobState::Queued => "queued",
+            JobState::Running => "running",
+            JobState::Succeeded => "succeeded",
+            JobState::Failed => "failed",
+            JobState::Cancelled => "cancelled",
+            JobState::Rejected => "rejected",
+            JobState::Expired => "expired",
+            JobState::Interrupted => "interrupted",
+        }
+    }
+
+    pub fn parse(value: &str) -> Option<JobState> {
+        JobState::ALL.into_iter().find(|s| s.as_str() == value)
+    }
+
+    /// Done: nothing more will happen to the job.
+    pub fn is_terminal(self) -> bool {
+        !matches!(
+            self,
+            JobState::AwaitingApproval | JobState::Queued | JobState::Running
+        )
+    }
+}
+
+/// What a backup job produced.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Artifact {
+    pub path: String,
+    pub size: i64,
+    pub sha256: String,
+}
+
+/// One job, as stored.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Job {
+    pub id: i64,
+    pub kind: JobKind,
+    pub env: String,
+    pub app: Option<String>,
+    pub git_ref: Option<String>,
+    pub previous_ref: Option<String>,
+    pub requester: String,
+    pub requester_name: String,
+    pub platform: String,
+    pub channel: String,
+    pub state: JobState,
+    pub reason: Option<String>,
+    pub params_hash: String,
+    pub approvals_required: i64,
+    pub approval_expires_at: Option<i64>,
+    pub rolls_back: Option<i64>,
+    pub restore_of: Option<i64>,
+    pub created_at: i64,
+    pub started_at: Option<i64>,
+    pub finished_at: Option<i64>,
+    pub cancel_requested: bool,
+    pub error: Option<String>,
+    pub artifact: Option<Artifact>,
+}
+
+#[derive(FromRow)]
+struct JobRow {
+    id: i64,
+    kind: String,
+    env: String,
+    app: Option<String>,
+    git_ref: Option<String>,
+    previous_ref: Option<String>,
+    requester: String,
+    requester_name: String,
+    platform: String,
+    channel: String,
+    state: String,
+    reason: Option<String>,
+    params_hash: String,
+    approvals_required: i64,
+    approval_expires_at: Option<i64>,
+    rolls_back: Option<i64>,
+    restore_of: Option<i64>,
+    created_at: i64,
+    started_at: Option<i64>,
+    finished_at: Option<i64>,
+    cancel_requested: i64,
+    error: Option<String>,
+    artifact_path: Option<String>,
+    artifact_size: Option<i64>,
+    artifact_sha256: Option<String>,
+}
+
+const COLUMNS: &str = "id, kind, env, app, git_ref, previous_ref, requester, requester_name, platform, channel, state, reason, params_hash, approvals_required, approval_expires_at, rolls_back, restore_of, created_at, started_at, finished_at, cancel_requested, error, artifact_path, artifact_size, artifact_sha256";
+
+impl TryFrom<JobRow> for Job {
+    type Error = sqlx::Error;
+
+    fn try_from(row: JobRow) -> Result<Job, sqlx::Error> {
+        let bad = |what: &str, value: &str| {
+            sqlx::Error::Decode(format!("job {}: unknown {what} `{value}`", row.id).into())
+        };
+        Ok(Job {
+            kind: JobKind::parse(&row.kind).ok_or_else(|| bad("kind", &row.kind))?,
+            state: JobState::parse(&row.state).ok_or_else(|| bad("state", &row.state))?,
+            artifact: match (row.artifact_path, row.artifact_size, row.artifact_sha256) {
+                (Some(path), Some(size), Some(sha256)) => Some(Artifact { path, size, sha256 }),
+                _ => None,
+            },
+            id: row.id,
+            env: row.env,
+            app: row.app,
+            git_ref: row.git_ref,
+            previous_ref: row.previous_ref,
+            requester: row.requester,
+            requester_name: row.requester_name,
+            platform: row.platform,
+            channel: row.channel,
+            reason: row.reason,
+            params_hash: row.params_hash,
+            approvals_required: row.approvals_required,
+            approval_expires_at: row.approval_expires_at,
+            rolls_back: row.rolls_back,
+            restore_of: row.restore_of,
+            created_at: row.created_at,
+            started_at: row.started_at,
+            finished_at: row.finished_at,
+            cancel_requested: row.cancel_requested != 0,
+            error: row.error,
+        })
+    }
+}
+
+/// SQL assembled here only from constants and [`JobState`] names, never from input.
+fn trusted(sql: String) -> sqlx::AssertSqlSafe<String> {
+    sqlx::AssertSqlSafe(sql)
+}
+
+fn convert(rows: Vec<JobRow>) -> sqlx::Result<Vec<Job>> {
+    rows.into_iter().map(Job::try_from).collect()
+}
+
+/// What a new job is made of.
+#[derive(Debug, Clone)]
+pub struct NewJob {
+    pub kind: JobKind,
+    pub env: String,
+    pub app: Option<String>,
+    pub git_ref: Option<String>,
+    pub previous_ref: Option<String>,
+    pub requester: String,
+    pub requester_name: String,
+    pub platform: String,
+    pub channel: String,
+    pub state: JobState,
+    pub reason: Option<String>,
+    pub params_hash: String,
+    pub approvals_required: i64,
+    pub approval_expires_at: Option<i64>,
+    pub rolls_back: Option<i64>,
+    pub restore_of: Option<i64>,
+}
+
+pub async fn insert<'c>(
+    db: impl Executor<'c, Database = Any>,
+    job: &NewJob,
+    now: i64,
+) -> sqlx::Result<i64> {
+    let (id,): (i64,) = sqlx::query_as(
+        "INSERT INTO jobs (kind, env, app, git_ref, previous_ref, requester, requester_name, platform, channel, state, reason, params_hash, approvals_required, approval_expires_at, rolls_back, restore_of, created_at) \
+         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17) RETURNING id",
+    )
+    .bind(job.kind.as_str())
+    .bind(&job.env)
+    .bind(&job.app)
+    .bind(&job.git_ref)
+    .bind(&job.previous_ref)
+    .bind(&job.requester)
+    .bind(&job.requester_name)
+    .bind(&job.platform)
+    .bind(&job.channel)
+    .bind(job.state.as_str())
+    .bind(&job.reason)
+    .bind(&job.params_hash)
+    .bind(job.approvals_required)
+    .bind(job.approval_expires_at)
+    .bind(job.rolls_back)
+    .bind(job.restore_of)
+    .bind(now)
+    .fetch_one(db)
+    .await?;
+    Ok(id)
+}
+
+pub async fn get<'c>(db: impl Executor<'c, Database = Any>, id: i64) -> sqlx::Result<Option<Job>> {
+    let row: Option<JobRow> =
+        sqlx::query_as(trusted(format!("SELECT {COLUMNS} FROM jobs WHERE id = $1")))
+            .bind(id)
+            .fetch_optional(db)
+            .await?;
+    row.map(Job::try_from).transpose()
+}
+
+/// Moves a job from one of `from` to `to`; `false` when it was in none of them (someone
+/// else got there first). Terminal states stamp `finished_at`.
+pub async fn transition<'c>(
+    db: impl Executor<'c, Database = Any>,
+    id: i64,
+    from: &[JobState],
+    to: JobState,
+    error: Option<&str>,
+    now: i64,
+) -> sqlx::Result<bool> {
+    let states: Vec<String> = from.iter().map(|s| format!("'{}'", s.as_str())).collect();
+    let finished = if to.is_terminal() {
+        "$3"
+    } else {
+        "finished_at"
+    };
+    let sql = format!(
+        "UPDATE jobs SET state = $1, error = COALESCE($2, error), finished_at = {finished}, lease_owner = CASE WHEN $1 = 'running' THEN lease_owner ELSE NULL END \
+         WHERE id = $4 AND state IN ({})",
+        states.join(", ")
+    );
+    let done = sqlx::query(trusted(sql))
+        .bind(to.as_str())
+        .bind(error)
+        .bind(now)
+        .bind(id)
+        .execute(db)
+        .await?;
+    Ok(done.rows_affected() == 1)
+}
+
+/// Takes the oldest queued job for `owner` and marks it running with a lease.
+pub async fn claim_next<'c>(
+    db: impl Executor<'c, Database = Any>,
+    dialect: Dialect,
+    owner: &str,
+    lease_until: i64,
+    now: i64,
+) -> sqlx::Result<Option<Job>> {
+    // Postgres replicas skip rows another replica is claiming; SQLite has one writer.
+    let pick = match dialect {
+        Dialect::Postgres => {
+            "SELECT id FROM jobs WHERE state = 'queued' ORDER BY id LIMIT 1 FOR UPDATE SKIP LOCKED"
+        }
+        Dialect::Sqlite => "SELECT id FROM jobs WHERE state = 'queued' ORDER BY id LIMIT 1",
+    };
+    let row: Option<JobRow> = sqlx::query_as(trusted(format!(
+        "UPDATE jobs SET state = 'running', started_at = $1, lease_owner = $2, lease_expires_at = $3 \
+         WHERE id = ({pick}) AND state = 'queued' RETURNING {COLUMNS}"
+    )))
+    .bind(now)
+    .bind(owner)
+    .bind(lease_until)
+    .fetch_optional(db)
+    .await?;
+    row.map(Job::try_from).transpose()
+}
+
+/// Extends the lease; `cancel_requested` comes back so the runner sees cancels made by
+/// other replicas. `None` when the lease is no longer ours.
+pub async fn heartbeat<'c>(
+    db: impl Executor<'c, Database = Any>,
+    id: i64,
+    owner: &str,
+    lease_until: i64,
+) -> sqlx::Result<Option<bool>> {
+    let row: Option<(i64,)> = sqlx::query_as(
+        "UPDATE jobs SET lease_expires_at = $1 WHERE id = $2 AND lease_owner = $3 AND state = 'running' RETURNING cancel_requested",
+    )
+    .bind(lease_until)
+    .bind(id)
+    .bind(owner)
+    .fetch_optional(db)
+    .await?;
+    Ok(row.map(|(c,)| c != 0))
+}
+
+pub async fn request_cancel<'c>(
+    db: impl Executor<'c, Database = Any>,
+    id: i64,
+) -> sqlx::Result<()> {
+    sqlx::query("UPDATE jobs SET cancel_requested = 1 WHERE id = $1")
+        .bind(id)
+        .execute(db)
+        .await?;
+    Ok(())
+}
+
+pub async fn set_artifact<'c>(
+    db: impl Executor<'c, Database = Any>,
+    id: i64,
+    artifact: &Artifact,
+) -> sqlx::Result<()> {
+    sqlx::query(
+        "UPDATE jobs SET artifact_path = $1, artifact_size = $2, artifact_sha256 = $3 WHERE id = $4",
+    )
+    .bind(&artifact.path)
+    .bind(artifact.size)
+    .bind(&artifact.sha256)
+    .bind(id)
+    .execute(db)
+    .await?;
+    Ok(())
+}
+
+pub async fn in_states<'c>(
+    db: impl Executor<'c, Database = Any>,
+    states: &[JobState],
+) -> sqlx::Result<Vec<Job>> {
+    let list: Vec<String> = states.iter().map(|s| format!("'{}'", s.as_str())).collect();
+    let rows: Vec<JobRow> = sqlx::query_as(trusted(format!(
+        "SELECT {COLUMNS} FROM jobs WHERE state IN ({}) ORDER BY id",
+        list.join(", ")
+    )))
+    .fetch_all(db)
+    .await?;
+    convert(rows)
+}
+
+/// Running jobs whose lease ran out: their runner died.
+pub async fn orphaned<'c>(
+    db: impl Executor<'c, Database = Any>,
+    now: i64,
+) -> sqlx::Result<Vec<Job>> {
+    let rows: Vec<JobRow> = sqlx::query_as(trusted(format!(
+        "SELECT {COLUMNS} FROM jobs WHERE state = 'running' AND (lease_expires_at IS NULL OR lease_expires_at < $1) ORDER BY id"
+    )))
+    .bind(now)
+    .fetch_all(db)
+    .await?;
+    convert(rows)
+}
+
+/// Jobs whose approval window has passed.
+pub async fn approval_expired<'c>(
+    db: impl Executor<'c, Database = Any>,
+    now: i64,
+) -> sqlx::Result<Vec<Job>> {
+    let rows: Vec<JobRow> = sqlx::query_as(trusted(format!(
+        "SELECT {COLUMNS} FROM jobs WHERE state = 'awaiting_approval' AND approval_expires_at IS NOT NULL AND approval_expires_at < $1 ORDER BY id"
+    )))
+    .bind(now)
+    .fetch_all(db)
+    .await?;
+    convert(rows)
+}
+
+/// An env's jobs, newest first.
+pub async fn history<'c>(
+    db: impl Executor<'c, Database = Any>,
+    env: &str,
+    limit: i64,
+) -> sqlx::Result<Vec<Job>> {
+    let rows: Vec<JobRow> = sqlx::query_as(trusted(format!(
+        "SELECT {COLUMNS} FROM jobs WHERE env = $1 ORDER BY id DESC LIMIT $2"
+    )))
+    .bind(env)
+    .bind(limit)
+    .fetch_all(db)
+    .await?;
+    convert(rows)
+}
+
+/// Successful deploys and rollbacks of `env` (and `app`), newest first: what ran there.
+pub async fn releases<'c>(
+    db: impl Executor<'c, Database = Any>,
+    env: &str,
+    app: Option<&str>,
+    limit: i64,
+) -> sqlx::Result<Vec<Job>> {
+    let rows: Vec<JobRow> = sqlx::query_as(trusted(format!(
+        "SELECT {COLUMNS} FROM jobs WHERE env = $1 AND ($2 IS NULL OR app = $2) AND kind IN ('deploy', 'rollback') AND state = 'succeeded' \
+         ORDER BY id DESC LIMIT $3"
+    )))
+    .bind(env)
+    .bind(app)
+    .bind(limit)
+    .fetch_all(db)
+    .await?;
+    convert(rows)
+}
+
+/// Backups of `env` that produced an artifact, newest first.
+pub async fn backups<'c>(
+    db: impl Executor<'c, Database = Any>,
+    env: &str,
+    limit: i64,
+) -> sqlx::Result<Vec<Job>> {
+    let rows: Vec<JobRow> = sqlx::query_as(trusted(format!(
+        "SELECT {COLUMNS} FROM jobs WHERE env = $1 AND kind = 'backup' AND state = 'succeeded' AND artifact_path IS NOT NULL ORDER BY id DESC LIMIT $2"
+    )))
+    .bind(env)
+    .bind(limit)
+    .fetch_all(db)
+    .await?;
+    convert(rows)
+}
+
+/// How many jobs are in each state, for `/metrics`.
+pub async fn count_by_state<'c>(
+    db: impl Executor<'c, Database = Any>,
+) -> sqlx::Result<Vec<(String, i64)>> {
+    sqlx::query_as("SELECT state, COUNT(*) FROM jobs GROUP BY state ORDER BY state")
+        .fetch_all(db)
+        .await
+}

@@ -1,0 +1,122 @@
+//! The database: SQLite (embedded default) or Postgres, same schema, same behaviour.
+//! Queries are free functions grouped by table, each taking an executor so they work
+//! inside a transaction.
+
+pub mod approvals;
+pub mod audit;
+pub mod events;
+pub mod jobs;
+pub mod locks;
+pub mod messages;
+pub mod steps;
+
+use std::str::FromStr;
+use std::time::Duration;
+
+use anyhow::Context as _;
+use sqlx::any::{AnyConnectOptions, AnyPoolOptions};
+use sqlx::{AnyPool, ConnectOptions as _};
+
+/// Which SQL engine is behind the pool, for the few statements that differ.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Dialect {
+    Sqlite,
+    Postgres,
+}
+
+/// The connection pool and its dialect.
+#[derive(Debug, Clone)]
+pub struct Store {
+    pub pool: AnyPool,
+    pub dialect: Dialect,
+}
+
+static SQLITE_MIGRATIONS: sqlx::migrate::Migrator = sqlx::migrate!("../migrations/sqlite");
+static POSTGRES_MIGRATIONS: sqlx::migrate::Migrator = sqlx::migrate!("../migrations/postgres");
+
+/// A URL with any password replaced, for messages and logs.
+pub fn redact_url(url: &str) -> String {
+    match reqwest::Url::parse(url) {
+        Ok(mut parsed) if parsed.password().is_some() => {
+            let _ = parsed.set_password(Some("********"));
+            parsed.to_string()
+        }
+        _ => url.to_owned(),
+    }
+}
+
+impl Store {
+    /// Connects and applies migrations. SQLite files are created when missing and run in
+    /// WAL mode.
+    pub async fn connect(url: &str) -> anyhow::Result<Store> {
+        sqlx::any::install_default_drivers();
+        let dialect = if url.starts_with("postgres://") || url.starts_with("postgresql://") {
+            Dialect::Postgres
+        } else if url.starts_with("sqlite:") {
+            Dialect::Sqlite
+        } else {
+            anyhow::bail!(
+                "DATABASE_URL `{}` is neither `sqlite://FILE` nor `postgres://...`",
+                redact_url(url)
+            );
+        };
+        let url = match dialect {
+            Dialect::Sqlite => sqlite_url(url),
+            Dialect::Postgres => url.to_owned(),
+        };
+        let options = AnyConnectOptions::from_str(&url)
+            .with_context(|| format!("`{}` is not a usable database URL", redact_url(&url)))?
+            .log_statements(tracing::log::LevelFilter::Trace);
+        let pool = AnyPoolOptions::new()
+            .max_connections(match dialect {
+                Dialect::Sqlite => 4,
+                Dialect::Postgres => 10,
+            })
+            .acquire_timeout(Duration::from_secs(10))
+            .connect_with(options)
+            .await
+            .with_context(|| format!("cannot connect to the database at {}", redact_url(&url)))?;
+        let store = Store { pool, dialect };
+        store.migrate().await?;
+        Ok(store)
+    }
+
+    /// Applies pending migrations.
+    pub async fn migrate(&self) -> anyhow::Result<()> {
+        if self.dialect == Dialect::Sqlite {
+            // WAL is a property of the file: readers never wait for the writer.
+            sqlx::query("PRAGMA journal_mode = WAL")
+                .execute(&self.pool)
+                .await
+                .context("cannot switch SQLite to WAL mode")?;
+        }
+        let migrator = match self.dialect {
+            Dialect::Sqlite => &SQLITE_MIGRATIONS,
+            Dialect::Postgres => &POSTGRES_MIGRATIONS,
+        };
+        migrator
+            .run(&self.pool)
+            .await
+            .context("cannot apply database migrations")?;
+        Ok(())
+    }
+
+    /// Whether the database answers, for `/healthz`.
+    pub async fn ping(&self) -> bool {
+        sqlx::query("SELECT 1").execute(&self.pool).await.is_ok()
+    }
+}
+
+/// `sqlite://deckhand.db` -> create the file when missing.
+fn sqlite_url(url: &str) -> String {
+    if url.contains("mode=") || url.contains(":memory:") {
+        return url.to_owned();
+    }
+    let separator = if url.contains('?') { '&' } else { '?' };
+    format!("{url}{separator}mode=rwc")
+}
+
+/// Milliseconds since the Unix epoch: how the store keeps time.
+pub fn now_ms() -> i64 {
+    chrono::Utc::now().timestamp_millis()
+}

@@ -1,0 +1,169 @@
+//! Each job's steps: status, timings and a bounded, redacted output tail.
+
+use sqlx::{Any, Executor, FromRow};
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum StepState {
+    Pending,
+    Running,
+    Succeeded,
+    Failed,
+    /// Failed, but the step has `continue_on_error`.
+    FailedIgnored,
+    Skipped,
+}
+
+impl StepState {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            StepState::Pending => "pending",
+            StepState::Running => "running",
+            StepState::Succeeded => "succeeded",
+            StepState::Failed => "failed",
+            StepState::FailedIgnored => "failed_ignored",
+            StepState::Skipped => "skipped",
+        }
+    }
+
+    pub fn parse(value: &str) -> StepState {
+        match value {
+            "running" => StepState::Running,
+            "succeeded" => StepState::Succeeded,
+            "failed" => StepState::Failed,
+            "failed_ignored" => StepState::FailedIgnored,
+            "skipped" => StepState::Skipped,
+            _ => StepState::Pending,
+        }
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Step {
+    pub idx: i64,
+    pub name: String,
+    pub state: StepState,
+    pub started_at: Option<i64>,
+    pub finished_at: Option<i64>,
+    pub output_tail: String,
+    pub error: Option<String>,
+}
+
+#[derive(FromRow)]
+struct StepRow {
+    idx: i64,
+    name: String,
+    state: String,
+    started_at: Option<i64>,
+    finished_at: Option<i64>,
+    output_tail: String,
+    error: Option<String>,
+}
+
+/// Creates the pending checklist of a job.
+pub async fn create(
+    conn: &mut sqlx::AnyConnection,
+    job_id: i64,
+    names: &[String],
+) -> sqlx::Result<()> {
+    for (idx, name) in names.iter().enumerate() {
+        sqlx::query(
+            "INSERT INTO job_steps (job_id, idx, name, state) VALUES ($1, $2, $3, 'pending')",
+        )
+        .bind(job_id)
+        .bind(idx as i64)
+        .bind(name)
+        .execute(&mut *conn)
+        .await?;
+    }
+    Ok(())
+}
+
+pub async fn start<'c>(
+    db: impl Executor<'c, Database = Any>,
+    job_id: i64,
+    idx: i64,
+    now: i64,
+) -> sqlx::Result<()> {
+    sqlx::query(
+        "UPDATE job_steps SET state = 'running', started_at = $1 WHERE job_id = $2 AND idx = $3",
+    )
+    .bind(now)
+    .bind(job_id)
+    .bind(idx)
+    .execute(db)
+    .await?;
+    Ok(())
+}
+
+/// Stores the step's outcome. `output_tail` must already be redacted and bounded.
+pub async fn finish<'c>(
+    db: impl Executor<'c, Database = Any>,
+    job_id: i64,
+    idx: i64,
+    state: StepState,
+    output_tail: &str,
+    error: Option<&str>,
+    now: i64,
+) -> sqlx::Result<()> {
+    sqlx::query(
+        "UPDATE job_steps SET state = $1, finished_at = $2, output_tail = $3, error = $4 WHERE job_id = $5 AND idx = $6",
+    )
+    .bind(state.as_str())
+    .bind(now)
+    .bind(output_tail)
+    .bind(error)
+    .bind(job_id)
+    .bind(idx)
+    .execute(db)
+    .await?;
+    Ok(())
+}
+
+/// Marks every step not yet finished as skipped (after a failure or a cancel).
+pub async fn skip_rest<'c>(db: impl Executor<'c, Database = Any>, job_id: i64) -> sqlx::Result<()> {
+    sqlx::query("UPDATE job_steps SET state = 'skipped' WHERE job_id = $1 AND state = 'pending'")
+        .bind(job_id)
+        .execute(db)
+        .await?;
+    Ok(())
+}
+
+/// A step left running by a dead process.
+pub async fn interrupt_running<'c>(
+    db: impl Executor<'c, Database = Any>,
+    job_id: i64,
+    now: i64,
+) -> sqlx::Result<()> {
+    sqlx::query(
+        "UPDATE job_steps SET state = 'failed', finished_at = $1, error = 'interrupted: deckhand stopped while this step ran' WHERE job_id = $2 AND state = 'running'",
+    )
+    .bind(now)
+    .bind(job_id)
+    .execute(db)
+    .await?;
+    Ok(())
+}
+
+pub async fn list<'c>(
+    db: impl Executor<'c, Database = Any>,
+    job_id: i64,
+) -> sqlx::Result<Vec<Step>> {
+    let rows: Vec<StepRow> = sqlx::query_as(
+        "SELECT idx, name, state, started_at, finished_at, output_tail, error FROM job_steps WHERE job_id = $1 ORDER BY idx",
+    )
+    .bind(job_id)
+    .fetch_all(db)
+    .await?;
+    Ok(rows
+        .into_iter()
+        .map(|r| Step {
+            idx: r.idx,
+            name: r.name,
+            state: StepState::parse(&r.state),
+            started_at: r.started_at,
+            finished_at: r.finished_at,
+            output_tail: r.output_tail,
+            error: r.error,
+        })
+        .collect())
+}

@@ -1,0 +1,459 @@
+//! One store suite, run on SQLite always and on Postgres when DECKHAND_TEST_POSTGRES_URL
+//! is set (CI sets it and fails when that Postgres is unreachable).
+
+use deckhand::config::JobKind;
+use deckhand::store::approvals::{self, Approval, Decision};
+use deckhand::store::jobs::{self, JobState, NewJob};
+use deckhand::store::locks::{self, EnvLock};
+use deckhand::store::steps::{self, StepState};
+use deckhand::store::{Store, audit, events, messages};
+use deckhand::testing;
+
+/// Runs `$body` with a fresh store of each dialect.
+macro_rules! store_test {
+    ($name:ident, |$store:ident| $body:block) => {
+        mod $name {
+            use super::*;
+
+            #[tokio::test]
+            async fn sqlite() {
+                let ($store, _) = testing::sqlite().await;
+                $body
+            }
+
+            #[tokio::test]
+            async fn postgres() {
+                let Some(url) = testing::postgres_url() else {
+                    // Only a developer machine without Postgres gets here; CI sets the URL.
+                    return;
+                };
+                let ($store, _) = testing::postgres(&url).await;
+                $body
+            }
+        }
+    };
+}
+
+fn new_job(env: &str, state: JobState) -> NewJob {
+    NewJob {
+        kind: JobKind::Deploy,
+        env: env.into(),
+        app: Some("web".into()),
+        git_ref: Some("v1".into()),
+        previous_ref: None,
+        requester: "console:alice".into(),
+        requester_name: "alice".into(),
+        platform: "console".into(),
+        channel: "console".into(),
+        state,
+        reason: None,
+        params_hash: "h".into(),
+        approvals_required: 1,
+        approval_expires_at: Some(1_000),
+        rolls_back: None,
+        restore_of: None,
+    }
+}
+
+async fn insert(store: &Store, env: &str, state: JobState) -> i64 {
+    jobs::insert(&store.pool, &new_job(env, state), 10)
+        .await
+        .unwrap()
+}
+
+store_test!(jobs_round_trip_every_field, |store| {
+    let id = insert(&store, "prod", JobState::AwaitingApproval).await;
+    let job = jobs::get(&store.pool, id).await.unwrap().unwrap();
+    assert_eq!(job.id, id);
+    assert_eq!(job.kind, JobKind::Deploy);
+    assert_eq!(job.env, "prod");
+    assert_eq!(job.app.as_deref(), Some("web"));
+    assert_eq!(job.state, JobState::AwaitingApproval);
+    assert_eq!(job.approval_expires_at, Some(1_000));
+    assert_eq!(job.created_at, 10);
+    assert!(job.artifact.is_none());
+    assert!(jobs::get(&store.pool, id + 100).await.unwrap().is_none());
+});
+
+store_test!(job_numbers_increase, |store| {
+    let a = insert(&store, "prod", JobState::Queued).await;
+    let b = insert(&store, "prod", JobState::Queued).await;
+    assert!(b > a);
+});
+
+store_test!(transition_is_guarded_by_the_current_state, |store| {
+    let id = insert(&store, "prod", JobState::AwaitingApproval).await;
+    assert!(
+        jobs::transition(
+            &store.pool,
+            id,
+            &[JobState::AwaitingApproval],
+            JobState::Queued,
+            None,
+            20
+        )
+        .await
+        .unwrap()
+    );
+    assert!(
+        !jobs::transition(
+            &store.pool,
+            id,
+            &[JobState::AwaitingApproval],
+            JobState::Rejected,
+            None,
+            21
+        )
+        .await
+        .unwrap()
+    );
+    assert!(
+        jobs::transition(
+            &store.pool,
+            id,
+            &[JobState::Queued],
+            JobState::Cancelled,
+            Some("by bob"),
+            22
+        )
+        .await
+        .unwrap()
+    );
+    let job = jobs::get(&store.pool, id).await.unwrap().unwrap();
+    assert_eq!(job.state, JobState::Cancelled);
+    assert_eq!(job.finished_at, Some(22));
+    assert_eq!(job.error.as_deref(), Some("by bob"));
+});
+
+store_test!(claim_takes_the_oldest_queued_job_once, |store| {
+    let first = insert(&store, "a", JobState::Queued).await;
+    let second = insert(&store, "b", JobState::Queued).await;
+    insert(&store, "c", JobState::AwaitingApproval).await;
+    let claimed = jobs::claim_next(&store.pool, store.dialect, "me", 5_000, 100)
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(claimed.id, first);
+    assert_eq!(claimed.state, JobState::Running);
+    assert_eq!(claimed.started_at, Some(100));
+    let next = jobs::claim_next(&store.pool, store.dialect, "me", 5_000, 100)
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(next.id, second);
+    assert!(
+        jobs::claim_next(&store.pool, store.dialect, "me", 5_000, 100)
+            .await
+            .unwrap()
+            .is_none()
+    );
+});
+
+store_test!(
+    heartbeat_extends_only_our_lease_and_reports_cancel,
+    |store| {
+        let id = insert(&store, "a", JobState::Queued).await;
+        jobs::claim_next(&store.pool, store.dialect, "me", 1_000, 100)
+            .await
+            .unwrap()
+            .unwrap();
+        assert_eq!(
+            jobs::heartbeat(&store.pool, id, "me", 2_000).await.unwrap(),
+            Some(false)
+        );
+        assert_eq!(
+            jobs::heartbeat(&store.pool, id, "other", 3_000)
+                .await
+                .unwrap(),
+            None
+        );
+        jobs::request_cancel(&store.pool, id).await.unwrap();
+        assert_eq!(
+            jobs::heartbeat(&store.pool, id, "me", 2_500).await.unwrap(),
+            Some(true)
+        );
+        assert!(jobs::orphaned(&store.pool, 2_000).await.unwrap().is_empty());
+        assert_eq!(jobs::orphaned(&store.pool, 2_501).await.unwrap().len(), 1);
+    }
+);
+
+store_test!(expired_approvals_are_found, |store| {
+    let id = insert(&store, "a", JobState::AwaitingApproval).await;
+    assert!(
+        jobs::approval_expired(&store.pool, 1_000)
+            .await
+            .unwrap()
+            .is_empty()
+    );
+    let expired = jobs::approval_expired(&store.pool, 1_001).await.unwrap();
+    assert_eq!(expired.iter().map(|j| j.id).collect::<Vec<_>>(), vec![id]);
+});
+
+store_test!(
+    releases_list_successful_deploys_and_rollbacks_newest_first,
+    |store| {
+        let a = insert(&store, "prod", JobState::Queued).await;
+        let b = insert(&store, "prod", JobState::Queued).await;
+        let c = insert(&store, "prod", JobState::Queued).await;
+        for id in [a, c] {
+            jobs::transition(
+                &store.pool,
+                id,
+                &[JobState::Queued],
+                JobState::Succeeded,
+                None,
+                5,
+            )
+            .await
+            .unwrap();
+        }
+        jobs::transition(
+            &store.pool,
+            b,
+            &[JobState::Queued],
+            JobState::Failed,
+            None,
+            5,
+        )
+        .await
+        .unwrap();
+        let releases = jobs::releases(&store.pool, "prod", Some("web"), 10)
+            .await
+            .unwrap();
+        assert_eq!(
+            releases.iter().map(|j| j.id).collect::<Vec<_>>(),
+            vec![c, a]
+        );
+        let any_app = jobs::releases(&store.pool, "prod", None, 10).await.unwrap();
+        assert_eq!(any_app.len(), 2);
+        assert!(
+            jobs::releases(&store.pool, "prod", Some("api"), 10)
+                .await
+                .unwrap()
+                .is_empty()
+        );
+    }
+);
+
+store_test!(artifacts_are_recorded_on_backups, |store| {
+    let mut job = new_job("prod", JobState::Queued);
+    job.kind = JobKind::Backup;
+    let id = jobs::insert(&store.pool, &job, 1).await.unwrap();
+    let artifact = jobs::Artifact {
+        path: "/b/1.dump".into(),
+        size: 42,
+        sha256: "ab".into(),
+    };
+    jobs::set_artifact(&store.pool, id, &artifact)
+        .await
+        .unwrap();
+    jobs::transition(
+        &store.pool,
+        id,
+        &[JobState::Queued],
+        JobState::Succeeded,
+        None,
+        2,
+    )
+    .await
+    .unwrap();
+    let backups = jobs::backups(&store.pool, "prod", 10).await.unwrap();
+    assert_eq!(backups[0].artifact.as_ref(), Some(&artifact));
+});
+
+store_test!(steps_keep_state_timings_and_output, |store| {
+    let id = insert(&store, "a", JobState::Queued).await;
+    let mut conn = store.pool.acquire().await.unwrap();
+    steps::create(
+        &mut conn,
+        id,
+        &["Build".into(), "Deploy".into(), "Smoke".into()],
+    )
+    .await
+    .unwrap();
+    steps::start(&store.pool, id, 0, 5).await.unwrap();
+    steps::finish(&store.pool, id, 0, StepState::Succeeded, "ok\n", None, 9)
+        .await
+        .unwrap();
+    steps::start(&store.pool, id, 1, 10).await.unwrap();
+    steps::interrupt_running(&store.pool, id, 11).await.unwrap();
+    steps::skip_rest(&store.pool, id).await.unwrap();
+    let list = steps::list(&store.pool, id).await.unwrap();
+    assert_eq!(
+        list.iter().map(|s| s.state).collect::<Vec<_>>(),
+        vec![StepState::Succeeded, StepState::Failed, StepState::Skipped]
+    );
+    assert_eq!(list[0].output_tail, "ok\n");
+    assert_eq!(
+        (list[0].started_at, list[0].finished_at),
+        (Some(5), Some(9))
+    );
+    assert!(list[1].error.as_deref().unwrap().contains("interrupted"));
+});
+
+store_test!(one_decision_per_person_per_job, |store| {
+    let id = insert(&store, "a", JobState::AwaitingApproval).await;
+    let approval = Approval {
+        person: "console:bob".into(),
+        person_name: "bob".into(),
+        decision: Decision::Approve,
+        params_hash: "h".into(),
+        created_at: 1,
+    };
+    assert!(approvals::record(&store.pool, id, &approval).await.unwrap());
+    assert!(!approvals::record(&store.pool, id, &approval).await.unwrap());
+    assert_eq!(approvals::list(&store.pool, id).await.unwrap().len(), 1);
+    assert!(
+        approvals::withdraw(&store.pool, id, "console:bob")
+            .await
+            .unwrap()
+    );
+    assert!(
+        !approvals::withdraw(&store.pool, id, "console:bob")
+            .await
+            .unwrap()
+    );
+    assert!(approvals::list(&store.pool, id).await.unwrap().is_empty());
+});
+
+fn lock(env: &str, job_id: Option<i64>, expires_at: Option<i64>) -> EnvLock {
+    EnvLock {
+        env: env.into(),
+        job_id,
+        holder: "console:alice".into(),
+        holder_name: "alice".into(),
+        reason: None,
+        since: 1,
+        expires_at,
+    }
+}
+
+store_test!(a_lock_has_one_holder_until_released, |store| {
+    let mut conn = store.pool.acquire().await.unwrap();
+    assert!(
+        locks::acquire(&mut conn, &lock("prod", Some(1), None), 5)
+            .await
+            .unwrap()
+    );
+    assert!(
+        !locks::acquire(&mut conn, &lock("prod", Some(2), None), 5)
+            .await
+            .unwrap()
+    );
+    assert!(
+        locks::acquire(&mut conn, &lock("staging", Some(2), None), 5)
+            .await
+            .unwrap()
+    );
+    assert_eq!(
+        locks::get(&mut *conn, "prod", 5)
+            .await
+            .unwrap()
+            .unwrap()
+            .job_id,
+        Some(1)
+    );
+    assert!(!locks::release_manual(&mut *conn, "prod").await.unwrap());
+    assert!(!locks::release_job(&mut *conn, "prod", 2).await.unwrap());
+    assert!(locks::transfer(&mut *conn, "prod", 1, 3, 6).await.unwrap());
+    assert!(locks::release_job(&mut *conn, "prod", 3).await.unwrap());
+    assert!(locks::get(&mut *conn, "prod", 7).await.unwrap().is_none());
+});
+
+store_test!(an_expired_manual_lock_is_free, |store| {
+    let mut conn = store.pool.acquire().await.unwrap();
+    assert!(
+        locks::acquire(&mut conn, &lock("prod", None, Some(100)), 50)
+            .await
+            .unwrap()
+    );
+    assert!(locks::get(&mut *conn, "prod", 100).await.unwrap().is_some());
+    assert!(locks::get(&mut *conn, "prod", 101).await.unwrap().is_none());
+    assert!(
+        locks::acquire(&mut conn, &lock("prod", Some(9), None), 101)
+            .await
+            .unwrap()
+    );
+    assert_eq!(locks::all(&mut *conn, 101).await.unwrap().len(), 1);
+});
+
+store_test!(message_refs_find_their_job, |store| {
+    let id = insert(&store, "a", JobState::AwaitingApproval).await;
+    let m = messages::MessageRef {
+        platform: "slack".into(),
+        channel: "C1".into(),
+        message_id: "1.2".into(),
+        job_id: id,
+        purpose: "card".into(),
+    };
+    messages::remember(&store.pool, &m, 1).await.unwrap();
+    messages::remember(&store.pool, &m, 2).await.unwrap();
+    assert_eq!(
+        messages::find(&store.pool, "slack", "C1", "1.2")
+            .await
+            .unwrap(),
+        Some(m.clone())
+    );
+    assert!(
+        messages::find(&store.pool, "slack", "C2", "1.2")
+            .await
+            .unwrap()
+            .is_none()
+    );
+    assert_eq!(messages::for_job(&store.pool, id).await.unwrap(), vec![m]);
+});
+
+store_test!(inbound_events_are_seen_once, |store| {
+    assert!(
+        events::first_seen(&store.pool, "slack:Ev1", 1)
+            .await
+            .unwrap()
+    );
+    assert!(
+        !events::first_seen(&store.pool, "slack:Ev1", 2)
+            .await
+            .unwrap()
+    );
+    assert!(
+        events::first_seen(&store.pool, "slack:Ev2", 2)
+            .await
+            .unwrap()
+    );
+});
+
+store_test!(audit_log_is_append_only, |store| {
+    let entry = audit::AuditEntry {
+        at: 1,
+        actor: "console:alice".into(),
+        platform: "console".into(),
+        action: "job.created".into(),
+        env: Some("prod".into()),
+        job_id: Some(1),
+        detail: "deploy v1".into(),
+    };
+    audit::append(&store.pool, &entry).await.unwrap();
+    assert_eq!(
+        audit::recent(&store.pool, 10).await.unwrap(),
+        vec![entry.clone()]
+    );
+    assert_eq!(audit::for_job(&store.pool, 1).await.unwrap(), vec![entry]);
+    assert!(
+        sqlx::query("UPDATE audit_log SET actor = 'mallory'")
+            .execute(&store.pool)
+            .await
+            .is_err()
+    );
+    assert!(
+        sqlx::query("DELETE FROM audit_log")
+            .execute(&store.pool)
+            .await
+            .is_err()
+    );
+    assert_eq!(audit::recent(&store.pool, 10).await.unwrap().len(), 1);
+});
+
+store_test!(migrations_are_idempotent, |store| {
+    store.migrate().await.unwrap();
+    store.migrate().await.unwrap();
+    assert!(store.ping().await);
+});
