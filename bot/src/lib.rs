@@ -3,3 +3,6 @@
 pub mod config;
 pub mod store;
 pub mod testing;
+pub mod chat;
+pub mod render;
+pub mod steps;

@@ -1,0 +1,168 @@
+//! The platform boundary: one neutral event type in, one small trait out. The core never
+//! sees a Slack or Discord type.
+
+pub mod console;
+
+use std::collections::{HashMap, HashSet};
+use std::sync::{Arc, Mutex};
+
+use async_trait::async_trait;
+
+use crate::render::Message;
+
+/// Someone talking to deckhand.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Person {
+    /// `platform:id`, as the config's roles write people: `console:bob`, `slack:U123`.
+    pub id: String,
+    /// What to call them in messages.
+    pub name: String,
+}
+
+/// What a platform delivers, verified and stripped of platform types.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Event {
+    /// A slash command or a mention, as typed.
+    Command {
+        platform: String,
+        channel: String,
+        user: Person,
+        text: String,
+        /// The platform's delivery id, to drop retries and replays.
+        event_id: Option<String>,
+    },
+    /// An emoji added to or removed from a message.
+    Reaction {
+        platform: String,
+        channel: String,
+        message_id: String,
+        user: Person,
+        emoji: String,
+        added: bool,
+        event_id: Option<String>,
+    },
+}
+
+/// A message deckhand posted: enough to edit it later.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Posted {
+    pub platform: String,
+    pub channel: String,
+    pub message_id: String,
+}
+
+/// One chat platform's outbound side.
+#[async_trait]
+pub trait Platform: Send + Sync {
+    /// `slack`, `discord` or `console`.
+    fn name(&self) -> &'static str;
+    /// Posts to a channel; returns the platform's message id.
+    async fn post(&self, channel: &str, message: &Message) -> anyhow::Result<String>;
+    /// Replaces a message deckhand posted.
+    async fn edit(&self, channel: &str, message_id: &str, message: &Message) -> anyhow::Result<()>;
+    /// A message only `user` sees (Slack ephemeral, Discord ephemeral follow-up).
+    async fn whisper(&self, channel: &str, user: &Person, message: &Message) -> anyhow::Result<()>;
+}
+
+/// `slack:#deploys` -> (`slack`, `#deploys`).
+pub fn split_channel(channel_ref: &str) -> Option<(&str, &str)> {
+    channel_ref.split_once(':').filter(|(p, c)| !p.is_empty() && !c.is_empty())
+}
+
+/// Every configured platform; routes each post to the right one.
+#[derive(Default)]
+pub struct Chat {
+    platforms: HashMap<&'static str, Arc<dyn Platform>>,
+    warned: Mutex<HashSet<String>>,
+}
+
+impl Chat {
+    pub fn new() -> Chat {
+        Chat::default()
+    }
+
+    pub fn add(&mut self, platform: Arc<dyn Platform>) {
+        self.platforms.insert(platform.name(), platform);
+    }
+
+    pub fn has(&self, name: &str) -> bool {
+        self.platforms.contains_key(name)
+    }
+
+    /// The platform for a channel ref, and the channel to give it. In the console every
+    /// channel prints to the terminal; otherwise a channel of a platform that is not
+    /// configured is skipped with one warning.
+    fn route(&self, platform: &str, channel: &str) -> Option<(Arc<dyn Platform>, String)> {
+        if let Some(p) = self.platforms.get(platform) {
+            return Some((p.clone(), channel.to_owned()));
+        }
+        if let Some(console) = self.platforms.get("console") {
+            return Some((console.clone(), format!("{platform}:{channel}")));
+        }
+        let key = format!("{platform}:{channel}");
+        if self.warned.lock().map(|mut w| w.insert(key.clone())).unwrap_or(false) {
+            tracing::warn!(channel = %key, "platform `{platform}` is not configured; skipping its channel");
+        }
+        None
+    }
+
+    /// Posts; logs and returns `None` when the platform fails, so one broken platform
+    /// never stops a job.
+    pub async fn post(&self, platform: &str, channel: &str, message: &Message) -> Option<Posted> {
+        let (target, channel) = self.route(platform, channel)?;
+        match target.post(&channel, message).await {
+            Ok(message_id) => Some(Posted {
+                platform: target.name().to_owned(),
+                channel,
+                message_id,
+            }),
+            Err(error) => {
+                tracing::error!(%platform, %channel, error = %format!("{error:#}"), "posting failed");
+                None
+            }
+        }
+    }
+
+    pub async fn edit(&self, posted: &Posted, message: &Message) {
+        let Some(target) = self.platforms.get(posted.platform.as_str()) else {
+            return;
+        };
+        if let Err(error) = target.edit(&posted.channel, &posted.message_id, message).await {
+            tracing::error!(platform = %posted.platform, message_id = %posted.message_id, error = %format!("{error:#}"), "editing failed");
+        }
+    }
+
+    pub async fn whisper(&self, platform: &str, channel: &str, user: &Person, message: &Message) {
+        let Some((target, channel)) = self.route(platform, channel) else {
+            return;
+        };
+        if let Err(error) = target.whisper(&channel, user, message).await {
+            tracing::error!(%platform, %channel, error = %format!("{error:#}"), "whisper failed");
+        }
+    }
+
+    /// Posts to a channel ref such as `slack:#deploys`.
+    pub async fn post_to(&self, channel_ref: &str, message: &Message) -> Option<Posted> {
+        let (platform, channel) = split_channel(channel_ref)?;
+        self.post(platform, channel, message).await
+    }
+}
+
+/// What a reaction means on an approval card.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Verdict {
+    Approve,
+    Reject,
+}
+
+/// ✅ approves and ❌ rejects, whether the platform sends the emoji or its shortcode.
+pub fn verdict(emoji: &str) -> Option<Verdict> {
+    let emoji = emoji.trim().trim_matches(':');
+    match emoji {
+        "✅" | "✔️" | "✔" | "☑️" | "white_check_mark" | "heavy_check_mark" | "ballot_box_with_check" => {
+            Some(Verdict::Approve)
+        }
+        "❌" | "✖️" | "x" | "heavy_multiplication_x" => Some(Verdict::Reject),
+        _ => None,
+    }
+}

@@ -1,0 +1,54 @@
+//! deckhand's messages, platform-neutral, and their plain-text form (console, logs).
+//! Slack Block Kit and Discord embeds render the same [`Message`].
+
+mod plain;
+
+use deckhand_commands::{AnnouncementType, Priority};
+
+use crate::store::approvals::Approval;
+use crate::store::jobs::Job;
+use crate::store::steps::Step;
+
+pub use plain::{bytes, duration, plain, state_icon, subject};
+
+/// Everything deckhand says.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Message {
+    /// A reply: help, status, a refusal. Light markdown (`code`, *bold*).
+    Text(String),
+    /// A job's live card: approvals, then the step checklist.
+    Job(Box<JobCard>),
+    Announcement(Announcement),
+}
+
+impl Message {
+    pub fn text(text: impl Into<String>) -> Message {
+        Message::Text(text.into())
+    }
+}
+
+/// A job as its card shows it, at one moment.
+#[derive(Debug, Clone, PartialEq)]
+pub struct JobCard {
+    pub job: Job,
+    pub steps: Vec<Step>,
+    pub approvals: Vec<Approval>,
+    /// People or roles who may approve, for the "waiting for" line.
+    pub approvers_hint: String,
+    /// When the card was drawn (Unix ms), for elapsed times.
+    pub now: i64,
+}
+
+/// DESIGN.md's announcement schema.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+pub struct Announcement {
+    pub sender: String,
+    pub recipients: Vec<String>,
+    #[serde(rename = "type")]
+    pub kind: AnnouncementType,
+    pub priority: Priority,
+    pub subject: String,
+    pub message: String,
+    #[serde(default)]
+    pub references: Vec<String>,
+}

@@ -1,0 +1,214 @@
+//! Plain text: what the console prints and what logs show.
+
+use std::fmt::Write as _;
+
+use super::{Announcement, JobCard, Message};
+use crate::store::approvals::Decision;
+use crate::store::jobs::JobState;
+use crate::store::steps::StepState;
+
+/// Output lines of a failed step shown on its card.
+const FAILED_TAIL_LINES: usize = 5;
+
+pub fn plain(message: &Message) -> String {
+    match message {
+        Message::Text(text) => text.clone(),
+        Message::Job(card) => job_card(card),
+        Message::Announcement(a) => announcement(a),
+    }
+}
+
+/// `1h02m`, `2m05s`, `3.2s`.
+pub fn duration(ms: i64) -> String {
+    let ms = ms.max(0);
+    if ms < 10_000 {
+        return format!("{:.1}s", ms as f64 / 1000.0);
+    }
+    let secs = ms / 1000;
+    match secs {
+        0..=59 => format!("{secs}s"),
+        60..=3599 => format!("{}m{:02}s", secs / 60, secs % 60),
+        _ => format!("{}h{:02}m", secs / 3600, (secs % 3600) / 60),
+    }
+}
+
+pub fn state_icon(state: JobState) -> &'static str {
+    match state {
+        JobState::AwaitingApproval => "🕐",
+        JobState::Queued => "⏸️",
+        JobState::Running => "⏳",
+        JobState::Succeeded => "✅",
+        JobState::Failed => "❌",
+        JobState::Cancelled => "🚫",
+        JobState::Rejected => "🙅",
+        JobState::Expired => "⌛",
+        JobState::Interrupted => "⚠️",
+    }
+}
+
+fn state_words(state: JobState) -> &'static str {
+    match state {
+        JobState::AwaitingApproval => "awaiting approval",
+        JobState::Queued => "queued",
+        JobState::Running => "running",
+        JobState::Succeeded => "succeeded",
+        JobState::Failed => "failed",
+        JobState::Cancelled => "cancelled",
+        JobState::Rejected => "rejected",
+        JobState::Expired => "expired",
+        JobState::Interrupted => "interrupted",
+    }
+}
+
+fn step_icon(state: StepState) -> &'static str {
+    match state {
+        StepState::Pending => "◻️",
+        StepState::Running => "⏳",
+        StepState::Succeeded => "✅",
+        StepState::Failed => "❌",
+        StepState::FailedIgnored => "⚠️",
+        StepState::Skipped => "⏭",
+    }
+}
+
+/// What the job ships, e.g. `web@v1.4.2` or `backup #7`.
+pub fn subject(job: &crate::store::jobs::Job) -> String {
+    let mut what = String::new();
+    if let Some(app) = &job.app {
+        what.push_str(app);
+    }
+    if let Some(r) = &job.git_ref {
+        if !what.is_empty() {
+            what.push('@');
+        }
+        what.push_str(r);
+    }
+    if let Some(backup) = job.restore_of {
+        what = format!("backup #{backup}");
+    }
+    what
+}
+
+fn job_card(card: &JobCard) -> String {
+    let job = &card.job;
+    let mut out = String::new();
+    let what = subject(job);
+    let _ = write!(
+        out,
+        "{} *{} #{}* · {}",
+        state_icon(job.state),
+        job.kind.title(),
+        job.id,
+        job.env
+    );
+    if !what.is_empty() {
+        let _ = write!(out, " · `{what}`");
+    }
+    let elapsed = match (job.started_at, job.finished_at) {
+        (Some(start), Some(end)) => Some(end - start),
+        (Some(start), None) => Some(card.now - start),
+        _ => None,
+    };
+    let _ = write!(out, " — {}", state_words(job.state));
+    if let Some(ms) = elapsed {
+        let _ = write!(out, " ({})", duration(ms));
+    }
+    let _ = write!(out, "\nrequested by {}", job.requester_name);
+    if let Some(previous) = &job.previous_ref {
+        let _ = write!(out, " · was `{previous}`");
+    }
+    if let Some(target) = job.rolls_back {
+        let _ = write!(out, " · rolls back #{target}");
+    }
+    if let Some(reason) = &job.reason {
+        let _ = write!(out, "\nreason: {reason}");
+    }
+    let approved: Vec<&str> = card
+        .approvals
+        .iter()
+        .filter(|a| a.decision == Decision::Approve)
+        .map(|a| a.person_name.as_str())
+        .collect();
+    if !approved.is_empty() {
+        let _ = write!(out, "\napproved by {}", approved.join(", "));
+    }
+    if let Some(rejection) = card.approvals.iter().find(|a| a.decision == Decision::Reject) {
+        let _ = write!(out, "\nrejected by {}", rejection.person_name);
+    }
+    if job.state == JobState::AwaitingApproval {
+        let needed = job.approvals_required as usize;
+        let _ = write!(
+            out,
+            "\nneeds {needed} approval{} ({}/{needed}) from {} — react ✅ to approve or ❌ to reject, or `/approve {}`",
+            if needed == 1 { "" } else { "s" },
+            approved.len(),
+            card.approvers_hint,
+            job.id
+        );
+        if let Some(expires) = job.approval_expires_at {
+            let _ = write!(out, "; expires in {}", duration(expires - card.now));
+        }
+    }
+    for step in &card.steps {
+        let _ = write!(out, "\n{} {}", step_icon(step.state), step.name);
+        if let (Some(start), Some(end)) = (step.started_at, step.finished_at) {
+            let _ = write!(out, " ({})", duration(end - start));
+        }
+        if matches!(step.state, StepState::Failed | StepState::FailedIgnored) {
+            if let Some(error) = &step.error {
+                let _ = write!(out, " — {error}");
+            }
+            let lines: Vec<&str> = step.output_tail.lines().collect();
+            for line in &lines[lines.len().saturating_sub(FAILED_TAIL_LINES)..] {
+                let _ = write!(out, "\n    │ {line}");
+            }
+        }
+    }
+    if let Some(error) = &job.error
+        && job.state != JobState::Failed
+    {
+        let _ = write!(out, "\n{error}");
+    }
+    if let Some(artifact) = &job.artifact {
+        let _ = write!(
+            out,
+            "\nbackup: {} ({}, sha256 {})",
+            artifact.path,
+            bytes(artifact.size),
+            &artifact.sha256[..artifact.sha256.len().min(12)]
+        );
+    }
+    out
+}
+
+pub fn bytes(size: i64) -> String {
+    match size {
+        s if s < 1024 => format!("{s} B"),
+        s if s < 1024 * 1024 => format!("{:.1} KiB", s as f64 / 1024.0),
+        s if s < 1024 * 1024 * 1024 => format!("{:.1} MiB", s as f64 / (1024.0 * 1024.0)),
+        s => format!("{:.1} GiB", s as f64 / (1024.0 * 1024.0 * 1024.0)),
+    }
+}
+
+fn announcement(a: &Announcement) -> String {
+    let icon = match a.kind {
+        deckhand_commands::AnnouncementType::Info => "ℹ️",
+        deckhand_commands::AnnouncementType::Resolution => "✅",
+        deckhand_commands::AnnouncementType::Deployment => "🚀",
+        deckhand_commands::AnnouncementType::Incident => "🚨",
+        deckhand_commands::AnnouncementType::Maintenance => "🛠️",
+        deckhand_commands::AnnouncementType::Reminder => "⏰",
+        deckhand_commands::AnnouncementType::Blocker => "⛔",
+    };
+    let mut out = format!("{icon} *{}*", a.subject);
+    if a.priority != deckhand_commands::Priority::Normal {
+        let _ = write!(out, " [{}]", a.priority);
+    }
+    if !a.message.is_empty() {
+        let _ = write!(out, "\n{}", a.message);
+    }
+    if !a.references.is_empty() {
+        let _ = write!(out, "\nrefs: {}", a.references.join(", "));
+    }
+    out
+}

@@ -1,0 +1,117 @@
+//! `http` (call a URL, e.g. a deploy hook, with retries) and `health` (poll until healthy).
+
+use std::time::Duration;
+
+use tokio::time::Instant;
+
+use super::{Outcome, StepContext};
+use crate::config::{HealthStep, HttpStep};
+
+fn url(ctx: &StepContext<'_>, url: &Option<String>, url_env: &Option<String>) -> Result<String, String> {
+    match (url, url_env) {
+        (Some(url), _) => Ok(url.clone()),
+        (None, Some(name)) => ctx.secret_env(name),
+        (None, None) => Err("no `url` or `url_env`".into()),
+    }
+}
+
+pub(super) async fn http(step: &HttpStep, ctx: &StepContext<'_>, timeout: Duration, outcome: &mut Outcome) {
+    let url = match url(ctx, &step.url, &step.url_env) {
+        Ok(url) => url,
+        Err(e) => return outcome.fail(e),
+    };
+    let shown = ctx.redactor.redact(&url);
+    let Ok(method) = reqwest::Method::from_bytes(step.method.to_ascii_uppercase().as_bytes()) else {
+        return outcome.fail(format!("`{}` is not an HTTP method", step.method));
+    };
+    let retries = step.retries.unwrap_or(2);
+    let mut backoff = Duration::from_millis(500);
+    for attempt in 0..=retries {
+        let mut request = ctx.http.request(method.clone(), &url);
+        for (header, var) in &step.headers {
+            match ctx.secret_env(var) {
+                Ok(value) => request = request.header(header, value),
+                Err(e) => return outcome.fail(e),
+            }
+        }
+        if let Some(body) = &step.body {
+            request = request.body(body.clone());
+        }
+        let remaining = ctx.deadline.saturating_duration_since(Instant::now());
+        let sent = tokio::select! {
+            _ = ctx.cancel.cancelled() => return ctx.stopped(outcome, super::Stop::Cancelled, timeout),
+            sent = request.timeout(remaining).send() => sent,
+        };
+        let problem = match sent {
+            Ok(response) => {
+                let status = response.status();
+                let body = response.text().await.unwrap_or_default();
+                outcome.tail.push(&format!("{method} {shown} -> {status}"));
+                for line in body.lines().take(10) {
+                    outcome.tail.push(&ctx.redactor.redact(line));
+                }
+                let expected = match step.expect {
+                    Some(code) => status.as_u16() == code,
+                    None => status.is_success(),
+                };
+                if expected {
+                    return;
+                }
+                match step.expect {
+                    Some(code) => format!("{method} {shown} answered {status}, expected {code}"),
+                    None => format!("{method} {shown} answered {status}"),
+                }
+            }
+            Err(e) => {
+                let e = ctx.redactor.redact(&format!("{e}"));
+                outcome.tail.push(&format!("{method} {shown} -> {e}"));
+                format!("{method} {shown} failed: {e}")
+            }
+        };
+        if attempt == retries {
+            return outcome.fail(problem);
+        }
+        outcome.tail.push(&format!("retrying in {}", crate::render::duration(backoff.as_millis() as i64)));
+        if let Err(stop) = ctx.sleep(backoff).await {
+            return ctx.stopped(outcome, stop, timeout);
+        }
+        backoff *= 2;
+    }
+}
+
+pub(super) async fn health(step: &HealthStep, ctx: &StepContext<'_>, timeout: Duration, outcome: &mut Outcome) {
+    let url = match url(ctx, &step.url, &step.url_env) {
+        Ok(url) => url,
+        Err(e) => return outcome.fail(e),
+    };
+    let shown = ctx.redactor.redact(&url);
+    let expect = step.expect.unwrap_or(200);
+    let within = step.within.map(|d| d.as_std()).unwrap_or(Duration::from_secs(120));
+    let every = step.every.map(|d| d.as_std()).unwrap_or(Duration::from_secs(2));
+    let give_up = Instant::now() + within;
+    loop {
+        let remaining = ctx.deadline.min(give_up).saturating_duration_since(Instant::now());
+        let answer = tokio::select! {
+            _ = ctx.cancel.cancelled() => return ctx.stopped(outcome, super::Stop::Cancelled, timeout),
+            answer = ctx.http.get(&url).timeout(remaining.max(Duration::from_millis(1))).send() => answer,
+        };
+        let last = match answer {
+            Ok(response) if response.status().as_u16() == expect => {
+                outcome.tail.push(&format!("GET {shown} -> {}", response.status()));
+                return;
+            }
+            Ok(response) => format!("{}", response.status()),
+            Err(e) => ctx.redactor.redact(&e.to_string()),
+        };
+        outcome.tail.push(&format!("GET {shown} -> {last}"));
+        if Instant::now() + every > give_up {
+            return outcome.fail(format!(
+                "{shown} did not answer {expect} within {} (last: {last})",
+                crate::render::duration(within.as_millis() as i64)
+            ));
+        }
+        if let Err(stop) = ctx.sleep(every).await {
+            return ctx.stopped(outcome, stop, timeout);
+        }
+    }
+}
