@@ -1,8 +1,12 @@
 //! deckhand: the chat-ops bot. Config, store, job engine, steps, chat platforms, CLI.
 
-pub mod config;
-pub mod store;
-pub mod testing;
 pub mod chat;
+pub mod cli;
+pub mod config;
+pub mod http;
+pub mod jobs;
+pub mod manifest;
 pub mod render;
 pub mod steps;
+pub mod store;
+pub mod testing;

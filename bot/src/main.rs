@@ -1,1 +1,32 @@
-fn main() {}
+//! The `deckhand` binary.
+
+use std::process::ExitCode;
+
+use clap::Parser as _;
+use deckhand::cli::{Cli, Cmd};
+
+#[tokio::main]
+async fn main() -> ExitCode {
+    let cli = Cli::parse();
+    init_logging(&cli.command);
+    deckhand::cli::main(cli).await
+}
+
+/// Logs go to stderr: JSON with `DECKHAND_LOG_FORMAT=json`, readable otherwise. The
+/// console is quiet by default so its transcript stays readable.
+fn init_logging(command: &Cmd) {
+    let default = match command {
+        Cmd::Console | Cmd::Run => "warn",
+        _ => "warn",
+    };
+    let filter = tracing_subscriber::EnvFilter::try_from_default_env()
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new(default));
+    let builder = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr);
+    if std::env::var("DECKHAND_LOG_FORMAT").as_deref() == Ok("json") {
+        builder.json().init();
+    } else {
+        builder.init();
+    }
+}

@@ -34,12 +34,21 @@ pub struct Console {
 
 impl Console {
     /// Prints to `out`; every printed message also goes to `transcript` when given.
-    pub fn new(out: Box<dyn Write + Send>, transcript: Option<mpsc::UnboundedSender<Printed>>) -> Console {
+    pub fn new(
+        out: Box<dyn Write + Send>,
+        transcript: Option<mpsc::UnboundedSender<Printed>>,
+    ) -> Console {
         Console {
             out: Mutex::new(out),
             next_id: AtomicU64::new(1),
             transcript,
         }
+    }
+
+    /// Continues the numbering of an earlier session, so `m7` always means one message.
+    pub fn starting_at(self, first: u64) -> Console {
+        self.next_id.store(first.max(1), Ordering::Relaxed);
+        self
     }
 
     fn print(&self, printed: Printed) {

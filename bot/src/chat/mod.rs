@@ -66,7 +66,9 @@ pub trait Platform: Send + Sync {
 
 /// `slack:#deploys` -> (`slack`, `#deploys`).
 pub fn split_channel(channel_ref: &str) -> Option<(&str, &str)> {
-    channel_ref.split_once(':').filter(|(p, c)| !p.is_empty() && !c.is_empty())
+    channel_ref
+        .split_once(':')
+        .filter(|(p, c)| !p.is_empty() && !c.is_empty())
 }
 
 /// Every configured platform; routes each post to the right one.
@@ -100,7 +102,12 @@ impl Chat {
             return Some((console.clone(), format!("{platform}:{channel}")));
         }
         let key = format!("{platform}:{channel}");
-        if self.warned.lock().map(|mut w| w.insert(key.clone())).unwrap_or(false) {
+        if self
+            .warned
+            .lock()
+            .map(|mut w| w.insert(key.clone()))
+            .unwrap_or(false)
+        {
             tracing::warn!(channel = %key, "platform `{platform}` is not configured; skipping its channel");
         }
         None
@@ -127,7 +134,10 @@ impl Chat {
         let Some(target) = self.platforms.get(posted.platform.as_str()) else {
             return;
         };
-        if let Err(error) = target.edit(&posted.channel, &posted.message_id, message).await {
+        if let Err(error) = target
+            .edit(&posted.channel, &posted.message_id, message)
+            .await
+        {
             tracing::error!(platform = %posted.platform, message_id = %posted.message_id, error = %format!("{error:#}"), "editing failed");
         }
     }
@@ -159,9 +169,13 @@ pub enum Verdict {
 pub fn verdict(emoji: &str) -> Option<Verdict> {
     let emoji = emoji.trim().trim_matches(':');
     match emoji {
-        "✅" | "✔️" | "✔" | "☑️" | "white_check_mark" | "heavy_check_mark" | "ballot_box_with_check" => {
-            Some(Verdict::Approve)
-        }
+        "✅"
+        | "✔️"
+        | "✔"
+        | "☑️"
+        | "white_check_mark"
+        | "heavy_check_mark"
+        | "ballot_box_with_check" => Some(Verdict::Approve),
         "❌" | "✖️" | "x" | "heavy_multiplication_x" => Some(Verdict::Reject),
         _ => None,
     }

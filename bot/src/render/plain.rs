@@ -132,7 +132,11 @@ fn job_card(card: &JobCard) -> String {
     if !approved.is_empty() {
         let _ = write!(out, "\napproved by {}", approved.join(", "));
     }
-    if let Some(rejection) = card.approvals.iter().find(|a| a.decision == Decision::Reject) {
+    if let Some(rejection) = card
+        .approvals
+        .iter()
+        .find(|a| a.decision == Decision::Reject)
+    {
         let _ = write!(out, "\nrejected by {}", rejection.person_name);
     }
     if job.state == JobState::AwaitingApproval {

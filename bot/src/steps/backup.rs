@@ -12,18 +12,31 @@ use crate::store::jobs::Artifact;
 
 const DEFAULT_KEEP: usize = 10;
 
-pub(super) async fn backup(step: &BackupStep, config: &StepConfig, ctx: &StepContext<'_>, outcome: &mut Outcome) {
+pub(super) async fn backup(
+    step: &BackupStep,
+    config: &StepConfig,
+    ctx: &StepContext<'_>,
+    outcome: &mut Outcome,
+) {
     if let Err(e) = tokio::fs::create_dir_all(&step.dir).await {
         return outcome.fail(format!("cannot create {}: {e}", step.dir.display()));
     }
     let stamp = chrono::Utc::now().format("%Y%m%dT%H%M%SZ");
     let extension = if step.file.is_some() { "bak" } else { "dump" };
-    let path = step.dir.join(format!("{}-job{}-{stamp}.{extension}", ctx.env, ctx.job_id));
+    let path = step
+        .dir
+        .join(format!("{}-job{}-{stamp}.{extension}", ctx.env, ctx.job_id));
     if let Some(file) = &step.file {
         if let Err(e) = tokio::fs::copy(file, &path).await {
-            return outcome.fail(format!("cannot copy {} to {}: {e}", file.display(), path.display()));
+            return outcome.fail(format!(
+                "cannot copy {} to {}: {e}",
+                file.display(),
+                path.display()
+            ));
         }
-        outcome.tail.push(&format!("copied {} to {}", file.display(), path.display()));
+        outcome
+            .tail
+            .push(&format!("copied {} to {}", file.display(), path.display()));
     } else if let Some(var) = &step.database_url_env {
         let url = match ctx.secret_env(var) {
             Ok(url) => url,
@@ -42,7 +55,11 @@ pub(super) async fn backup(step: &BackupStep, config: &StepConfig, ctx: &StepCon
     }
     match fingerprint(&path).await {
         Ok((size, sha256)) => {
-            outcome.tail.push(&format!("{} ({}, sha256 {sha256})", path.display(), crate::render::bytes(size)));
+            outcome.tail.push(&format!(
+                "{} ({}, sha256 {sha256})",
+                path.display(),
+                crate::render::bytes(size)
+            ));
             outcome.artifact = Some(Artifact {
                 path: path.display().to_string(),
                 size,
@@ -51,17 +68,30 @@ pub(super) async fn backup(step: &BackupStep, config: &StepConfig, ctx: &StepCon
         }
         Err(e) => return outcome.fail(format!("cannot read back {}: {e}", path.display())),
     }
-    prune(&step.dir, ctx.env, step.keep.unwrap_or(DEFAULT_KEEP), outcome).await;
+    prune(
+        &step.dir,
+        ctx.env,
+        step.keep.unwrap_or(DEFAULT_KEEP),
+        outcome,
+    )
+    .await;
 }
 
-pub(super) async fn restore(step: &RestoreStep, config: &StepConfig, ctx: &StepContext<'_>, outcome: &mut Outcome) {
+pub(super) async fn restore(
+    step: &RestoreStep,
+    config: &StepConfig,
+    ctx: &StepContext<'_>,
+    outcome: &mut Outcome,
+) {
     let Some(artifact) = ctx.restore_from else {
         return outcome.fail("this job names no backup to restore");
     };
     let path = PathBuf::from(&artifact.path);
     match fingerprint(&path).await {
         Ok((_, sha256)) if sha256 == artifact.sha256 => {
-            outcome.tail.push(&format!("{} matches its recorded sha256", path.display()));
+            outcome
+                .tail
+                .push(&format!("{} matches its recorded sha256", path.display()));
         }
         Ok((_, sha256)) => {
             return outcome.fail(format!(
@@ -76,12 +106,19 @@ pub(super) async fn restore(step: &RestoreStep, config: &StepConfig, ctx: &StepC
         // Copy next to the target, then rename: the target is never half-written.
         let staging = file.with_extension("deckhand-restore");
         if let Err(e) = tokio::fs::copy(&path, &staging).await {
-            return outcome.fail(format!("cannot copy the backup to {}: {e}", staging.display()));
+            return outcome.fail(format!(
+                "cannot copy the backup to {}: {e}",
+                staging.display()
+            ));
         }
         if let Err(e) = tokio::fs::rename(&staging, file).await {
             return outcome.fail(format!("cannot replace {}: {e}", file.display()));
         }
-        outcome.tail.push(&format!("restored {} from {}", file.display(), path.display()));
+        outcome.tail.push(&format!(
+            "restored {} from {}",
+            file.display(),
+            path.display()
+        ));
     } else if let Some(var) = &step.database_url_env {
         let url = match ctx.secret_env(var) {
             Ok(url) => url,
@@ -108,7 +145,13 @@ pub(super) async fn restore(step: &RestoreStep, config: &StepConfig, ctx: &StepC
 
 /// Runs `pg_dump` or `pg_restore` with the connection in `PG*` variables, so the
 /// password never appears on a command line.
-async fn postgres_tool(argv: &[String], url: &str, config: &StepConfig, ctx: &StepContext<'_>, outcome: &mut Outcome) -> bool {
+async fn postgres_tool(
+    argv: &[String],
+    url: &str,
+    config: &StepConfig,
+    ctx: &StepContext<'_>,
+    outcome: &mut Outcome,
+) -> bool {
     let connection = match libpq_env(url) {
         Ok(vars) => vars,
         Err(e) => {
@@ -130,14 +173,17 @@ async fn postgres_tool(argv: &[String], url: &str, config: &StepConfig, ctx: &St
         grace: ctx.grace,
     };
     with_connection.vars.extend(connection);
-    let timeout = ctx.deadline.saturating_duration_since(tokio::time::Instant::now());
+    let timeout = ctx
+        .deadline
+        .saturating_duration_since(tokio::time::Instant::now());
     super::run::run(argv, &step, &with_connection, timeout, outcome).await;
     outcome.ok()
 }
 
 /// `postgres://user:pw@host:port/db?sslmode=require` as libpq environment variables.
 fn libpq_env(url: &str) -> Result<Vec<(String, String)>, String> {
-    let parsed = reqwest::Url::parse(url).map_err(|_| "the database URL is not a URL".to_owned())?;
+    let parsed =
+        reqwest::Url::parse(url).map_err(|_| "the database URL is not a URL".to_owned())?;
     if !matches!(parsed.scheme(), "postgres" | "postgresql") {
         return Err("the database URL must start with postgres://".into());
     }
@@ -168,7 +214,9 @@ fn libpq_env(url: &str) -> Result<Vec<(String, String)>, String> {
 }
 
 fn percent_decode(s: &str) -> String {
-    percent_encoding::percent_decode_str(s).decode_utf8_lossy().into_owned()
+    percent_encoding::percent_decode_str(s)
+        .decode_utf8_lossy()
+        .into_owned()
 }
 
 /// Size and sha256 of a file.
@@ -207,8 +255,13 @@ async fn prune(dir: &Path, env: &str, keep: usize, outcome: &mut Outcome) {
     backups.sort_by(|a, b| b.0.cmp(&a.0).then(b.1.cmp(&a.1)));
     for (_, path) in backups.into_iter().skip(keep) {
         match tokio::fs::remove_file(&path).await {
-            Ok(()) => outcome.tail.push(&format!("removed old backup {}", path.display())),
-            Err(e) => outcome.tail.push(&format!("could not remove old backup {}: {e}", path.display())),
+            Ok(()) => outcome
+                .tail
+                .push(&format!("removed old backup {}", path.display())),
+            Err(e) => outcome.tail.push(&format!(
+                "could not remove old backup {}: {e}",
+                path.display()
+            )),
         }
     }
 }
@@ -219,7 +272,9 @@ mod tests {
 
     #[test]
     fn connection_goes_into_libpq_variables() {
-        let vars = libpq_env("postgres://deck%40hand:p%2Fw@db.example.com:6543/app?sslmode=require").unwrap();
+        let vars =
+            libpq_env("postgres://deck%40hand:p%2Fw@db.example.com:6543/app?sslmode=require")
+                .unwrap();
         assert_eq!(
             vars,
             vec![

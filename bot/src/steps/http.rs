@@ -7,7 +7,11 @@ use tokio::time::Instant;
 use super::{Outcome, StepContext};
 use crate::config::{HealthStep, HttpStep};
 
-fn url(ctx: &StepContext<'_>, url: &Option<String>, url_env: &Option<String>) -> Result<String, String> {
+fn url(
+    ctx: &StepContext<'_>,
+    url: &Option<String>,
+    url_env: &Option<String>,
+) -> Result<String, String> {
     match (url, url_env) {
         (Some(url), _) => Ok(url.clone()),
         (None, Some(name)) => ctx.secret_env(name),
@@ -15,13 +19,19 @@ fn url(ctx: &StepContext<'_>, url: &Option<String>, url_env: &Option<String>) ->
     }
 }
 
-pub(super) async fn http(step: &HttpStep, ctx: &StepContext<'_>, timeout: Duration, outcome: &mut Outcome) {
+pub(super) async fn http(
+    step: &HttpStep,
+    ctx: &StepContext<'_>,
+    timeout: Duration,
+    outcome: &mut Outcome,
+) {
     let url = match url(ctx, &step.url, &step.url_env) {
         Ok(url) => url,
         Err(e) => return outcome.fail(e),
     };
     let shown = ctx.redactor.redact(&url);
-    let Ok(method) = reqwest::Method::from_bytes(step.method.to_ascii_uppercase().as_bytes()) else {
+    let Ok(method) = reqwest::Method::from_bytes(step.method.to_ascii_uppercase().as_bytes())
+    else {
         return outcome.fail(format!("`{}` is not an HTTP method", step.method));
     };
     let retries = step.retries.unwrap_or(2);
@@ -71,7 +81,10 @@ pub(super) async fn http(step: &HttpStep, ctx: &StepContext<'_>, timeout: Durati
         if attempt == retries {
             return outcome.fail(problem);
         }
-        outcome.tail.push(&format!("retrying in {}", crate::render::duration(backoff.as_millis() as i64)));
+        outcome.tail.push(&format!(
+            "retrying in {}",
+            crate::render::duration(backoff.as_millis() as i64)
+        ));
         if let Err(stop) = ctx.sleep(backoff).await {
             return ctx.stopped(outcome, stop, timeout);
         }
@@ -79,25 +92,41 @@ pub(super) async fn http(step: &HttpStep, ctx: &StepContext<'_>, timeout: Durati
     }
 }
 
-pub(super) async fn health(step: &HealthStep, ctx: &StepContext<'_>, timeout: Duration, outcome: &mut Outcome) {
+pub(super) async fn health(
+    step: &HealthStep,
+    ctx: &StepContext<'_>,
+    timeout: Duration,
+    outcome: &mut Outcome,
+) {
     let url = match url(ctx, &step.url, &step.url_env) {
         Ok(url) => url,
         Err(e) => return outcome.fail(e),
     };
     let shown = ctx.redactor.redact(&url);
     let expect = step.expect.unwrap_or(200);
-    let within = step.within.map(|d| d.as_std()).unwrap_or(Duration::from_secs(120));
-    let every = step.every.map(|d| d.as_std()).unwrap_or(Duration::from_secs(2));
+    let within = step
+        .within
+        .map(|d| d.as_std())
+        .unwrap_or(Duration::from_secs(120));
+    let every = step
+        .every
+        .map(|d| d.as_std())
+        .unwrap_or(Duration::from_secs(2));
     let give_up = Instant::now() + within;
     loop {
-        let remaining = ctx.deadline.min(give_up).saturating_duration_since(Instant::now());
+        let remaining = ctx
+            .deadline
+            .min(give_up)
+            .saturating_duration_since(Instant::now());
         let answer = tokio::select! {
             _ = ctx.cancel.cancelled() => return ctx.stopped(outcome, super::Stop::Cancelled, timeout),
             answer = ctx.http.get(&url).timeout(remaining.max(Duration::from_millis(1))).send() => answer,
         };
         let last = match answer {
             Ok(response) if response.status().as_u16() == expect => {
-                outcome.tail.push(&format!("GET {shown} -> {}", response.status()));
+                outcome
+                    .tail
+                    .push(&format!("GET {shown} -> {}", response.status()));
                 return;
             }
             Ok(response) => format!("{}", response.status()),

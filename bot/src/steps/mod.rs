@@ -79,7 +79,10 @@ impl StepContext<'_> {
                 outcome.cancelled = true;
                 outcome.fail("cancelled");
             }
-            Stop::TimedOut => outcome.fail(format!("timed out after {}", crate::render::duration(timeout.as_millis() as i64))),
+            Stop::TimedOut => outcome.fail(format!(
+                "timed out after {}",
+                crate::render::duration(timeout.as_millis() as i64)
+            )),
         }
     }
 
@@ -119,7 +122,9 @@ pub async fn execute(step: &StepConfig, ctx: &StepContext<'_>) -> Outcome {
 /// `LC_*`, `TZ`, the job's `DECKHAND_*` variables and the variables the step names.
 pub fn step_environment(step: &StepConfig, vars: &[(String, String)]) -> Vec<(String, String)> {
     let mut env: Vec<(String, String)> = std::env::vars()
-        .filter(|(k, _)| matches!(k.as_str(), "PATH" | "HOME" | "LANG" | "TZ") || k.starts_with("LC_"))
+        .filter(|(k, _)| {
+            matches!(k.as_str(), "PATH" | "HOME" | "LANG" | "TZ") || k.starts_with("LC_")
+        })
         .collect();
     env.extend(vars.iter().cloned());
     for name in &step.env {

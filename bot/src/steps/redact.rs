@@ -71,7 +71,13 @@ mod tests {
 
     #[test]
     fn multi_line_secrets_are_redacted_per_line() {
-        let r = Redactor::new([("KEY".to_owned(), "-----BEGIN-----\nAAAABBBBCCCC\n-----END-----".to_owned())]);
-        assert_eq!(r.redact("key line: AAAABBBBCCCC"), "key line: [redacted KEY]");
+        let r = Redactor::new([(
+            "KEY".to_owned(),
+            "-----BEGIN-----\nAAAABBBBCCCC\n-----END-----".to_owned(),
+        )]);
+        assert_eq!(
+            r.redact("key line: AAAABBBBCCCC"),
+            "key line: [redacted KEY]"
+        );
     }
 }

@@ -10,7 +10,7 @@ use tokio::io::{AsyncBufReadExt, AsyncRead, BufReader};
 use tokio::process::Command;
 use tokio::sync::mpsc;
 
-use super::{Outcome, Stop, StepContext, step_environment, working_dir};
+use super::{Outcome, StepContext, Stop, step_environment, working_dir};
 use crate::config::StepConfig;
 
 pub(super) async fn run(

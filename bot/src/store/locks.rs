@@ -114,3 +114,17 @@ pub async fn transfer<'c>(
             .await?;
     Ok(done.rows_affected() == 1)
 }
+
+/// Names the job that holds a lock taken in the same transaction.
+pub async fn attach_job<'c>(
+    db: impl Executor<'c, Database = Any>,
+    env: &str,
+    job_id: i64,
+) -> sqlx::Result<()> {
+    sqlx::query("UPDATE env_locks SET job_id = $1 WHERE env = $2")
+        .bind(job_id)
+        .bind(env)
+        .execute(db)
+        .await?;
+    Ok(())
+}

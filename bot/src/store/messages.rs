@@ -59,3 +59,18 @@ pub async fn for_job<'c>(
     .fetch_all(db)
     .await
 }
+
+/// The next free console message number (`m12` -> 13), so console ids never repeat
+/// across sessions that share a database.
+pub async fn next_console_number<'c>(db: impl Executor<'c, Database = Any>) -> sqlx::Result<u64> {
+    let ids: Vec<(String,)> =
+        sqlx::query_as("SELECT message_id FROM chat_messages WHERE platform = 'console'")
+            .fetch_all(db)
+            .await?;
+    let max = ids
+        .iter()
+        .filter_map(|(id,)| id.strip_prefix('m')?.parse::<u64>().ok())
+        .max()
+        .unwrap_or(0);
+    Ok(max + 1)
+}

@@ -49,6 +49,13 @@ impl Store {
     /// Connects and applies migrations. SQLite files are created when missing and run in
     /// WAL mode.
     pub async fn connect(url: &str) -> anyhow::Result<Store> {
+        let store = Store::open(url).await?;
+        store.migrate().await?;
+        Ok(store)
+    }
+
+    /// Connects without touching the schema (for `deckhand check`).
+    pub async fn open(url: &str) -> anyhow::Result<Store> {
         sqlx::any::install_default_drivers();
         let dialect = if url.starts_with("postgres://") || url.starts_with("postgresql://") {
             Dialect::Postgres
@@ -76,9 +83,7 @@ impl Store {
             .connect_with(options)
             .await
             .with_context(|| format!("cannot connect to the database at {}", redact_url(&url)))?;
-        let store = Store { pool, dialect };
-        store.migrate().await?;
-        Ok(store)
+        Ok(Store { pool, dialect })
     }
 
     /// Applies pending migrations.

@@ -1,0 +1,216 @@
+//! The `deckhand` command line: run, console, check, migrate, manifest.
+
+use std::io::IsTerminal as _;
+use std::path::PathBuf;
+use std::process::ExitCode;
+use std::sync::Arc;
+
+use anyhow::Context as _;
+use clap::{Parser, Subcommand, ValueEnum};
+use tokio::io::AsyncBufReadExt as _;
+
+use crate::chat::Chat;
+use crate::chat::console::{self, Console};
+use crate::config::Config;
+use crate::jobs::{Engine, Settings};
+use crate::store::{Store, redact_url};
+
+#[derive(Debug, Parser)]
+#[command(
+    name = "deckhand",
+    version,
+    about = "Chat-ops for teams that ship: deploys, approvals, rollbacks and backups from Slack, Discord and the terminal"
+)]
+pub struct Cli {
+    /// The config file. Without it, ./deckhand.toml, or the built-in demo when that is absent.
+    #[arg(long, global = true, env = "DECKHAND_CONFIG")]
+    pub config: Option<PathBuf>,
+    /// sqlite://FILE (default, created if missing) or postgres://...
+    #[arg(
+        long,
+        global = true,
+        env = "DATABASE_URL",
+        default_value = "sqlite://deckhand.db",
+        hide_env_values = true
+    )]
+    pub database_url: String,
+    #[command(subcommand)]
+    pub command: Cmd,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum Cmd {
+    /// Start the bot: every configured platform and the HTTP server. With no platform
+    /// configured and a terminal on stdin, the console.
+    Run,
+    /// Chat with deckhand in the terminal; also reads a piped script.
+    Console,
+    /// Validate the config and what it needs; exits 1 with every problem listed.
+    Check,
+    /// Apply database migrations.
+    Migrate,
+    /// Print the Slack app manifest or the Discord application commands.
+    Manifest {
+        #[arg(value_enum)]
+        platform: ManifestPlatform,
+    },
+}
+
+#[derive(Debug, Clone, Copy, ValueEnum)]
+pub enum ManifestPlatform {
+    Slack,
+    Discord,
+}
+
+/// Runs the CLI; errors are printed for people (no backtrace) and become exit code 1.
+pub async fn main(cli: Cli) -> ExitCode {
+    match run(cli).await {
+        Ok(code) => code,
+        Err(error) => {
+            eprintln!("deckhand: {error:#}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+fn load_config(cli: &Cli) -> Result<Config, ExitCode> {
+    let (path, explicit) = match &cli.config {
+        Some(path) => (path.clone(), true),
+        None => (PathBuf::from("deckhand.toml"), false),
+    };
+    Config::load(&path, explicit).map_err(|errors| {
+        eprintln!("deckhand: the config has {} problem(s):", errors.0.len());
+        for error in &errors.0 {
+            eprintln!("  {error}");
+        }
+        ExitCode::FAILURE
+    })
+}
+
+async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
+    match cli.command {
+        Cmd::Manifest { platform } => {
+            let text = match platform {
+                ManifestPlatform::Slack => {
+                    serde_json::to_string_pretty(&crate::manifest::slack_app_manifest())?
+                }
+                ManifestPlatform::Discord => {
+                    serde_json::to_string_pretty(&deckhand_commands::manifest::discord_commands())?
+                }
+            };
+            println!("{text}");
+            Ok(ExitCode::SUCCESS)
+        }
+        Cmd::Check => {
+            let config = match load_config(&cli) {
+                Ok(config) => config,
+                Err(code) => return Ok(code),
+            };
+            let store = Store::open(&cli.database_url)
+                .await
+                .with_context(|| format!("DATABASE_URL {}", redact_url(&cli.database_url)))?;
+            let envs: Vec<&str> = config.environments.keys().map(String::as_str).collect();
+            println!(
+                "config OK: {} ({} environment(s): {}; {} app(s))",
+                config.source,
+                envs.len(),
+                envs.join(", "),
+                config.apps.len()
+            );
+            println!(
+                "database OK: {} ({})",
+                redact_url(&cli.database_url),
+                if store.ping().await {
+                    "reachable"
+                } else {
+                    "unreachable"
+                }
+            );
+            Ok(ExitCode::SUCCESS)
+        }
+        Cmd::Migrate => {
+            Store::connect(&cli.database_url).await?;
+            println!("migrations applied to {}", redact_url(&cli.database_url));
+            Ok(ExitCode::SUCCESS)
+        }
+        Cmd::Console => {
+            let config = match load_config(&cli) {
+                Ok(config) => config,
+                Err(code) => return Ok(code),
+            };
+            console_session(config, &cli.database_url).await
+        }
+        Cmd::Run => {
+            let config = match load_config(&cli) {
+                Ok(config) => config,
+                Err(code) => return Ok(code),
+            };
+            // No chat platform is configured in this build: with a terminal, the console.
+            if std::io::stdin().is_terminal() {
+                return console_session(config, &cli.database_url).await;
+            }
+            serve(config, &cli.database_url).await
+        }
+    }
+}
+
+/// The HTTP server and the engine, until SIGINT or SIGTERM.
+async fn serve(config: Config, database_url: &str) -> anyhow::Result<ExitCode> {
+    let store = Store::connect(database_url).await?;
+    let engine = Engine::new(Arc::new(config), store, Chat::new(), Settings::default());
+    engine.start().await?;
+    let listen = std::env::var("DECKHAND_LISTEN").unwrap_or_else(|_| "127.0.0.1:8080".into());
+    let listener = tokio::net::TcpListener::bind(&listen)
+        .await
+        .with_context(|| format!("cannot listen on DECKHAND_LISTEN={listen}"))?;
+    tracing::info!(%listen, "deckhand is up");
+    axum::serve(listener, crate::http::router(engine.clone()))
+        .with_graceful_shutdown(shutdown_signal())
+        .await
+        .context("the HTTP server stopped")?;
+    engine.stop();
+    Ok(ExitCode::SUCCESS)
+}
+
+async fn shutdown_signal() {
+    let terminate = async {
+        if let Ok(mut signal) =
+            tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())
+        {
+            signal.recv().await;
+        }
+    };
+    tokio::select! {
+        _ = tokio::signal::ctrl_c() => {}
+        _ = terminate => {}
+    }
+}
+
+/// Reads lines from stdin as chat messages until end of input, then waits for the jobs
+/// that are queued or running (jobs awaiting approval stay pending) and exits 0.
+async fn console_session(config: Config, database_url: &str) -> anyhow::Result<ExitCode> {
+    let store = Store::connect(database_url).await?;
+    let first_id = crate::store::messages::next_console_number(&store.pool).await?;
+    let console = Console::new(Box::new(std::io::stdout()), None).starting_at(first_id);
+    let mut chat = Chat::new();
+    chat.add(Arc::new(console));
+    let engine = Engine::new(Arc::new(config), store, chat, Settings::default());
+    engine.start().await?;
+    let user = console::default_user();
+    let interactive = std::io::stdin().is_terminal();
+    if interactive {
+        eprintln!(
+            "deckhand console ({}). You are `{user}`; `@bob TEXT` speaks as bob, `@bob react ✅ m3` reacts. Try /help. Ctrl-D quits.",
+            engine.config.source
+        );
+    }
+    let mut lines = tokio::io::BufReader::new(tokio::io::stdin()).lines();
+    while let Some(line) = lines.next_line().await.context("cannot read stdin")? {
+        if let Some(event) = console::line_to_event(&line, &user) {
+            engine.handle(event).await;
+        }
+    }
+    engine.wait_idle().await;
+    engine.stop();
+    Ok(ExitCode::SUCCESS)
+}

@@ -1,0 +1,106 @@
+//! After a crash: jobs that were running are `interrupted` (never re-run by themselves),
+//! their locks freed and their channels told. Expired approvals end the same way.
+
+use std::sync::Arc;
+
+use super::Engine;
+use crate::render::Message;
+use crate::store::jobs::{self, Job, JobState};
+use crate::store::{Dialect, locks, now_ms, steps};
+
+impl Engine {
+    /// Run once at start. On SQLite this process is the only runner, so anything left
+    /// running or queued belongs to a process that died. On Postgres other replicas may
+    /// be alive: only jobs whose lease ran out are taken (by the sweeper).
+    pub(super) async fn recover(self: &Arc<Self>) -> anyhow::Result<()> {
+        if self.store.dialect == Dialect::Sqlite {
+            for job in
+                jobs::in_states(&self.store.pool, &[JobState::Running, JobState::Queued]).await?
+            {
+                self.interrupt(&job).await?;
+            }
+        }
+        Ok(())
+    }
+
+    /// Periodic: expired approvals and orphaned running jobs.
+    pub(super) async fn sweep(self: Arc<Self>) {
+        loop {
+            tokio::select! {
+                _ = tokio::time::sleep(self.settings.sweep) => {}
+                _ = self.shutdown.cancelled() => return,
+            }
+            let now = now_ms();
+            match jobs::approval_expired(&self.store.pool, now).await {
+                Ok(expired) => {
+                    for job in expired {
+                        if let Err(e) = self.expire(&job).await {
+                            tracing::error!(job = job.id, error = %format!("{e:#}"), "cannot expire the job");
+                        }
+                    }
+                }
+                Err(e) => tracing::error!(error = %e, "cannot look for expired approvals"),
+            }
+            match jobs::orphaned(&self.store.pool, now).await {
+                Ok(orphans) => {
+                    for job in orphans {
+                        if let Err(e) = self.interrupt(&job).await {
+                            tracing::error!(job = job.id, error = %format!("{e:#}"), "cannot interrupt the job");
+                        }
+                    }
+                }
+                Err(e) => tracing::error!(error = %e, "cannot look for orphaned jobs"),
+            }
+        }
+    }
+
+    async fn interrupt(&self, job: &Job) -> anyhow::Result<()> {
+        let now = now_ms();
+        let step = steps::list(&self.store.pool, job.id)
+            .await?
+            .into_iter()
+            .find(|s| s.state == crate::store::steps::StepState::Running)
+            .map(|s| s.name);
+        let error = match &step {
+            Some(step) => format!("interrupted: deckhand stopped while step `{step}` was running"),
+            None => "interrupted: deckhand stopped before the job could finish".to_owned(),
+        };
+        if !jobs::transition(
+            &self.store.pool,
+            job.id,
+            &[JobState::Running, JobState::Queued],
+            JobState::Interrupted,
+            Some(&error),
+            now,
+        )
+        .await?
+        {
+            return Ok(());
+        }
+        steps::interrupt_running(&self.store.pool, job.id, now).await?;
+        steps::skip_rest(&self.store.pool, job.id).await?;
+        locks::release_job(&self.store.pool, &job.env, job.id).await?;
+        self.audit(
+            "deckhand",
+            "deckhand",
+            "job.interrupted",
+            Some(&job.env),
+            Some(job.id),
+            &error,
+        )
+        .await;
+        self.refresh_card(job.id).await;
+        let what = crate::render::subject(job);
+        self.chat
+            .post(&job.platform, &job.channel, &Message::text(format!(
+                "⚠️ #{} ({} of `{what}` to `{}`) was interrupted: {}. Nothing was re-run. Check `{}`, then deploy again or roll back; the env is unlocked.",
+                job.id,
+                job.kind.as_str(),
+                job.env,
+                error.trim_start_matches("interrupted: "),
+                job.env
+            )))
+            .await;
+        Ok(())
+    }
+}

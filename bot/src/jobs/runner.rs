@@ -1,0 +1,446 @@
+//! Runs queued jobs: claims one with a lease, runs its steps in order with the card
+//! edited after each, then ends it: lock freed (or handed to an automatic rollback),
+//! outcome announced.
+
+use std::sync::Arc;
+
+use deckhand_commands::{AnnouncementType, Priority};
+use tokio::time::Instant;
+use tokio_util::sync::CancellationToken;
+use tracing::Instrument as _;
+
+use super::create::JobSpec;
+use super::{Engine, deckhand_person};
+use crate::config::JobKind;
+use crate::render::{Announcement, Message, duration, subject};
+use crate::steps::{self, DEFAULT_STEP_TIMEOUT, StepContext};
+use crate::store::approvals::{self, Decision};
+use crate::store::jobs::{self, Job, JobState};
+use crate::store::steps::{self as step_rows, StepState};
+use crate::store::{locks, now_ms};
+
+impl Engine {
+    /// The claim loop: one slot per concurrent job; sleeps until woken or polled.
+    pub(super) async fn run_queue(self: Arc<Self>) {
+        loop {
+            if self.shutdown.is_cancelled() {
+                return;
+            }
+            let Ok(slot) = self.slots.clone().acquire_owned().await else {
+                return;
+            };
+            let now = now_ms();
+            let lease_until = now + self.settings.lease.as_millis() as i64;
+            match jobs::claim_next(
+                &self.store.pool,
+                self.store.dialect,
+                &self.instance,
+                lease_until,
+                now,
+            )
+            .await
+            {
+                Ok(Some(job)) => {
+                    let engine = self.clone();
+                    let span = tracing::info_span!("job", job.id = job.id, env = %job.env, kind = job.kind.as_str());
+                    tokio::spawn(
+                        async move {
+                            engine.run_job(job).await;
+                            drop(slot);
+                        }
+                        .instrument(span),
+                    );
+                    continue;
+                }
+                Ok(None) => drop(slot),
+                Err(e) => {
+                    drop(slot);
+                    tracing::error!(error = %e, "cannot claim a job");
+                }
+            }
+            tokio::select! {
+                _ = self.wake.notified() => {}
+                _ = tokio::time::sleep(self.settings.poll) => {}
+                _ = self.shutdown.cancelled() => return,
+            }
+        }
+    }
+
+    /// The variables a job's steps see. The only way user values reach a step.
+    fn job_vars(&self, job: &Job, backup: Option<&jobs::Artifact>) -> Vec<(String, String)> {
+        let mut vars = vec![
+            ("DECKHAND_JOB_ID".to_owned(), job.id.to_string()),
+            ("DECKHAND_JOB_KIND".to_owned(), job.kind.as_str().to_owned()),
+            ("DECKHAND_ENV".to_owned(), job.env.clone()),
+            (
+                "DECKHAND_APP".to_owned(),
+                job.app.clone().unwrap_or_default(),
+            ),
+            (
+                "DECKHAND_REF".to_owned(),
+                job.git_ref.clone().unwrap_or_default(),
+            ),
+            (
+                "DECKHAND_PREVIOUS_REF".to_owned(),
+                job.previous_ref.clone().unwrap_or_default(),
+            ),
+            ("DECKHAND_REQUESTER".to_owned(), job.requester.clone()),
+        ];
+        if let Some(target) = job.rolls_back {
+            vars.push(("DECKHAND_ROLLS_BACK".to_owned(), target.to_string()));
+        }
+        if let Some(artifact) = backup {
+            vars.push(("DECKHAND_BACKUP_PATH".to_owned(), artifact.path.clone()));
+            vars.push(("DECKHAND_BACKUP_SHA256".to_owned(), artifact.sha256.clone()));
+        }
+        vars
+    }
+
+    async fn run_job(self: Arc<Self>, job: Job) {
+        let token = CancellationToken::new();
+        if let Ok(mut running) = self.running.lock() {
+            running.insert(job.id, token.clone());
+        }
+        let heartbeat = tokio::spawn(self.clone().heartbeat(job.id, token.clone()));
+        self.audit(
+            &self.instance,
+            "deckhand",
+            "job.running",
+            Some(&job.env),
+            Some(job.id),
+            "",
+        )
+        .await;
+        let ending = match self.run_steps(&job, &token).await {
+            Ok(ending) => ending,
+            Err(e) => Ending::Failed(
+                self.redactor
+                    .redact(&format!("deckhand could not run the job: {e:#}")),
+            ),
+        };
+        heartbeat.abort();
+        if let Err(e) = self.end_job(&job, ending).await {
+            tracing::error!(error = %format!("{e:#}"), "cannot end the job cleanly");
+        }
+        if let Ok(mut running) = self.running.lock() {
+            running.remove(&job.id);
+        }
+    }
+
+    /// Keeps the lease alive and picks up cancels made by other replicas.
+    async fn heartbeat(self: Arc<Self>, job_id: i64, token: CancellationToken) {
+        loop {
+            tokio::time::sleep(self.settings.heartbeat).await;
+            let until = now_ms() + self.settings.lease.as_millis() as i64;
+            match jobs::heartbeat(&self.store.pool, job_id, &self.instance, until).await {
+                Ok(Some(false)) => {}
+                Ok(Some(true)) => token.cancel(),
+                Ok(None) => {
+                    tracing::error!(job = job_id, "lost the job's lease; stopping it");
+                    token.cancel();
+                    return;
+                }
+                Err(e) => tracing::warn!(job = job_id, error = %e, "heartbeat failed; will retry"),
+            }
+        }
+    }
+
+    async fn run_steps(&self, job: &Job, token: &CancellationToken) -> anyhow::Result<Ending> {
+        let Some(env) = self.config.env(&job.env) else {
+            return Ok(Ending::Failed(format!(
+                "environment `{}` is no longer configured",
+                job.env
+            )));
+        };
+        let backup = match job.restore_of {
+            Some(id) => jobs::get(&self.store.pool, id)
+                .await?
+                .and_then(|b| b.artifact),
+            None => None,
+        };
+        let vars = self.job_vars(job, backup.as_ref());
+        let job_deadline = Instant::now() + env.job_timeout();
+        // The card is edited when a step starts (showing the one before it done) and
+        // when the job ends: each change of the checklist once.
+        for (idx, step) in env.pipeline(job.kind).iter().enumerate() {
+            if token.is_cancelled() {
+                return Ok(Ending::Cancelled);
+            }
+            let idx = idx as i64;
+            step_rows::start(&self.store.pool, job.id, idx, now_ms()).await?;
+            self.refresh_card(job.id).await;
+            let timeout = step
+                .timeout
+                .map(|t| t.as_std())
+                .unwrap_or(DEFAULT_STEP_TIMEOUT);
+            let ctx = StepContext {
+                vars: vars.clone(),
+                redactor: &self.redactor,
+                cancel: token.clone(),
+                deadline: (Instant::now() + timeout).min(job_deadline),
+                http: &self.http,
+                job_id: job.id,
+                env: &job.env,
+                restore_from: backup.as_ref(),
+                grace: self.settings.grace,
+            };
+            let outcome = steps::execute(step, &ctx).await;
+            if let Some(artifact) = &outcome.artifact {
+                jobs::set_artifact(&self.store.pool, job.id, artifact).await?;
+            }
+            let state = match (outcome.ok(), step.continue_on_error && !outcome.cancelled) {
+                (true, _) => StepState::Succeeded,
+                (false, true) => StepState::FailedIgnored,
+                (false, false) => StepState::Failed,
+            };
+            step_rows::finish(
+                &self.store.pool,
+                job.id,
+                idx,
+                state,
+                &outcome.tail.text(),
+                outcome.error.as_deref(),
+                now_ms(),
+            )
+            .await?;
+            if outcome.cancelled {
+                return Ok(Ending::Cancelled);
+            }
+            if state == StepState::Failed {
+                let error = outcome.error.unwrap_or_default();
+                return Ok(Ending::Failed(format!(
+                    "step `{}` failed: {error}",
+                    step.name
+                )));
+            }
+        }
+        Ok(Ending::Succeeded)
+    }
+
+    async fn end_job(self: &Arc<Self>, job: &Job, ending: Ending) -> anyhow::Result<()> {
+        let (state, error) = match &ending {
+            Ending::Succeeded => (JobState::Succeeded, None),
+            Ending::Failed(e) => (JobState::Failed, Some(e.as_str())),
+            Ending::Cancelled => (JobState::Cancelled, Some("cancelled")),
+        };
+        step_rows::skip_rest(&self.store.pool, job.id).await?;
+        jobs::transition(
+            &self.store.pool,
+            job.id,
+            &[JobState::Running],
+            state,
+            error,
+            now_ms(),
+        )
+        .await?;
+        self.audit(
+            &self.instance,
+            "deckhand",
+            &format!("job.{}", state.as_str()),
+            Some(&job.env),
+            Some(job.id),
+            error.unwrap_or(""),
+        )
+        .await;
+        let ended = jobs::get(&self.store.pool, job.id)
+            .await?
+            .unwrap_or_else(|| job.clone());
+        let rollback = state == JobState::Failed
+            && job.kind == JobKind::Deploy
+            && self
+                .config
+                .env(&job.env)
+                .is_some_and(|e| e.rollback_on_failure);
+        if rollback {
+            self.roll_back_automatically(&ended).await?;
+        } else {
+            locks::release_job(&self.store.pool, &job.env, job.id).await?;
+        }
+        self.refresh_card(job.id).await;
+        self.announce_outcome(&ended).await?;
+        Ok(())
+    }
+
+    /// After a failed deploy, runs the rollback pipeline to the last good ref, handing
+    /// the env lock straight over so nothing slips in between.
+    async fn roll_back_automatically(self: &Arc<Self>, failed: &Job) -> anyhow::Result<()> {
+        let releases =
+            jobs::releases(&self.store.pool, &failed.env, failed.app.as_deref(), 1).await?;
+        let Some(good) = releases.first().filter(|j| j.git_ref.is_some()) else {
+            locks::release_job(&self.store.pool, &failed.env, failed.id).await?;
+            self.chat
+                .post(&failed.platform, &failed.channel, &Message::text(format!(
+                    "#{} failed and `{}` has no earlier successful deploy to roll back to. Check it by hand.",
+                    failed.id, failed.env
+                )))
+                .await;
+            return Ok(());
+        };
+        let spec = JobSpec {
+            kind: JobKind::Rollback,
+            env: failed.env.clone(),
+            app: failed.app.clone(),
+            git_ref: good.git_ref.clone(),
+            previous_ref: failed.git_ref.clone(),
+            reason: Some(format!("automatic rollback after #{} failed", failed.id)),
+            approvals_required: 0,
+            rolls_back: Some(failed.id),
+            restore_of: None,
+        };
+        let id = self.hand_over(failed, &spec).await?;
+        self.chat
+            .post(&failed.platform, &failed.channel, &Message::text(format!(
+                "↩️ #{} failed; rolling `{}` back to `{}` (the last good deploy, #{}) as job #{id}.",
+                failed.id,
+                failed.env,
+                good.git_ref.as_deref().unwrap_or_default(),
+                good.id
+            )))
+            .await;
+        if let Some(job) = jobs::get(&self.store.pool, id).await? {
+            self.post_card(&job).await?;
+        }
+        self.wake.notify_one();
+        Ok(())
+    }
+
+    /// Creates a queued follow-up job that takes over `from`'s env lock in one
+    /// transaction.
+    async fn hand_over(&self, from: &Job, spec: &JobSpec) -> anyhow::Result<i64> {
+        let env = self
+            .config
+            .env(&spec.env)
+            .ok_or_else(|| anyhow::anyhow!("env {} is not configured", spec.env))?;
+        let names: Vec<String> = env
+            .pipeline(spec.kind)
+            .iter()
+            .map(|s| s.name.clone())
+            .collect();
+        let me = deckhand_person();
+        let now = now_ms();
+        let mut tx = self.store.pool.begin().await?;
+        let new = jobs::NewJob {
+            kind: spec.kind,
+            env: spec.env.clone(),
+            app: spec.app.clone(),
+            git_ref: spec.git_ref.clone(),
+            previous_ref: spec.previous_ref.clone(),
+            requester: me.id.clone(),
+            requester_name: me.name.clone(),
+            platform: from.platform.clone(),
+            channel: from.channel.clone(),
+            state: JobState::Queued,
+            reason: spec.reason.clone(),
+            params_hash: String::new(),
+            approvals_required: 0,
+            approval_expires_at: None,
+            rolls_back: spec.rolls_back,
+            restore_of: None,
+        };
+        let id = jobs::insert(&mut *tx, &new, now).await?;
+        crate::store::steps::create(&mut tx, id, &names).await?;
+        if !locks::transfer(&mut *tx, &spec.env, from.id, id, now).await? {
+            anyhow::bail!("#{} no longer held {}'s lock", from.id, spec.env);
+        }
+        crate::store::audit::append(
+            &mut *tx,
+            &crate::store::audit::AuditEntry {
+                at: now,
+                actor: me.id,
+                platform: "deckhand".into(),
+                action: "job.queued".into(),
+                env: Some(spec.env.clone()),
+                job_id: Some(id),
+                detail: format!(
+                    "automatic rollback of #{} to {}",
+                    from.id,
+                    spec.git_ref.as_deref().unwrap_or("-")
+                ),
+            },
+        )
+        .await?;
+        tx.commit().await?;
+        Ok(id)
+    }
+
+    /// Success of a deploy or rollback is announced to the env's announce channels; a
+    /// failure posts a failure notice there.
+    async fn announce_outcome(&self, job: &Job) -> anyhow::Result<()> {
+        let took = match (job.started_at, job.finished_at) {
+            (Some(s), Some(f)) => duration(f - s),
+            _ => "?".into(),
+        };
+        let approvers: Vec<String> = approvals::list(&self.store.pool, job.id)
+            .await?
+            .into_iter()
+            .filter(|a| a.decision == Decision::Approve)
+            .map(|a| a.person_name)
+            .collect();
+        let mut details = format!("Job #{} by {}", job.id, job.requester_name);
+        if !approvers.is_empty() {
+            details.push_str(&format!(", approved by {}", approvers.join(", ")));
+        }
+        details.push_str(&format!(", took {took}"));
+        if let Some(previous) = &job.previous_ref {
+            details.push_str(&format!("; previously `{previous}`"));
+        }
+        details.push('.');
+        let what = subject(job);
+        let (kind, priority, subject_line) = match (job.state, job.kind) {
+            (JobState::Succeeded, JobKind::Deploy) => (
+                AnnouncementType::Deployment,
+                Priority::Normal,
+                format!("Deployed `{what}` to {}", job.env),
+            ),
+            (JobState::Succeeded, JobKind::Rollback) => (
+                AnnouncementType::Deployment,
+                Priority::High,
+                format!("Rolled {} back to `{what}`", job.env),
+            ),
+            (JobState::Succeeded, JobKind::Restore) => (
+                AnnouncementType::Maintenance,
+                Priority::High,
+                format!("Restored {} from {what}", job.env),
+            ),
+            (JobState::Failed, kind) => (
+                AnnouncementType::Blocker,
+                Priority::High,
+                format!(
+                    "{} #{} of `{what}` to {} failed",
+                    kind.title(),
+                    job.id,
+                    job.env
+                ),
+            ),
+            _ => return Ok(()),
+        };
+        if let Some(error) = &job.error
+            && job.state == JobState::Failed
+        {
+            details.push_str(&format!("\n{error}"));
+        }
+        let channels = self.config.announce_channels(&job.env).to_vec();
+        let announcement = Announcement {
+            sender: "deckhand".into(),
+            recipients: channels.clone(),
+            kind,
+            priority,
+            subject: subject_line,
+            message: details,
+            references: vec![format!("#{}", job.id)],
+        };
+        for channel in channels {
+            self.chat
+                .post_to(&channel, &Message::Announcement(announcement.clone()))
+                .await;
+        }
+        Ok(())
+    }
+}
+
+/// How a run ended.
+enum Ending {
+    Succeeded,
+    Failed(String),
+    Cancelled,
+}
