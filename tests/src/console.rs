@@ -1,0 +1,181 @@
+//! `Tester`: the whole engine behind the console platform, with readable helpers
+//! (`t.say("alice", "/deploy prod")`, `t.react("bob", "✅", "m1")`, `t.next_message()`).
+
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::time::Duration;
+
+use deckhand::chat::console::{Console, Printed};
+use deckhand::chat::{Chat, Event, Person};
+use deckhand::config::Config;
+use deckhand::jobs::{Engine, Settings};
+use deckhand::store::jobs::{self, Job, JobState};
+use deckhand::store::{Store, locks, now_ms};
+use tokio::sync::mpsc;
+
+/// Long enough for any step in the test configs; a hang fails instead of blocking CI.
+const PATIENCE: Duration = Duration::from_secs(30);
+
+pub struct Tester {
+    pub engine: Arc<Engine>,
+    pub store: Store,
+    /// A scratch directory for steps to work in (`{dir}` in test configs).
+    pub dir: PathBuf,
+    transcript: mpsc::UnboundedReceiver<Printed>,
+}
+
+/// Fast background timings, so expiry and recovery tests finish in a second.
+pub fn quick_settings() -> Settings {
+    Settings {
+        lease: Duration::from_secs(2),
+        heartbeat: Duration::from_millis(200),
+        sweep: Duration::from_millis(100),
+        poll: Duration::from_millis(100),
+        grace: Duration::from_millis(500),
+    }
+}
+
+impl Tester {
+    /// An engine on a fresh SQLite store with `config` (where `{dir}` is replaced by a
+    /// scratch directory).
+    pub async fn new(config: &str) -> Tester {
+        let (store, _) = deckhand::testing::sqlite().await;
+        Tester::with_store(config, store).await
+    }
+
+    pub async fn with_store(config: &str, store: Store) -> Tester {
+        let dir = deckhand::testing::scratch_dir("deckhand-steps");
+        let text = config.replace("{dir}", &dir.display().to_string());
+        let config =
+            Config::parse(&text, "test.toml").unwrap_or_else(|e| panic!("test config: {e}"));
+        let (sender, transcript) = mpsc::unbounded_channel();
+        let console = Console::new(Box::new(std::io::sink()), Some(sender));
+        let mut chat = Chat::new();
+        chat.add(Arc::new(console));
+        let engine = Engine::new(Arc::new(config), store.clone(), chat, quick_settings());
+        engine.start().await.expect("engine start");
+        Tester {
+            engine,
+            store,
+            dir,
+            transcript,
+        }
+    }
+
+    fn person(name: &str) -> Person {
+        Person {
+            id: format!("console:{name}"),
+            name: name.to_owned(),
+        }
+    }
+
+    /// `name` types `text`; returns once deckhand has answered (not when jobs end).
+    pub async fn say(&mut self, name: &str, text: &str) {
+        self.engine
+            .handle(Event::Command {
+                platform: "console".into(),
+                channel: "console".into(),
+                user: Self::person(name),
+                text: text.into(),
+                event_id: None,
+            })
+            .await;
+    }
+
+    /// Delivers an event as a platform would, with a delivery id.
+    pub async fn deliver(&mut self, event: Event) {
+        self.engine.handle(event).await;
+    }
+
+    pub async fn react(&mut self, name: &str, emoji: &str, message_id: &str) {
+        self.reaction(name, emoji, message_id, true).await;
+    }
+
+    pub async fn unreact(&mut self, name: &str, emoji: &str, message_id: &str) {
+        self.reaction(name, emoji, message_id, false).await;
+    }
+
+    async fn reaction(&mut self, name: &str, emoji: &str, message_id: &str, added: bool) {
+        self.engine
+            .handle(Event::Reaction {
+                platform: "console".into(),
+                channel: "console".into(),
+                message_id: message_id.into(),
+                user: Self::person(name),
+                emoji: emoji.into(),
+                added,
+                event_id: None,
+            })
+            .await;
+    }
+
+    /// The next thing deckhand printed (a post, an edit or a whisper).
+    pub async fn next_message(&mut self) -> Printed {
+        tokio::time::timeout(PATIENCE, self.transcript.recv())
+            .await
+            .expect("deckhand said nothing in time")
+            .expect("the console closed")
+    }
+
+    /// Reads on until a message contains `needle`; returns it.
+    pub async fn expect_message(&mut self, needle: &str) -> Printed {
+        let deadline = tokio::time::Instant::now() + PATIENCE;
+        let mut seen = Vec::new();
+        loop {
+            match tokio::time::timeout_at(deadline, self.transcript.recv()).await {
+                Ok(Some(printed)) if printed.text.contains(needle) => return printed,
+                Ok(Some(printed)) => seen.push(printed.text),
+                _ => panic!(
+                    "no message contained {needle:?}; saw:\n{}",
+                    seen.join("\n---\n")
+                ),
+            }
+        }
+    }
+
+    /// Everything printed so far and not yet read.
+    pub fn drain(&mut self) -> Vec<Printed> {
+        let mut out = Vec::new();
+        while let Ok(printed) = self.transcript.try_recv() {
+            out.push(printed);
+        }
+        out
+    }
+
+    pub async fn job(&self, id: i64) -> Job {
+        jobs::get(&self.store.pool, id)
+            .await
+            .expect("store")
+            .expect("no such job")
+    }
+
+    /// Waits until job `id` is in `state`.
+    pub async fn wait_for_state(&self, id: i64, state: JobState) -> Job {
+        let deadline = tokio::time::Instant::now() + PATIENCE;
+        loop {
+            let job = self.job(id).await;
+            if job.state == state {
+                return job;
+            }
+            if tokio::time::Instant::now() > deadline {
+                panic!("job #{id} is {:?}, never became {state:?}", job.state);
+            }
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+    }
+
+    /// Whether anything holds `env`'s lock.
+    pub async fn locked(&self, env: &str) -> bool {
+        locks::get(&self.store.pool, env, now_ms())
+            .await
+            .expect("store")
+            .is_some()
+    }
+
+    /// Waits for every queued and running job to end.
+    pub async fn idle(&self) {
+        tokio::time::timeout(PATIENCE, self.engine.wait_idle())
+            .await
+            .expect("jobs still running");
+    }
+}
