@@ -106,9 +106,7 @@ async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
                 Ok(config) => config,
                 Err(code) => return Ok(code),
             };
-            let store = Store::open(&cli.database_url)
-                .await
-                .with_context(|| format!("DATABASE_URL {}", redact_url(&cli.database_url)))?;
+            let store = Store::open(&cli.database_url).await?;
             let envs: Vec<&str> = config.environments.keys().map(String::as_str).collect();
             println!(
                 "config OK: {} ({} environment(s): {}; {} app(s))",

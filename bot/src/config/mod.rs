@@ -84,14 +84,12 @@ pub struct EnvConfig {
     pub timeout: Option<HumanDuration>,
     /// Announce channels for this env, instead of `bot.announce`.
     pub announce: Option<Vec<String>>,
-    #[serde(default)]
-    pub deploy: Vec<StepConfig>,
-    #[serde(default)]
-    pub rollback: Vec<StepConfig>,
-    #[serde(default)]
-    pub backup: Vec<StepConfig>,
-    #[serde(default)]
-    pub restore: Vec<StepConfig>,
+    /// Pipelines; `None` when the env has none of that kind (an explicitly empty one is
+    /// a config error).
+    pub deploy: Option<Vec<StepConfig>>,
+    pub rollback: Option<Vec<StepConfig>>,
+    pub backup: Option<Vec<StepConfig>>,
+    pub restore: Option<Vec<StepConfig>>,
 }
 
 /// One step of a pipeline: exactly one of `run`, `http`, `health`, `backup`, `restore`.
@@ -201,9 +199,34 @@ pub struct SecretConfig {
     pub env: String,
     pub every: Option<HumanDuration>,
     pub owner: String,
-    pub last_rotated: Option<toml::value::Datetime>,
+    /// `"2026-09-01"` or an unquoted TOML date.
+    #[serde(default, deserialize_with = "date")]
+    pub last_rotated: Option<chrono::NaiveDate>,
     pub runbook: Option<String>,
     pub provider_note: Option<String>,
+}
+
+/// A date written as a string or as a TOML date.
+fn date<'de, D: serde::Deserializer<'de>>(
+    deserializer: D,
+) -> Result<Option<chrono::NaiveDate>, D::Error> {
+    #[derive(Deserialize)]
+    #[serde(untagged)]
+    enum Written {
+        Text(String),
+        Toml(toml::value::Datetime),
+    }
+    let text = match Written::deserialize(deserializer)? {
+        Written::Text(text) => text,
+        Written::Toml(datetime) => datetime.to_string(),
+    };
+    chrono::NaiveDate::parse_from_str(&text, "%Y-%m-%d")
+        .map(Some)
+        .map_err(|_| {
+            serde::de::Error::custom(format!(
+                "`{text}` is not a date; write it like \"2026-09-01\""
+            ))
+        })
 }
 
 /// The kinds of job, each with its own pipeline per env.
@@ -251,12 +274,15 @@ impl EnvConfig {
     /// The steps a job of this kind runs. A rollback without its own pipeline redeploys
     /// the target ref with the deploy pipeline.
     pub fn pipeline(&self, kind: JobKind) -> &[StepConfig] {
+        fn steps(p: &Option<Vec<StepConfig>>) -> &[StepConfig] {
+            p.as_deref().unwrap_or(&[])
+        }
         match kind {
-            JobKind::Deploy => &self.deploy,
-            JobKind::Rollback if self.rollback.is_empty() => &self.deploy,
-            JobKind::Rollback => &self.rollback,
-            JobKind::Backup => &self.backup,
-            JobKind::Restore => &self.restore,
+            JobKind::Deploy => steps(&self.deploy),
+            JobKind::Rollback if steps(&self.rollback).is_empty() => steps(&self.deploy),
+            JobKind::Rollback => steps(&self.rollback),
+            JobKind::Backup => steps(&self.backup),
+            JobKind::Restore => steps(&self.restore),
         }
     }
 

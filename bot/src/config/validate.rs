@@ -145,24 +145,28 @@ pub(super) fn validate(config: &Config, is_set: &dyn Fn(&str) -> bool) -> Result
                 }
             }
         }
-        if env.deploy.is_empty() {
-            error(
-                at("deploy"),
-                "the deploy pipeline is empty: add at least one `[[environments.ENV.deploy]]` step"
-                    .into(),
-            );
-        }
         for (kind, steps) in [
             ("deploy", &env.deploy),
             ("rollback", &env.rollback),
             ("backup", &env.backup),
             ("restore", &env.restore),
         ] {
+            let Some(steps) = steps else {
+                continue;
+            };
+            if steps.is_empty() {
+                error(
+                    at(kind),
+                    format!(
+                        "the {kind} pipeline is empty: give it at least one step (`[[environments.{name}.{kind}]]`) or remove it"
+                    ),
+                );
+            }
             for (i, step) in steps.iter().enumerate() {
                 check_step(step, &at(&format!("{kind}[{i}]")), is_set, &mut error);
             }
         }
-        if !env.restore.is_empty()
+        if env.restore.as_ref().is_some_and(|r| !r.is_empty())
             && env.approvers.is_empty()
             && !config.roles.contains_key("admins")
         {

@@ -268,7 +268,7 @@ impl Engine {
             text.push_str(&format!(" (now `{previous}`)"));
         }
         text.push_str(":\n");
-        for (i, step) in env.deploy.iter().enumerate() {
+        for (i, step) in env.pipeline(JobKind::Deploy).iter().enumerate() {
             text.push_str(&format!("{}. {}\n", i + 1, step.name));
         }
         match env.approvals {
@@ -387,7 +387,7 @@ impl Engine {
         let Some(env) = self.known_env(origin, env_name).await else {
             return Ok(());
         };
-        if env.backup.is_empty() {
+        if env.pipeline(JobKind::Backup).is_empty() {
             self.whisper(origin, format!("`{env_name}` has no backup pipeline: add `[[environments.{env_name}.backup]]` steps to the config.")).await;
             return Ok(());
         }
@@ -423,7 +423,7 @@ impl Engine {
         let Some(env) = self.known_env(origin, env_name).await else {
             return Ok(());
         };
-        if env.restore.is_empty() {
+        if env.pipeline(JobKind::Restore).is_empty() {
             self.whisper(origin, format!("`{env_name}` has no restore pipeline: add `[[environments.{env_name}.restore]]` steps to the config.")).await;
             return Ok(());
         }
