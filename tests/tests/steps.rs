@@ -1,0 +1,190 @@
+//! Step kinds against real local servers and files: http with retries, health polling,
+//! file backup and restore with the sha256 check, timeouts and continue_on_error.
+
+use std::sync::Arc;
+use std::sync::atomic::{AtomicUsize, Ordering};
+
+use axum::Router;
+use axum::http::StatusCode;
+use axum::routing::{get, post};
+use deckhand::store::jobs::JobState;
+use deckhand::store::steps::{self, StepState};
+use deckhand_tests::Tester;
+
+/// A local server: `POST /hook` fails twice then answers 201; `GET /health` answers
+/// 503 twice then 200; `GET /down` always 500.
+async fn server() -> (String, Arc<AtomicUsize>) {
+    let hits = Arc::new(AtomicUsize::new(0));
+    let health = Arc::new(AtomicUsize::new(0));
+    let (h1, h2) = (hits.clone(), health.clone());
+    let app = Router::new()
+        .route(
+            "/hook",
+            post(move || {
+                let n = h1.fetch_add(1, Ordering::SeqCst);
+                async move {
+                    if n < 2 { StatusCode::BAD_GATEWAY } else { StatusCode::CREATED }
+                }
+            }),
+        )
+        .route(
+            "/health",
+            get(move || {
+                let n = h2.fetch_add(1, Ordering::SeqCst);
+                async move {
+                    if n < 2 { StatusCode::SERVICE_UNAVAILABLE } else { StatusCode::OK }
+                }
+            }),
+        )
+        .route("/down", get(|| async { StatusCode::INTERNAL_SERVER_ERROR }));
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let url = format!("http://{}", listener.local_addr().unwrap());
+    tokio::spawn(async move { axum::serve(listener, app).await.unwrap() });
+    (url, hits)
+}
+
+fn config(url: &str) -> String {
+    format!(
+        r#"
+[roles]
+team = ["console:*"]
+
+[environments.web]
+deployers = ["team"]
+
+[[environments.web.deploy]]
+name = "Deploy hook"
+http = {{ method = "POST", url = "{url}/hook", expect = 201, retries = 3 }}
+
+[[environments.web.deploy]]
+name = "Smoke test"
+health = {{ url = "{url}/health", within = "20s", every = "1s" }}
+
+[environments.down]
+deployers = ["team"]
+
+[[environments.down.deploy]]
+name = "Optional check"
+health = {{ url = "{url}/down", within = "2s", every = "1s" }}
+continue_on_error = true
+
+[[environments.down.deploy]]
+name = "Too slow"
+run = ["sleep", "30"]
+timeout = "1s"
+
+[environments.data]
+deployers = ["team"]
+approvers = ["team"]
+
+[[environments.data.deploy]]
+name = "Write"
+run = ["sh", "-c", "echo \"$DECKHAND_REF\" > {{dir}}/app.db"]
+
+[[environments.data.backup]]
+name = "Back up"
+backup = {{ file = "{{dir}}/app.db", dir = "{{dir}}/backups", keep = 2 }}
+
+[[environments.data.restore]]
+name = "Restore"
+restore = {{ file = "{{dir}}/app.db" }}
+"#
+    )
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn http_step_retries_until_the_expected_status_and_health_waits_until_healthy() {
+    let (url, hits) = server().await;
+    let mut t = Tester::new(&config(&url)).await;
+    t.say("alice", "/deploy web").await;
+    t.wait_for_state(1, JobState::Succeeded).await;
+    assert_eq!(hits.load(Ordering::SeqCst), 3, "two failures, then the 201");
+    let list = steps::list(&t.store.pool, 1).await.unwrap();
+    assert!(list[0].output_tail.contains("-> 502 Bad Gateway"), "{}", list[0].output_tail);
+    assert!(list[0].output_tail.contains("-> 201 Created"), "{}", list[0].output_tail);
+    assert!(list[1].output_tail.contains("-> 503 Service Unavailable"), "{}", list[1].output_tail);
+    assert!(list[1].output_tail.contains("-> 200 OK"), "{}", list[1].output_tail);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn continue_on_error_goes_on_and_a_step_timeout_fails_the_job() {
+    let (url, _) = server().await;
+    let mut t = Tester::new(&config(&url)).await;
+    t.say("alice", "/deploy down").await;
+    let job = t.wait_for_state(1, JobState::Failed).await;
+    let list = steps::list(&t.store.pool, 1).await.unwrap();
+    assert_eq!(list[0].state, StepState::FailedIgnored);
+    assert!(list[0].error.as_deref().unwrap().contains("did not answer 200 within"));
+    assert_eq!(list[1].state, StepState::Failed);
+    assert_eq!(list[1].error.as_deref(), Some("timed out after 1.0s"));
+    assert!(job.error.unwrap().contains("step `Too slow` failed: timed out"));
+    assert!(!t.locked("down").await);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn file_backup_records_its_artifact_and_restore_needs_an_approval() {
+    let mut t = Tester::new(&config("http://127.0.0.1:9")).await;
+    t.say("alice", "/deploy data v1").await;
+    t.wait_for_state(1, JobState::Succeeded).await;
+    t.say("alice", "/backup data").await;
+    let backup = t.wait_for_state(2, JobState::Succeeded).await;
+    let artifact = backup.artifact.expect("the backup is recorded");
+    assert_eq!(artifact.size, 3);
+    assert_eq!(artifact.sha256.len(), 64);
+    assert!(std::path::Path::new(&artifact.path).exists());
+    t.say("alice", "/deploy data v2").await;
+    t.wait_for_state(3, JobState::Succeeded).await;
+    // data has no approvals for deploys, but a restore always needs one.
+    t.say("alice", "/restore data 2").await;
+    let card = t.expect_message("Restore #4").await;
+    assert!(card.text.contains("awaiting approval"), "{}", card.text);
+    t.react("bob", "✅", &card.id).await;
+    t.wait_for_state(4, JobState::Succeeded).await;
+    assert_eq!(std::fs::read_to_string(t.dir.join("app.db")).unwrap(), "v1\n");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_backup_that_changed_since_it_was_made_is_not_restored() {
+    let mut t = Tester::new(&config("http://127.0.0.1:9")).await;
+    t.say("alice", "/deploy data v1").await;
+    t.wait_for_state(1, JobState::Succeeded).await;
+    t.say("alice", "/backup data").await;
+    let backup = t.wait_for_state(2, JobState::Succeeded).await;
+    std::fs::write(backup.artifact.unwrap().path, "tampered\n").unwrap();
+    t.say("alice", "/restore data 2").await;
+    t.say("bob", "/approve 3").await;
+    let job = t.wait_for_state(3, JobState::Failed).await;
+    assert!(job.error.unwrap().contains("has changed since the backup"));
+    assert_eq!(std::fs::read_to_string(t.dir.join("app.db")).unwrap(), "v1\n");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn old_backups_beyond_keep_are_removed_and_listed_newest_first() {
+    let mut t = Tester::new(&config("http://127.0.0.1:9")).await;
+    t.say("alice", "/deploy data v1").await;
+    t.wait_for_state(1, JobState::Succeeded).await;
+    for id in 2..=4 {
+        t.say("alice", "/backup data").await;
+        t.wait_for_state(id, JobState::Succeeded).await;
+        tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+    }
+    let files = std::fs::read_dir(t.dir.join("backups")).unwrap().count();
+    assert_eq!(files, 2, "keep = 2");
+    t.drain();
+    t.say("alice", "/backup list data").await;
+    let list = t.expect_message("backups, newest first").await;
+    let first = list.text.find("#4 ·").unwrap();
+    let second = list.text.find("#3 ·").unwrap();
+    assert!(first < second, "{}", list.text);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn restore_of_something_that_is_not_a_backup_is_refused() {
+    let mut t = Tester::new(&config("http://127.0.0.1:9")).await;
+    t.say("alice", "/deploy data v1").await;
+    t.wait_for_state(1, JobState::Succeeded).await;
+    t.drain();
+    t.say("alice", "/restore data 1").await;
+    let answer = t.expect_message("is not a backup").await;
+    assert!(answer.text.contains("`/backup list data` shows them"), "{}", answer.text);
+}
