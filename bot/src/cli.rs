@@ -136,16 +136,17 @@ async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
                 Ok(config) => config,
                 Err(code) => return Ok(code),
             };
-            console_session(config, &cli.database_url).await
+            console_session(config, &cli.database_url, false).await
         }
         Cmd::Run => {
             let config = match load_config(&cli) {
                 Ok(config) => config,
                 Err(code) => return Ok(code),
             };
-            // No chat platform is configured in this build: with a terminal, the console.
+            // No chat platform is configured in this build: with a terminal, the console
+            // (and the HTTP server beside it).
             if std::io::stdin().is_terminal() {
-                return console_session(config, &cli.database_url).await;
+                return console_session(config, &cli.database_url, true).await;
             }
             serve(config, &cli.database_url).await
         }
@@ -157,17 +158,23 @@ async fn serve(config: Config, database_url: &str) -> anyhow::Result<ExitCode> {
     let store = Store::connect(database_url).await?;
     let engine = Engine::new(Arc::new(config), store, Chat::new(), Settings::default());
     engine.start().await?;
-    let listen = std::env::var("DECKHAND_LISTEN").unwrap_or_else(|_| "127.0.0.1:8080".into());
-    let listener = tokio::net::TcpListener::bind(&listen)
-        .await
-        .with_context(|| format!("cannot listen on DECKHAND_LISTEN={listen}"))?;
-    tracing::info!(%listen, "deckhand is up");
+    let listener = listen().await?;
     axum::serve(listener, crate::http::router(engine.clone()))
         .with_graceful_shutdown(shutdown_signal())
         .await
         .context("the HTTP server stopped")?;
     engine.stop();
     Ok(ExitCode::SUCCESS)
+}
+
+/// Binds `DECKHAND_LISTEN` (default 127.0.0.1:8080).
+async fn listen() -> anyhow::Result<tokio::net::TcpListener> {
+    let listen = std::env::var("DECKHAND_LISTEN").unwrap_or_else(|_| "127.0.0.1:8080".into());
+    let listener = tokio::net::TcpListener::bind(&listen)
+        .await
+        .with_context(|| format!("cannot listen on DECKHAND_LISTEN={listen}"))?;
+    tracing::info!(listen = %listener.local_addr()?, "HTTP server up");
+    Ok(listener)
 }
 
 async fn shutdown_signal() {
@@ -186,13 +193,26 @@ async fn shutdown_signal() {
 
 /// Reads lines from stdin as chat messages until end of input, then waits for the jobs
 /// that are queued or running (jobs awaiting approval stay pending) and exits 0.
-async fn console_session(config: Config, database_url: &str) -> anyhow::Result<ExitCode> {
+async fn console_session(
+    config: Config,
+    database_url: &str,
+    http: bool,
+) -> anyhow::Result<ExitCode> {
     let store = Store::connect(database_url).await?;
     let first_id = crate::store::messages::next_console_number(&store.pool).await?;
     let console = Console::new(Box::new(std::io::stdout()), None).starting_at(first_id);
     let mut chat = Chat::new();
     chat.add(Arc::new(console));
     let engine = Engine::new(Arc::new(config), store, chat, Settings::default());
+    if http {
+        let listener = listen().await?;
+        let router = crate::http::router(engine.clone());
+        tokio::spawn(async move {
+            if let Err(e) = axum::serve(listener, router).await {
+                tracing::error!(error = %e, "the HTTP server stopped");
+            }
+        });
+    }
     engine.start().await?;
     let user = console::default_user();
     let interactive = std::io::stdin().is_terminal();

@@ -10,10 +10,19 @@ use deckhand::jobs::{Engine, Settings};
 async fn healthz_reports_the_database() {
     let (store, _) = deckhand::testing::sqlite().await;
     let config = Config::parse(DEMO, DEMO_SOURCE).unwrap();
-    let engine = Engine::new(Arc::new(config), store.clone(), Chat::new(), Settings::default());
+    let engine = Engine::new(
+        Arc::new(config),
+        store.clone(),
+        Chat::new(),
+        Settings::default(),
+    );
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let url = format!("http://{}/healthz", listener.local_addr().unwrap());
-    tokio::spawn(async move { axum::serve(listener, deckhand::http::router(engine)).await.unwrap() });
+    tokio::spawn(async move {
+        axum::serve(listener, deckhand::http::router(engine))
+            .await
+            .unwrap()
+    });
 
     let response = reqwest::get(&url).await.unwrap();
     assert_eq!(response.status(), 200);

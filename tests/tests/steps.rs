@@ -23,7 +23,11 @@ async fn server() -> (String, Arc<AtomicUsize>) {
             post(move || {
                 let n = h1.fetch_add(1, Ordering::SeqCst);
                 async move {
-                    if n < 2 { StatusCode::BAD_GATEWAY } else { StatusCode::CREATED }
+                    if n < 2 {
+                        StatusCode::BAD_GATEWAY
+                    } else {
+                        StatusCode::CREATED
+                    }
                 }
             }),
         )
@@ -32,7 +36,11 @@ async fn server() -> (String, Arc<AtomicUsize>) {
             get(move || {
                 let n = h2.fetch_add(1, Ordering::SeqCst);
                 async move {
-                    if n < 2 { StatusCode::SERVICE_UNAVAILABLE } else { StatusCode::OK }
+                    if n < 2 {
+                        StatusCode::SERVICE_UNAVAILABLE
+                    } else {
+                        StatusCode::OK
+                    }
                 }
             }),
         )
@@ -100,10 +108,26 @@ async fn http_step_retries_until_the_expected_status_and_health_waits_until_heal
     t.wait_for_state(1, JobState::Succeeded).await;
     assert_eq!(hits.load(Ordering::SeqCst), 3, "two failures, then the 201");
     let list = steps::list(&t.store.pool, 1).await.unwrap();
-    assert!(list[0].output_tail.contains("-> 502 Bad Gateway"), "{}", list[0].output_tail);
-    assert!(list[0].output_tail.contains("-> 201 Created"), "{}", list[0].output_tail);
-    assert!(list[1].output_tail.contains("-> 503 Service Unavailable"), "{}", list[1].output_tail);
-    assert!(list[1].output_tail.contains("-> 200 OK"), "{}", list[1].output_tail);
+    assert!(
+        list[0].output_tail.contains("-> 502 Bad Gateway"),
+        "{}",
+        list[0].output_tail
+    );
+    assert!(
+        list[0].output_tail.contains("-> 201 Created"),
+        "{}",
+        list[0].output_tail
+    );
+    assert!(
+        list[1].output_tail.contains("-> 503 Service Unavailable"),
+        "{}",
+        list[1].output_tail
+    );
+    assert!(
+        list[1].output_tail.contains("-> 200 OK"),
+        "{}",
+        list[1].output_tail
+    );
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -114,10 +138,20 @@ async fn continue_on_error_goes_on_and_a_step_timeout_fails_the_job() {
     let job = t.wait_for_state(1, JobState::Failed).await;
     let list = steps::list(&t.store.pool, 1).await.unwrap();
     assert_eq!(list[0].state, StepState::FailedIgnored);
-    assert!(list[0].error.as_deref().unwrap().contains("did not answer 200 within"));
+    assert!(
+        list[0]
+            .error
+            .as_deref()
+            .unwrap()
+            .contains("did not answer 200 within")
+    );
     assert_eq!(list[1].state, StepState::Failed);
     assert_eq!(list[1].error.as_deref(), Some("timed out after 1.0s"));
-    assert!(job.error.unwrap().contains("step `Too slow` failed: timed out"));
+    assert!(
+        job.error
+            .unwrap()
+            .contains("step `Too slow` failed: timed out")
+    );
     assert!(!t.locked("down").await);
 }
 
@@ -140,7 +174,10 @@ async fn file_backup_records_its_artifact_and_restore_needs_an_approval() {
     assert!(card.text.contains("awaiting approval"), "{}", card.text);
     t.react("bob", "✅", &card.id).await;
     t.wait_for_state(4, JobState::Succeeded).await;
-    assert_eq!(std::fs::read_to_string(t.dir.join("app.db")).unwrap(), "v1\n");
+    assert_eq!(
+        std::fs::read_to_string(t.dir.join("app.db")).unwrap(),
+        "v1\n"
+    );
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -155,7 +192,10 @@ async fn a_backup_that_changed_since_it_was_made_is_not_restored() {
     t.say("bob", "/approve 3").await;
     let job = t.wait_for_state(3, JobState::Failed).await;
     assert!(job.error.unwrap().contains("has changed since the backup"));
-    assert_eq!(std::fs::read_to_string(t.dir.join("app.db")).unwrap(), "v1\n");
+    assert_eq!(
+        std::fs::read_to_string(t.dir.join("app.db")).unwrap(),
+        "v1\n"
+    );
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -186,5 +226,9 @@ async fn restore_of_something_that_is_not_a_backup_is_refused() {
     t.drain();
     t.say("alice", "/restore data 1").await;
     let answer = t.expect_message("is not a backup").await;
-    assert!(answer.text.contains("`/backup list data` shows them"), "{}", answer.text);
+    assert!(
+        answer.text.contains("`/backup list data` shows them"),
+        "{}",
+        answer.text
+    );
 }

@@ -8,7 +8,7 @@ use super::{Engine, Origin};
 use crate::chat::{Verdict, verdict};
 use crate::store::approvals::{self, Approval, Decision};
 use crate::store::jobs::{self, Job, JobState};
-use crate::store::{locks, messages, now_ms};
+use crate::store::{messages, now_ms};
 
 impl Engine {
     pub(super) async fn reaction(
@@ -184,18 +184,16 @@ impl Engine {
         if !approve {
             let why = reason.map(|r| format!(": {r}")).unwrap_or_default();
             let error = format!("rejected by {}{why}", user.name);
-            if jobs::transition(
-                &self.store.pool,
-                job.id,
-                &[JobState::AwaitingApproval],
-                JobState::Rejected,
-                Some(&error),
-                now,
-            )
-            .await?
+            if self
+                .end(
+                    &job,
+                    &[JobState::AwaitingApproval],
+                    JobState::Rejected,
+                    Some(&error),
+                    false,
+                )
+                .await?
             {
-                crate::store::steps::skip_rest(&self.store.pool, job.id).await?;
-                locks::release_job(&self.store.pool, &job.env, job.id).await?;
                 self.audit(
                     &user.id,
                     &origin.platform,
@@ -272,18 +270,16 @@ impl Engine {
             "expired: not approved within {}",
             crate::render::duration(ttl.as_millis() as i64)
         );
-        if jobs::transition(
-            &self.store.pool,
-            job.id,
-            &[JobState::AwaitingApproval],
-            JobState::Expired,
-            Some(&error),
-            now_ms(),
-        )
-        .await?
+        if self
+            .end(
+                job,
+                &[JobState::AwaitingApproval],
+                JobState::Expired,
+                Some(&error),
+                false,
+            )
+            .await?
         {
-            crate::store::steps::skip_rest(&self.store.pool, job.id).await?;
-            locks::release_job(&self.store.pool, &job.env, job.id).await?;
             self.audit(
                 "deckhand",
                 "deckhand",

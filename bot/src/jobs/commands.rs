@@ -496,18 +496,16 @@ impl Engine {
         match job.state {
             JobState::AwaitingApproval | JobState::Queued => {
                 let reason = format!("cancelled by {}", origin.user.name);
-                if jobs::transition(
-                    &self.store.pool,
-                    job_id,
-                    &[job.state],
-                    JobState::Cancelled,
-                    Some(&reason),
-                    now_ms(),
-                )
-                .await?
+                if self
+                    .end(
+                        &job,
+                        &[job.state],
+                        JobState::Cancelled,
+                        Some(&reason),
+                        false,
+                    )
+                    .await?
                 {
-                    crate::store::steps::skip_rest(&self.store.pool, job_id).await?;
-                    locks::release_job(&self.store.pool, &job.env, job_id).await?;
                     self.audit(
                         &origin.user.id,
                         &origin.platform,

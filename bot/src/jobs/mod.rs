@@ -310,6 +310,31 @@ impl Engine {
         }
     }
 
+    /// Ends a job: moves it from one of `from` to `to`, marks its unfinished steps
+    /// skipped and (unless `keep_lock`) frees its env, in one transaction, so nobody
+    /// sees a finished job whose env is still held. `false` when the job was not in
+    /// `from` (someone else ended it first).
+    async fn end(
+        &self,
+        job: &Job,
+        from: &[JobState],
+        to: JobState,
+        error: Option<&str>,
+        keep_lock: bool,
+    ) -> anyhow::Result<bool> {
+        let mut tx = self.store.pool.begin().await?;
+        if !jobs::transition(&mut *tx, job.id, from, to, error, now_ms()).await? {
+            tx.rollback().await?;
+            return Ok(false);
+        }
+        steps::skip_rest(&mut *tx, job.id).await?;
+        if !keep_lock {
+            crate::store::locks::release_job(&mut *tx, &job.env, job.id).await?;
+        }
+        tx.commit().await?;
+        Ok(true)
+    }
+
     /// Waits until no job is queued or running (jobs awaiting approval stay pending).
     pub async fn wait_idle(&self) {
         loop {

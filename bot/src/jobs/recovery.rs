@@ -6,7 +6,7 @@ use std::sync::Arc;
 use super::Engine;
 use crate::render::Message;
 use crate::store::jobs::{self, Job, JobState};
-use crate::store::{Dialect, locks, now_ms, steps};
+use crate::store::{Dialect, now_ms, steps};
 
 impl Engine {
     /// Run once at start. On SQLite this process is the only runner, so anything left
@@ -65,21 +65,19 @@ impl Engine {
             Some(step) => format!("interrupted: deckhand stopped while step `{step}` was running"),
             None => "interrupted: deckhand stopped before the job could finish".to_owned(),
         };
-        if !jobs::transition(
-            &self.store.pool,
-            job.id,
-            &[JobState::Running, JobState::Queued],
-            JobState::Interrupted,
-            Some(&error),
-            now,
-        )
-        .await?
+        if !self
+            .end(
+                job,
+                &[JobState::Running, JobState::Queued],
+                JobState::Interrupted,
+                Some(&error),
+                false,
+            )
+            .await?
         {
             return Ok(());
         }
         steps::interrupt_running(&self.store.pool, job.id, now).await?;
-        steps::skip_rest(&self.store.pool, job.id).await?;
-        locks::release_job(&self.store.pool, &job.env, job.id).await?;
         self.audit(
             "deckhand",
             "deckhand",

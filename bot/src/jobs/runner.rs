@@ -223,16 +223,15 @@ impl Engine {
             Ending::Failed(e) => (JobState::Failed, Some(e.as_str())),
             Ending::Cancelled => (JobState::Cancelled, Some("cancelled")),
         };
-        step_rows::skip_rest(&self.store.pool, job.id).await?;
-        jobs::transition(
-            &self.store.pool,
-            job.id,
-            &[JobState::Running],
-            state,
-            error,
-            now_ms(),
-        )
-        .await?;
+        let rollback = state == JobState::Failed
+            && job.kind == JobKind::Deploy
+            && self
+                .config
+                .env(&job.env)
+                .is_some_and(|e| e.rollback_on_failure);
+        // A deploy that will be rolled back keeps the env until its rollback takes it over.
+        self.end(job, &[JobState::Running], state, error, rollback)
+            .await?;
         self.audit(
             &self.instance,
             "deckhand",
@@ -245,16 +244,19 @@ impl Engine {
         let ended = jobs::get(&self.store.pool, job.id)
             .await?
             .unwrap_or_else(|| job.clone());
-        let rollback = state == JobState::Failed
-            && job.kind == JobKind::Deploy
-            && self
-                .config
-                .env(&job.env)
-                .is_some_and(|e| e.rollback_on_failure);
-        if rollback {
-            self.roll_back_automatically(&ended).await?;
-        } else {
+        if rollback && let Err(e) = self.roll_back_automatically(&ended).await {
+            // Never leave the env held by a job that has ended.
+            tracing::error!(error = %format!("{e:#}"), "the automatic rollback could not start");
             locks::release_job(&self.store.pool, &job.env, job.id).await?;
+            self.chat
+                .post(&job.platform, &job.channel, &Message::text(format!(
+                    "#{} failed and its automatic rollback could not start ({}); `{}` is unlocked. Roll back by hand with `/rollback {}`.",
+                    job.id,
+                    self.redactor.redact(&format!("{e:#}")),
+                    job.env,
+                    job.env
+                )))
+                .await;
         }
         self.refresh_card(job.id).await;
         self.announce_outcome(&ended).await?;
