@@ -17,8 +17,9 @@ const ENVS: usize = 8;
 const JOBS_PER_ENV: usize = 50;
 
 fn config() -> Config {
-    let mut text =
-        format!("[bot]\nmax_concurrent_jobs = {ENVS}\n[roles]\nteam = [\"console:*\"]\n");
+    let mut text = format!(
+        "[bot]\nmax_concurrent_jobs = {ENVS}\ncommands_per_minute = 1000000\n[roles]\nteam = [\"console:*\"]\n"
+    );
     for e in 0..ENVS {
         text.push_str(&format!(
             "[environments.e{e}]\ndeployers = [\"team\"]\n[[environments.e{e}.deploy]]\nname = \"No-op\"\nrun = [\"true\"]\n"

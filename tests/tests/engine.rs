@@ -636,3 +636,26 @@ run = ["sh", "-c", "env | sort"]
         );
     }
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_flood_of_commands_is_told_to_slow_down() {
+    let mut t = tester().await;
+    for _ in 0..10 {
+        t.say("dave", "/help").await;
+    }
+    let answers = t.drain();
+    assert_eq!(answers.len(), 10);
+    assert!(answers.iter().all(|a| a.text.contains("deckhand commands")));
+    t.say("dave", "/help").await;
+    let answer = t.next_message().await;
+    assert!(
+        answer.text.contains("faster than I take them"),
+        "{}",
+        answer.text
+    );
+    t.say("alice", "/help").await;
+    assert!(
+        t.next_message().await.text.contains("deckhand commands"),
+        "others are not slowed"
+    );
+}

@@ -47,6 +47,9 @@ pub struct BotConfig {
     pub timezone: Option<String>,
     /// How many jobs may run at once (on different envs). Default 4.
     pub max_concurrent_jobs: Option<usize>,
+    /// Commands one person may send per minute before deckhand asks them to slow down.
+    /// Default 30 (bursts of 10).
+    pub commands_per_minute: Option<u32>,
     /// Roles allowed to run `/announce`. Default: admins.
     #[serde(default)]
     pub announcers: Vec<String>,

@@ -9,6 +9,7 @@ mod runner;
 mod views;
 
 use std::collections::HashMap;
+use std::num::NonZeroU32;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
@@ -81,6 +82,8 @@ pub struct Engine {
     wake: Notify,
     slots: Arc<Semaphore>,
     shutdown: CancellationToken,
+    /// Commands per person, so one script or one angry person can't flood the engine.
+    commands: governor::DefaultKeyedRateLimiter<String>,
 }
 
 impl Engine {
@@ -91,6 +94,12 @@ impl Engine {
             .user_agent(concat!("deckhand/", env!("CARGO_PKG_VERSION")))
             .build()
             .unwrap_or_default();
+        let per_minute = NonZeroU32::new(config.bot.commands_per_minute.unwrap_or(30))
+            .unwrap_or(NonZeroU32::MIN);
+        let burst = per_minute.min(NonZeroU32::new(10).unwrap_or(NonZeroU32::MIN));
+        let commands = governor::RateLimiter::keyed(
+            governor::Quota::per_minute(per_minute).allow_burst(burst),
+        );
         Arc::new(Engine {
             config,
             store,
@@ -108,6 +117,7 @@ impl Engine {
             wake: Notify::new(),
             slots,
             shutdown: CancellationToken::new(),
+            commands,
         })
     }
 
@@ -174,7 +184,22 @@ impl Engine {
             }
         }
         let result = match event {
-            Event::Command { text, .. } => self.command(&origin, &text).await,
+            Event::Command { text, .. } => {
+                if self.commands.check_key(&origin.user.id).is_err() {
+                    self.whisper(&origin, "You're sending commands faster than I take them; wait a few seconds and try again.").await;
+                    self.audit(
+                        &origin.user.id,
+                        &origin.platform,
+                        "command.rate_limited",
+                        None,
+                        None,
+                        "",
+                    )
+                    .await;
+                    return;
+                }
+                self.command(&origin, &text).await
+            }
             Event::Reaction {
                 message_id,
                 emoji,

@@ -207,6 +207,13 @@ impl Engine {
                 return Ok(Ending::Cancelled);
             }
             if state == StepState::Failed {
+                if Instant::now() >= job_deadline {
+                    return Ok(Ending::Failed(format!(
+                        "the job's timeout of {} was reached during step `{}`",
+                        duration(env.job_timeout().as_millis() as i64),
+                        step.name
+                    )));
+                }
                 let error = outcome.error.unwrap_or_default();
                 return Ok(Ending::Failed(format!(
                     "step `{}` failed: {error}",
