@@ -143,33 +143,42 @@ async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
                 Ok(config) => config,
                 Err(code) => return Ok(code),
             };
-            // No chat platform is configured in this build: with a terminal, the console
-            // (and the HTTP server beside it).
-            if std::io::stdin().is_terminal() {
+            let slack = crate::slack::SlackSettings::from_env()?;
+            // No chat platform configured: with a terminal, the console (and the HTTP
+            // server beside it).
+            if slack.is_none() && std::io::stdin().is_terminal() {
                 return console_session(config, &cli.database_url, true).await;
             }
-            serve(config, &cli.database_url).await
+            serve(config, &cli.database_url, slack).await
         }
     }
 }
 
-/// The HTTP server and the engine, until SIGINT or SIGTERM.
-async fn serve(config: Config, database_url: &str) -> anyhow::Result<ExitCode> {
+/// Every configured platform, the HTTP server and the engine, until SIGINT or SIGTERM.
+async fn serve(
+    config: Config,
+    database_url: &str,
+    slack: Option<crate::slack::SlackSettings>,
+) -> anyhow::Result<ExitCode> {
     let store = Store::connect(database_url).await?;
-    let engine = Engine::new(Arc::new(config), store, Chat::new(), Settings::default());
-    engine.start().await?;
-    let listener = listen().await?;
-    axum::serve(listener, crate::http::router(engine.clone()))
-        .with_graceful_shutdown(shutdown_signal())
-        .await
-        .context("the HTTP server stopped")?;
-    engine.stop();
+    let options = crate::server::Options {
+        settings: Settings::default(),
+        listen: listen_address(),
+        slack,
+    };
+    let server = crate::server::Server::start(config, store, options).await?;
+    shutdown_signal().await;
+    server.stop().await;
     Ok(ExitCode::SUCCESS)
+}
+
+fn listen_address() -> String {
+    std::env::var("DECKHAND_LISTEN").unwrap_or_else(|_| "127.0.0.1:8080".into())
 }
 
 /// Binds `DECKHAND_LISTEN` (default 127.0.0.1:8080).
 async fn listen() -> anyhow::Result<tokio::net::TcpListener> {
-    let listen = std::env::var("DECKHAND_LISTEN").unwrap_or_else(|_| "127.0.0.1:8080".into());
+    let listen = listen_address();
     let listener = tokio::net::TcpListener::bind(&listen)
         .await
         .with_context(|| format!("cannot listen on DECKHAND_LISTEN={listen}"))?;

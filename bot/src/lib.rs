@@ -7,6 +7,8 @@ pub mod http;
 pub mod jobs;
 pub mod manifest;
 pub mod render;
+pub mod server;
+pub mod slack;
 pub mod steps;
 pub mod store;
 pub mod testing;

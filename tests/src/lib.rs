@@ -4,3 +4,4 @@
 pub mod console;
 
 pub use console::Tester;
+pub mod slack;

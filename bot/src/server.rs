@@ -1,0 +1,94 @@
+//! `deckhand run` as a value: every configured platform, the HTTP server and the engine,
+//! started together and stopped together (the CLI and the end-to-end tests share it).
+
+use std::net::SocketAddr;
+use std::sync::Arc;
+
+use anyhow::Context as _;
+use slack_morphism::prelude::{SlackClientHyperHttpsConnector, SlackClientSocketModeListener};
+
+use crate::chat::Chat;
+use crate::config::Config;
+use crate::jobs::{Engine, Settings};
+use crate::slack::{Inbound, SlackPlatform, SlackSettings};
+use crate::store::Store;
+
+pub struct Options {
+    pub settings: Settings,
+    /// Where the HTTP server listens (`DECKHAND_LISTEN`).
+    pub listen: String,
+    pub slack: Option<SlackSettings>,
+}
+
+pub struct Server {
+    pub engine: Arc<Engine>,
+    /// The address the HTTP server got (useful with port 0).
+    pub addr: SocketAddr,
+    pub slack: Option<Arc<SlackPlatform>>,
+    socket: Option<Arc<SlackClientSocketModeListener<SlackClientHyperHttpsConnector>>>,
+    http: tokio::task::JoinHandle<()>,
+    stop_http: tokio_util::sync::CancellationToken,
+}
+
+impl Server {
+    pub async fn start(config: Config, store: Store, options: Options) -> anyhow::Result<Server> {
+        let mut chat = Chat::new();
+        let slack = match &options.slack {
+            Some(settings) => {
+                let platform = SlackPlatform::new(settings)?;
+                chat.add(platform.clone());
+                Some(platform)
+            }
+            None => None,
+        };
+        let engine = Engine::new(Arc::new(config), store, chat, options.settings);
+        let mut router = crate::http::router(engine.clone());
+        let mut socket = None;
+        if let (Some(settings), Some(platform)) = (&options.slack, &slack) {
+            let inbound = Inbound {
+                engine: engine.clone(),
+                slack: platform.clone(),
+            };
+            if let Some(routes) = crate::slack::routes(inbound.clone(), settings) {
+                router = router.merge(routes);
+                tracing::info!(
+                    "Slack HTTP mode on /slack/commands, /slack/events, /slack/interactivity"
+                );
+            }
+            socket = crate::slack::start_socket_mode(inbound, settings).await?;
+        }
+        let listener = tokio::net::TcpListener::bind(&options.listen)
+            .await
+            .with_context(|| format!("cannot listen on DECKHAND_LISTEN={}", options.listen))?;
+        let addr = listener.local_addr()?;
+        engine.start().await?;
+        let stop_http = tokio_util::sync::CancellationToken::new();
+        let stopped = stop_http.clone();
+        let http = tokio::spawn(async move {
+            let served = axum::serve(listener, router)
+                .with_graceful_shutdown(async move { stopped.cancelled().await })
+                .await;
+            if let Err(e) = served {
+                tracing::error!(error = %e, "the HTTP server stopped");
+            }
+        });
+        tracing::info!(%addr, "deckhand is up");
+        Ok(Server {
+            engine,
+            addr,
+            slack,
+            socket,
+            http,
+            stop_http,
+        })
+    }
+
+    pub async fn stop(self) {
+        if let Some(socket) = &self.socket {
+            socket.shutdown().await;
+        }
+        self.engine.stop();
+        self.stop_http.cancel();
+        let _ = self.http.await;
+    }
+}

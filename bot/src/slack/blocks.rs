@@ -1,0 +1,214 @@
+//! [`Message`] as Slack Block Kit: the job card with its checklist and buttons, replies,
+//! announcements. Pinned by snapshot tests.
+
+use serde_json::{Value, json};
+
+use crate::render::{Announcement, JobCard, Message, plain, state_icon, subject};
+use crate::store::approvals::Decision;
+use crate::store::jobs::JobState;
+use crate::store::steps::StepState;
+
+/// Button action ids; their `value` is the job number.
+pub const APPROVE: &str = "deckhand_approve";
+pub const REJECT: &str = "deckhand_reject";
+pub const CANCEL: &str = "deckhand_cancel";
+
+/// Slack refuses section texts over 3000 characters.
+const MAX_TEXT: usize = 2900;
+
+/// The message body for chat.postMessage / chat.update / chat.postEphemeral: `text` (the
+/// notification fallback) and `blocks`.
+pub fn content(message: &Message) -> Value {
+    let blocks = match message {
+        Message::Text(text) => vec![section(text)],
+        Message::Job(card) => job_card(card),
+        Message::Announcement(a) => announcement(a),
+    };
+    json!({ "text": fallback(message), "blocks": blocks })
+}
+
+fn fallback(message: &Message) -> String {
+    let text = plain(message);
+    let first = text.lines().next().unwrap_or_default();
+    clip(first, 300)
+}
+
+fn clip(text: &str, max: usize) -> String {
+    if text.chars().count() <= max {
+        return text.to_owned();
+    }
+    let mut out: String = text.chars().take(max - 1).collect();
+    out.push('…');
+    out
+}
+
+fn section(text: &str) -> Value {
+    json!({ "type": "section", "text": { "type": "mrkdwn", "text": clip(text, MAX_TEXT) } })
+}
+
+fn step_icon(state: StepState) -> &'static str {
+    match state {
+        StepState::Pending => "◻️",
+        StepState::Running => "⏳",
+        StepState::Succeeded => "✅",
+        StepState::Failed => "❌",
+        StepState::FailedIgnored => "⚠️",
+        StepState::Skipped => "⏭",
+    }
+}
+
+fn job_card(card: &JobCard) -> Vec<Value> {
+    let job = &card.job;
+    let what = subject(job);
+    let mut blocks = vec![json!({
+        "type": "header",
+        "text": { "type": "plain_text", "text": clip(&format!("{} {} #{} · {}", state_icon(job.state), job.kind.title(), job.id, job.env), 150), "emoji": true }
+    })];
+    let approved: Vec<&str> = card
+        .approvals
+        .iter()
+        .filter(|a| a.decision == Decision::Approve)
+        .map(|a| a.person_name.as_str())
+        .collect();
+    let mut fields = vec![
+        json!({ "type": "mrkdwn", "text": format!("*Environment*\n{}", job.env) }),
+        json!({ "type": "mrkdwn", "text": format!("*Ref*\n`{}`", if what.is_empty() { "-".into() } else { what.clone() }) }),
+        json!({ "type": "mrkdwn", "text": format!("*Requested by*\n{}", job.requester_name) }),
+    ];
+    if job.approvals_required > 0 {
+        let who = if approved.is_empty() {
+            String::new()
+        } else {
+            format!(" ({})", approved.join(", "))
+        };
+        fields.push(json!({ "type": "mrkdwn", "text": format!("*Approvals*\n{}/{}{who}", approved.len(), job.approvals_required) }));
+    }
+    if let Some(previous) = &job.previous_ref {
+        fields.push(json!({ "type": "mrkdwn", "text": format!("*Was*\n`{previous}`") }));
+    }
+    blocks.push(json!({ "type": "section", "fields": fields }));
+    if !card.steps.is_empty() {
+        let mut list = String::new();
+        for step in &card.steps {
+            list.push_str(&format!("{} {}", step_icon(step.state), step.name));
+            if let (Some(start), Some(end)) = (step.started_at, step.finished_at) {
+                list.push_str(&format!(" _({})_", crate::render::duration(end - start)));
+            }
+            if matches!(step.state, StepState::Failed | StepState::FailedIgnored)
+                && let Some(error) = &step.error
+            {
+                list.push_str(&format!(" — {error}"));
+            }
+            list.push('\n');
+        }
+        blocks.push(section(list.trim_end()));
+        if let Some(failed) = card
+            .steps
+            .iter()
+            .find(|s| s.state == StepState::Failed && !s.output_tail.trim().is_empty())
+        {
+            let lines: Vec<&str> = failed.output_tail.lines().collect();
+            let tail = lines[lines.len().saturating_sub(8)..].join("\n");
+            blocks.push(section(&format!("```{}```", clip(&tail, MAX_TEXT - 10))));
+        }
+    }
+    let mut context = vec![format!("*{}*", state_text(job.state))];
+    match (job.started_at, job.finished_at) {
+        (Some(s), Some(f)) => context.push(format!("took {}", crate::render::duration(f - s))),
+        (Some(s), None) => context.push(format!(
+            "running for {}",
+            crate::render::duration(card.now - s)
+        )),
+        _ => {}
+    }
+    if let Some(reason) = &job.reason {
+        context.push(format!("reason: {reason}"));
+    }
+    if let Some(target) = job.rolls_back {
+        context.push(format!("rolls back #{target}"));
+    }
+    if let Some(error) = &job.error
+        && job.state != JobState::Failed
+    {
+        context.push(error.clone());
+    }
+    if let Some(artifact) = &job.artifact {
+        context.push(format!(
+            "backup {} ({}, sha256 `{}`)",
+            artifact.path,
+            crate::render::bytes(artifact.size),
+            &artifact.sha256[..artifact.sha256.len().min(12)]
+        ));
+    }
+    if job.state == JobState::AwaitingApproval {
+        context.push(format!(
+            "react ✅ to approve or ❌ to reject · approvers: {}",
+            card.approvers_hint
+        ));
+    }
+    blocks.push(json!({
+        "type": "context",
+        "elements": [{ "type": "mrkdwn", "text": clip(&context.join(" · "), MAX_TEXT) }]
+    }));
+    let id = job.id.to_string();
+    match job.state {
+        JobState::AwaitingApproval => blocks.push(json!({
+            "type": "actions",
+            "block_id": format!("job-{}", job.id),
+            "elements": [
+                { "type": "button", "action_id": APPROVE, "value": id, "style": "primary", "text": { "type": "plain_text", "text": "Approve" } },
+                { "type": "button", "action_id": REJECT, "value": id, "style": "danger", "text": { "type": "plain_text", "text": "Reject" } }
+            ]
+        })),
+        JobState::Queued | JobState::Running => blocks.push(json!({
+            "type": "actions",
+            "block_id": format!("job-{}", job.id),
+            "elements": [
+                { "type": "button", "action_id": CANCEL, "value": id, "style": "danger", "text": { "type": "plain_text", "text": "Cancel" } }
+            ]
+        })),
+        _ => {}
+    }
+    blocks
+}
+
+fn state_text(state: JobState) -> &'static str {
+    match state {
+        JobState::AwaitingApproval => "awaiting approval",
+        JobState::Queued => "queued",
+        JobState::Running => "running",
+        JobState::Succeeded => "succeeded",
+        JobState::Failed => "failed",
+        JobState::Cancelled => "cancelled",
+        JobState::Rejected => "rejected",
+        JobState::Expired => "expired",
+        JobState::Interrupted => "interrupted",
+    }
+}
+
+fn announcement(a: &Announcement) -> Vec<Value> {
+    let plain_text = plain(&Message::Announcement(a.clone()));
+    let header = plain_text
+        .lines()
+        .next()
+        .unwrap_or_default()
+        .replace('*', "")
+        .replace('`', "");
+    let mut blocks = vec![json!({
+        "type": "header",
+        "text": { "type": "plain_text", "text": clip(&header, 150), "emoji": true }
+    })];
+    if !a.message.is_empty() {
+        blocks.push(section(&a.message));
+    }
+    let mut context = vec![
+        format!("*{}*", a.kind),
+        format!("priority {}", a.priority),
+        format!("from {}", a.sender),
+    ];
+    if !a.references.is_empty() {
+        context.push(a.references.join(", "));
+    }
+    blocks.push(json!({ "type": "context", "elements": [{ "type": "mrkdwn", "text": context.join(" · ") }] }));
+    blocks
+}

@@ -1,0 +1,259 @@
+//! Slack with slack-morphism: Socket Mode or HTTP mode in, Block Kit out.
+
+pub mod blocks;
+mod inbound;
+mod outbox;
+
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use anyhow::Context as _;
+use async_trait::async_trait;
+use secrecy::{ExposeSecret, SecretString};
+use slack_morphism::errors::{SlackClientError, SlackClientProtocolError};
+use slack_morphism::prelude::*;
+
+pub use inbound::{Inbound, routes, start_socket_mode};
+pub use outbox::Limits;
+
+use crate::chat::{Person, Platform};
+use crate::render::Message;
+use outbox::Outbox;
+
+/// How deckhand reaches Slack, from the environment.
+#[derive(Debug, Clone)]
+pub struct SlackSettings {
+    pub bot_token: SecretString,
+    /// Socket Mode when set.
+    pub app_token: Option<SecretString>,
+    /// HTTP mode (routes on deckhand's server) when set.
+    pub signing_secret: Option<SecretString>,
+    /// `SLACK_API_URL`, e.g. `http://127.0.0.1:9999/api`; default Slack's.
+    pub api_url: Option<String>,
+    pub limits: Limits,
+}
+
+impl SlackSettings {
+    /// `None` when `SLACK_BOT_TOKEN` is unset; an error when the rest cannot work.
+    pub fn from_env() -> anyhow::Result<Option<SlackSettings>> {
+        let var = |name: &str| std::env::var(name).ok().filter(|v| !v.trim().is_empty());
+        let Some(bot_token) = var("SLACK_BOT_TOKEN") else {
+            if var("SLACK_APP_TOKEN").is_some() || var("SLACK_SIGNING_SECRET").is_some() {
+                anyhow::bail!(
+                    "SLACK_APP_TOKEN or SLACK_SIGNING_SECRET is set but SLACK_BOT_TOKEN is not: deckhand needs the bot token (xoxb-...) to post"
+                );
+            }
+            return Ok(None);
+        };
+        let app_token = var("SLACK_APP_TOKEN");
+        let signing_secret = var("SLACK_SIGNING_SECRET");
+        if app_token.is_none() && signing_secret.is_none() {
+            anyhow::bail!(
+                "SLACK_BOT_TOKEN is set, but neither SLACK_APP_TOKEN (Socket Mode) nor SLACK_SIGNING_SECRET (HTTP mode) is: deckhand could post but never hear commands"
+            );
+        }
+        if let Some(token) = &app_token
+            && !token.starts_with("xapp-")
+        {
+            anyhow::bail!(
+                "SLACK_APP_TOKEN must be an app-level token starting with `xapp-` (Socket Mode)"
+            );
+        }
+        Ok(Some(SlackSettings {
+            bot_token: bot_token.into(),
+            app_token: app_token.map(Into::into),
+            signing_secret: signing_secret.map(Into::into),
+            api_url: var("SLACK_API_URL").map(|u| u.trim_end_matches('/').to_owned()),
+            limits: Limits::default(),
+        }))
+    }
+}
+
+/// The Slack client type deckhand uses everywhere.
+pub type Client = SlackClient<SlackClientHyperHttpsConnector>;
+
+/// A client for `api_url` (https, or plain http for proxies and tests), on rustls.
+pub fn client(api_url: Option<&str>) -> anyhow::Result<Arc<Client>> {
+    let builder = hyper_rustls::HttpsConnectorBuilder::new();
+    let builder = match builder.with_native_roots() {
+        Ok(with_roots) => with_roots,
+        // Without CA certificates only a plain-http SLACK_API_URL can work.
+        Err(e) if api_url.is_some_and(|u| u.starts_with("http://")) => {
+            tracing::debug!(error = %e, "no native CA roots; plain http only");
+            hyper_rustls::HttpsConnectorBuilder::new().with_tls_config(
+                rustls::ClientConfig::builder_with_provider(Arc::new(
+                    rustls::crypto::ring::default_provider(),
+                ))
+                .with_safe_default_protocol_versions()
+                .context("TLS setup")?
+                .with_root_certificates(rustls::RootCertStore::empty())
+                .with_no_client_auth(),
+            )
+        }
+        Err(e) => {
+            return Err(anyhow::anyhow!(
+                "no CA certificates to reach Slack over https: {e}"
+            ));
+        }
+    };
+    let https = builder
+        .https_or_http()
+        .enable_http1()
+        .enable_http2()
+        .build();
+    let mut connector = SlackClientHyperConnector::with_connector(https);
+    if let Some(url) = api_url {
+        connector = connector.with_slack_api_url(url);
+    }
+    Ok(Arc::new(SlackClient::new(connector)))
+}
+
+/// Slack's outbound side: posts, coalesced edits, ephemeral answers, display names.
+pub struct SlackPlatform {
+    client: Arc<Client>,
+    token: SlackApiToken,
+    outbox: Arc<Outbox>,
+    names: Mutex<HashMap<String, (String, Instant)>>,
+}
+
+/// How long a display name is trusted.
+const NAME_TTL: Duration = Duration::from_secs(3600);
+
+impl SlackPlatform {
+    pub fn new(settings: &SlackSettings) -> anyhow::Result<Arc<SlackPlatform>> {
+        Ok(Arc::new(SlackPlatform {
+            client: client(settings.api_url.as_deref())?,
+            token: SlackApiToken::new(settings.bot_token.expose_secret().into()),
+            outbox: Outbox::new(settings.limits),
+            names: Mutex::new(HashMap::new()),
+        }))
+    }
+
+    pub fn client(&self) -> Arc<Client> {
+        self.client.clone()
+    }
+
+    /// 429s honoured so far.
+    pub fn rate_limit_waits(&self) -> u64 {
+        self.outbox.waits.load(std::sync::atomic::Ordering::Relaxed)
+    }
+
+    fn content(message: &Message) -> anyhow::Result<SlackMessageContent> {
+        serde_json::from_value(blocks::content(message))
+            .context("Block Kit the SDK does not accept")
+    }
+
+    /// The person behind a Slack user id, with a display name from `users.info` (cached;
+    /// the id when Slack can't say).
+    pub async fn person(&self, user_id: &str) -> Person {
+        let cached = self.names.lock().ok().and_then(|names| {
+            names
+                .get(user_id)
+                .filter(|(_, at)| at.elapsed() < NAME_TTL)
+                .map(|(n, _)| n.clone())
+        });
+        let name = match cached {
+            Some(name) => name,
+            None => {
+                let session = self.client.open_session(&self.token);
+                let request = SlackApiUsersInfoRequest::new(SlackUserId(user_id.to_owned()));
+                let found = self
+                    .outbox
+                    .send("users.info", || session.users_info(&request))
+                    .await;
+                let name = match found {
+                    Ok(response) => {
+                        let user = response.user;
+                        user.profile
+                            .as_ref()
+                            .and_then(|p| p.display_name.clone().filter(|n| !n.is_empty()))
+                            .or_else(|| user.real_name.clone().filter(|n| !n.is_empty()))
+                            .or(user.name.clone())
+                            .unwrap_or_else(|| user_id.to_owned())
+                    }
+                    Err(error) => {
+                        tracing::warn!(%user_id, %error, "users.info failed; using the id");
+                        user_id.to_owned()
+                    }
+                };
+                if let Ok(mut names) = self.names.lock() {
+                    names.insert(user_id.to_owned(), (name.clone(), Instant::now()));
+                }
+                name
+            }
+        };
+        Person {
+            id: format!("slack:{user_id}"),
+            name,
+        }
+    }
+}
+
+#[async_trait]
+impl Platform for SlackPlatform {
+    fn name(&self) -> &'static str {
+        "slack"
+    }
+
+    async fn post(&self, channel: &str, message: &Message) -> anyhow::Result<String> {
+        let request = SlackApiChatPostMessageRequest::new(
+            SlackChannelId(channel.to_owned()),
+            Self::content(message)?,
+        );
+        let session = self.client.open_session(&self.token);
+        let response = self
+            .outbox
+            .send(channel, || session.chat_post_message(&request))
+            .await
+            .with_context(|| format!("chat.postMessage to {channel}"))?;
+        Ok(response.ts.0)
+    }
+
+    async fn edit(&self, channel: &str, message_id: &str, message: &Message) -> anyhow::Result<()> {
+        let client = self.client.clone();
+        let token = self.token.clone();
+        let send: outbox::EditFn = Arc::new(
+            move |channel: String, ts: String, content: serde_json::Value| {
+                let client = client.clone();
+                let token = token.clone();
+                Box::pin(async move {
+                    let content: SlackMessageContent =
+                        serde_json::from_value(content).map_err(|e| {
+                            SlackClientError::ProtocolError(SlackClientProtocolError::new(e))
+                        })?;
+                    let request = SlackApiChatUpdateRequest::new(
+                        SlackChannelId(channel),
+                        content,
+                        SlackTs(ts),
+                    );
+                    client
+                        .open_session(&token)
+                        .chat_update(&request)
+                        .await
+                        .map(|_| ())
+                })
+            },
+        );
+        self.outbox
+            .edit(channel, message_id, blocks::content(message), send);
+        Ok(())
+    }
+
+    async fn whisper(&self, channel: &str, user: &Person, message: &Message) -> anyhow::Result<()> {
+        let Some(user_id) = user.id.strip_prefix("slack:") else {
+            anyhow::bail!("{} is not a Slack user", user.id);
+        };
+        let request = SlackApiChatPostEphemeralRequest::new(
+            SlackChannelId(channel.to_owned()),
+            SlackUserId(user_id.to_owned()),
+            Self::content(message)?,
+        );
+        let session = self.client.open_session(&self.token);
+        self.outbox
+            .send(channel, || session.chat_post_ephemeral(&request))
+            .await
+            .with_context(|| format!("chat.postEphemeral to {channel}"))?;
+        Ok(())
+    }
+}

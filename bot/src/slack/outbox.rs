@@ -1,0 +1,166 @@
+//! Outbound Slack calls under deckhand's own rate limits: a governor limiter per channel
+//! (about one message a second, short bursts) and a global one. A 429 waits its
+//! Retry-After and tries again; nothing is dropped. Edits of one message are coalesced:
+//! a burst of updates ends with the latest state shown, sent as few times as the limits
+//! allow.
+
+use std::collections::HashMap;
+use std::future::Future;
+use std::num::NonZeroU32;
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use governor::{DefaultDirectRateLimiter, DefaultKeyedRateLimiter, Quota, RateLimiter};
+use slack_morphism::errors::SlackClientError;
+use tokio::sync::watch;
+
+/// Outbound rate limits.
+#[derive(Debug, Clone, Copy)]
+pub struct Limits {
+    pub per_channel_per_second: u32,
+    pub per_channel_burst: u32,
+    pub global_per_second: u32,
+}
+
+impl Default for Limits {
+    /// Slack allows about one message per second per channel with short bursts.
+    fn default() -> Self {
+        Limits {
+            per_channel_per_second: 1,
+            per_channel_burst: 4,
+            global_per_second: 20,
+        }
+    }
+}
+
+/// Gives up on an edit or post after this many consecutive non-429 failures.
+const MAX_FAILURES: u32 = 5;
+/// An idle per-message edit worker stops after this long.
+const EDIT_WORKER_IDLE: Duration = Duration::from_secs(600);
+
+pub type EditFn = Arc<
+    dyn Fn(
+            String,
+            String,
+            serde_json::Value,
+        ) -> futures::future::BoxFuture<'static, Result<(), SlackClientError>>
+        + Send
+        + Sync,
+>;
+
+pub struct Outbox {
+    per_channel: DefaultKeyedRateLimiter<String>,
+    global: DefaultDirectRateLimiter,
+    edits: Mutex<HashMap<(String, String), watch::Sender<Option<serde_json::Value>>>>,
+    /// Rate-limit waits (429s honoured), for metrics and tests.
+    pub waits: std::sync::atomic::AtomicU64,
+}
+
+fn nz(n: u32) -> NonZeroU32 {
+    NonZeroU32::new(n).unwrap_or(NonZeroU32::MIN)
+}
+
+impl Outbox {
+    pub fn new(limits: Limits) -> Arc<Outbox> {
+        Arc::new(Outbox {
+            per_channel: RateLimiter::keyed(
+                Quota::per_second(nz(limits.per_channel_per_second))
+                    .allow_burst(nz(limits.per_channel_burst)),
+            ),
+            global: RateLimiter::direct(Quota::per_second(nz(limits.global_per_second))),
+            edits: Mutex::new(HashMap::new()),
+            waits: std::sync::atomic::AtomicU64::new(0),
+        })
+    }
+
+    /// Runs `call` when the limits allow, again after each 429.
+    pub async fn send<T, F, Fut>(&self, channel: &str, call: F) -> Result<T, SlackClientError>
+    where
+        F: Fn() -> Fut,
+        Fut: Future<Output = Result<T, SlackClientError>>,
+    {
+        let mut failures = 0;
+        loop {
+            self.per_channel.until_key_ready(&channel.to_owned()).await;
+            self.global.until_ready().await;
+            match call().await {
+                Ok(value) => return Ok(value),
+                Err(SlackClientError::RateLimitError(limited)) => {
+                    let wait = limited.retry_after.unwrap_or(Duration::from_secs(1));
+                    self.waits
+                        .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+                    tracing::info!(%channel, wait_ms = wait.as_millis() as u64, "Slack rate limit; waiting");
+                    tokio::time::sleep(wait).await;
+                }
+                Err(error) => {
+                    failures += 1;
+                    if failures >= MAX_FAILURES || !retryable(&error) {
+                        return Err(error);
+                    }
+                    tokio::time::sleep(Duration::from_millis(200 * u64::from(failures))).await;
+                }
+            }
+        }
+    }
+
+    /// Queues the new content of a message; a worker sends the latest content.
+    pub fn edit(
+        self: &Arc<Self>,
+        channel: &str,
+        ts: &str,
+        content: serde_json::Value,
+        send: EditFn,
+    ) {
+        let key = (channel.to_owned(), ts.to_owned());
+        let Ok(mut edits) = self.edits.lock() else {
+            return;
+        };
+        if let Some(sender) = edits.get(&key)
+            && sender.send(Some(content.clone())).is_ok()
+        {
+            return;
+        }
+        let (sender, receiver) = watch::channel(Some(content));
+        edits.insert(key.clone(), sender);
+        drop(edits);
+        tokio::spawn(self.clone().edit_worker(key, receiver, send));
+    }
+
+    async fn edit_worker(
+        self: Arc<Self>,
+        key: (String, String),
+        mut receiver: watch::Receiver<Option<serde_json::Value>>,
+        send: EditFn,
+    ) {
+        let (channel, ts) = key.clone();
+        loop {
+            let latest = receiver.borrow_and_update().clone();
+            if let Some(content) = latest {
+                let result = self
+                    .send(&channel, || {
+                        send(channel.clone(), ts.clone(), content.clone())
+                    })
+                    .await;
+                if let Err(error) = result {
+                    tracing::error!(%channel, %ts, %error, "could not update the Slack message");
+                }
+            }
+            match tokio::time::timeout(EDIT_WORKER_IDLE, receiver.changed()).await {
+                Ok(Ok(())) => continue,
+                _ => break,
+            }
+        }
+        if let Ok(mut edits) = self.edits.lock() {
+            edits.remove(&key);
+        }
+    }
+}
+
+fn retryable(error: &SlackClientError) -> bool {
+    matches!(
+        error,
+        SlackClientError::HttpError(_)
+            | SlackClientError::HttpProtocolError(_)
+            | SlackClientError::SystemError(_)
+    )
+}
