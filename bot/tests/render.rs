@@ -1,0 +1,176 @@
+//! Every message kind, pinned: the console's plain text and Slack's Block Kit JSON (which
+//! must also be accepted by slack-morphism's own types).
+
+use deckhand::config::JobKind;
+use deckhand::render::{Announcement, JobCard, Message, plain};
+use deckhand::slack::blocks;
+use deckhand::store::approvals::{Approval, Decision};
+use deckhand::store::jobs::{Artifact, Job, JobState};
+use deckhand::store::steps::{Step, StepState};
+use deckhand_commands::{AnnouncementType, Priority};
+
+const T0: i64 = 1_764_489_600_000;
+
+fn job(state: JobState) -> Job {
+    Job {
+        id: 12,
+        kind: JobKind::Deploy,
+        env: "prod".into(),
+        app: Some("web".into()),
+        git_ref: Some("v1.4.2".into()),
+        previous_ref: Some("v1.4.1".into()),
+        requester: "slack:U01ALICE".into(),
+        requester_name: "alice".into(),
+        platform: "slack".into(),
+        channel: "C1".into(),
+        state,
+        reason: Some("billing fix".into()),
+        params_hash: "h".into(),
+        approvals_required: 1,
+        approval_expires_at: Some(T0 + 30 * 60_000),
+        rolls_back: None,
+        restore_of: None,
+        created_at: T0,
+        started_at: (state != JobState::AwaitingApproval).then_some(T0 + 60_000),
+        finished_at: state.is_terminal().then_some(T0 + 183_000),
+        cancel_requested: false,
+        error: (state == JobState::Failed).then(|| "step `Smoke test` failed: exited with status 1".into()),
+        artifact: None,
+    }
+}
+
+fn step(idx: i64, name: &str, state: StepState) -> Step {
+    let done = matches!(state, StepState::Succeeded | StepState::Failed);
+    Step {
+        idx,
+        name: name.into(),
+        state,
+        started_at: (state != StepState::Pending && state != StepState::Skipped).then_some(T0 + 60_000 + idx * 10_000),
+        finished_at: done.then_some(T0 + 69_000 + idx * 10_000),
+        output_tail: if state == StepState::Failed { "GET /health\nHTTP 500 from /health\n".into() } else { String::new() },
+        error: (state == StepState::Failed).then(|| "exited with status 1".into()),
+    }
+}
+
+fn card(state: JobState, steps: Vec<Step>, approved: bool) -> Message {
+    let approvals = if approved {
+        vec![Approval {
+            person: "slack:U02BOB".into(),
+            person_name: "bob".into(),
+            decision: Decision::Approve,
+            params_hash: "h".into(),
+            created_at: T0 + 30_000,
+        }]
+    } else {
+        Vec::new()
+    };
+    Message::Job(Box::new(JobCard {
+        job: job(state),
+        steps,
+        approvals,
+        approvers_hint: "`approvers`".into(),
+        now: T0 + 90_000,
+    }))
+}
+
+fn awaiting() -> Message {
+    card(
+        JobState::AwaitingApproval,
+        vec![step(0, "Build", StepState::Pending), step(1, "Deploy", StepState::Pending), step(2, "Smoke test", StepState::Pending)],
+        false,
+    )
+}
+
+fn running() -> Message {
+    card(
+        JobState::Running,
+        vec![step(0, "Build", StepState::Succeeded), step(1, "Deploy", StepState::Running), step(2, "Smoke test", StepState::Pending)],
+        true,
+    )
+}
+
+fn failed() -> Message {
+    card(
+        JobState::Failed,
+        vec![step(0, "Build", StepState::Succeeded), step(1, "Deploy", StepState::Succeeded), step(2, "Smoke test", StepState::Failed)],
+        true,
+    )
+}
+
+fn backup() -> Message {
+    let mut message = card(JobState::Succeeded, vec![step(0, "Backup database", StepState::Succeeded)], false);
+    if let Message::Job(card) = &mut message {
+        card.job.kind = JobKind::Backup;
+        card.job.app = None;
+        card.job.git_ref = None;
+        card.job.previous_ref = None;
+        card.job.approvals_required = 0;
+        card.job.reason = None;
+        card.job.artifact = Some(Artifact {
+            path: "backups/prod/prod-job12-20251130T080000Z.dump".into(),
+            size: 1_234_567,
+            sha256: "9f86d081884c7d659a2feaa0c55ad015a3bf4f1b2b0b822cd15d6c15b0f00a08".into(),
+        });
+    }
+    message
+}
+
+fn announcement() -> Message {
+    Message::Announcement(Announcement {
+        sender: "ci".into(),
+        recipients: vec!["all".into()],
+        kind: AnnouncementType::Deployment,
+        priority: Priority::Normal,
+        subject: "Production Deployment Successful - v1.2.0".into(),
+        message: "Includes US002 (billing), US003 (dashboard).".into(),
+        references: vec!["US002".into(), "US003".into()],
+    })
+}
+
+fn reply() -> Message {
+    Message::text("`prod` is locked by alice for job #11 (deploy running) since 2025-11-30 09:00 UTC (3m00s ago).")
+}
+
+fn all() -> Vec<(&'static str, Message)> {
+    vec![
+        ("awaiting_approval", awaiting()),
+        ("running", running()),
+        ("failed", failed()),
+        ("backup", backup()),
+        ("announcement", announcement()),
+        ("reply", reply()),
+    ]
+}
+
+#[test]
+fn plain_text_of_every_message_kind() {
+    for (name, message) in all() {
+        insta::assert_snapshot!(format!("plain_{name}"), plain(&message));
+    }
+}
+
+#[test]
+fn block_kit_of_every_message_kind() {
+    for (name, message) in all() {
+        let content = blocks::content(&message);
+        let parsed: Result<slack_morphism::prelude::SlackMessageContent, _> = serde_json::from_value(content.clone());
+        assert!(parsed.is_ok(), "{name}: slack-morphism rejects it: {parsed:?}");
+        insta::assert_json_snapshot!(format!("blocks_{name}"), content);
+    }
+}
+
+#[test]
+fn approval_cards_have_approve_and_reject_buttons_running_cards_a_cancel_button() {
+    let text = blocks::content(&awaiting()).to_string();
+    assert!(text.contains(blocks::APPROVE) && text.contains(blocks::REJECT));
+    let text = blocks::content(&running()).to_string();
+    assert!(text.contains(blocks::CANCEL) && !text.contains(blocks::APPROVE));
+    let text = blocks::content(&failed()).to_string();
+    assert!(!text.contains(blocks::CANCEL));
+}
+
+#[test]
+fn slack_manifest_lists_every_command_scope_and_event() {
+    let manifest = deckhand::manifest::slack_app_manifest();
+    insta::assert_json_snapshot!("slack_manifest", manifest);
+}
