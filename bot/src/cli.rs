@@ -106,6 +106,7 @@ async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
                 Ok(config) => config,
                 Err(code) => return Ok(code),
             };
+            let slack = crate::slack::SlackSettings::from_env()?;
             let store = Store::open(&cli.database_url).await?;
             let envs: Vec<&str> = config.environments.keys().map(String::as_str).collect();
             println!(
@@ -115,6 +116,22 @@ async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
                 envs.join(", "),
                 config.apps.len()
             );
+            match &slack {
+                Some(s) => println!(
+                    "slack OK: {}{}",
+                    if s.app_token.is_some() {
+                        "Socket Mode"
+                    } else {
+                        ""
+                    },
+                    match (s.app_token.is_some(), s.signing_secret.is_some()) {
+                        (true, true) => " and HTTP mode",
+                        (false, true) => "HTTP mode",
+                        _ => "",
+                    }
+                ),
+                None => println!("slack: not configured (set SLACK_BOT_TOKEN to connect it)"),
+            }
             println!(
                 "database OK: {} ({})",
                 redact_url(&cli.database_url),

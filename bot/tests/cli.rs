@@ -513,3 +513,50 @@ restore = { database_url_env = "PROD_DATABASE_URL" }
     );
     psql(&base, &format!("DROP DATABASE IF EXISTS {name}"));
 }
+
+#[test]
+fn slack_half_configured_stops_start_up_with_the_reason() {
+    let dir = workspace(None);
+    let out = deckhand(&dir, &["check"], &[("SLACK_BOT_TOKEN", "xoxb-1")], "");
+    assert_eq!(out.status.code(), Some(1));
+    assert!(
+        text(&out.stderr)
+            .contains("neither SLACK_APP_TOKEN (Socket Mode) nor SLACK_SIGNING_SECRET (HTTP mode)"),
+        "{}",
+        text(&out.stderr)
+    );
+    let out = deckhand(
+        &dir,
+        &["check"],
+        &[
+            ("SLACK_BOT_TOKEN", "xoxb-1"),
+            ("SLACK_APP_TOKEN", "xoxb-wrong"),
+        ],
+        "",
+    );
+    assert_eq!(out.status.code(), Some(1));
+    assert!(text(&out.stderr).contains("must be an app-level token starting with `xapp-`"));
+    let out = deckhand(
+        &dir,
+        &["check"],
+        &[("SLACK_BOT_TOKEN", "xoxb-1"), ("SLACK_SIGNING_SECRET", "s")],
+        "",
+    );
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    assert!(
+        text(&out.stdout).contains("slack OK: HTTP mode"),
+        "{}",
+        text(&out.stdout)
+    );
+}
+
+#[test]
+fn manifest_prints_json_for_both_platforms() {
+    let dir = workspace(None);
+    for platform in ["slack", "discord"] {
+        let out = deckhand(&dir, &["manifest", platform], &[], "");
+        assert!(out.status.success());
+        let value: serde_json::Value = serde_json::from_slice(&out.stdout).expect("JSON");
+        assert!(value.to_string().contains("deploy"));
+    }
+}

@@ -34,7 +34,8 @@ fn job(state: JobState) -> Job {
         started_at: (state != JobState::AwaitingApproval).then_some(T0 + 60_000),
         finished_at: state.is_terminal().then_some(T0 + 183_000),
         cancel_requested: false,
-        error: (state == JobState::Failed).then(|| "step `Smoke test` failed: exited with status 1".into()),
+        error: (state == JobState::Failed)
+            .then(|| "step `Smoke test` failed: exited with status 1".into()),
         artifact: None,
     }
 }
@@ -45,9 +46,14 @@ fn step(idx: i64, name: &str, state: StepState) -> Step {
         idx,
         name: name.into(),
         state,
-        started_at: (state != StepState::Pending && state != StepState::Skipped).then_some(T0 + 60_000 + idx * 10_000),
+        started_at: (state != StepState::Pending && state != StepState::Skipped)
+            .then_some(T0 + 60_000 + idx * 10_000),
         finished_at: done.then_some(T0 + 69_000 + idx * 10_000),
-        output_tail: if state == StepState::Failed { "GET /health\nHTTP 500 from /health\n".into() } else { String::new() },
+        output_tail: if state == StepState::Failed {
+            "GET /health\nHTTP 500 from /health\n".into()
+        } else {
+            String::new()
+        },
         error: (state == StepState::Failed).then(|| "exited with status 1".into()),
     }
 }
@@ -76,7 +82,11 @@ fn card(state: JobState, steps: Vec<Step>, approved: bool) -> Message {
 fn awaiting() -> Message {
     card(
         JobState::AwaitingApproval,
-        vec![step(0, "Build", StepState::Pending), step(1, "Deploy", StepState::Pending), step(2, "Smoke test", StepState::Pending)],
+        vec![
+            step(0, "Build", StepState::Pending),
+            step(1, "Deploy", StepState::Pending),
+            step(2, "Smoke test", StepState::Pending),
+        ],
         false,
     )
 }
@@ -84,7 +94,11 @@ fn awaiting() -> Message {
 fn running() -> Message {
     card(
         JobState::Running,
-        vec![step(0, "Build", StepState::Succeeded), step(1, "Deploy", StepState::Running), step(2, "Smoke test", StepState::Pending)],
+        vec![
+            step(0, "Build", StepState::Succeeded),
+            step(1, "Deploy", StepState::Running),
+            step(2, "Smoke test", StepState::Pending),
+        ],
         true,
     )
 }
@@ -92,13 +106,21 @@ fn running() -> Message {
 fn failed() -> Message {
     card(
         JobState::Failed,
-        vec![step(0, "Build", StepState::Succeeded), step(1, "Deploy", StepState::Succeeded), step(2, "Smoke test", StepState::Failed)],
+        vec![
+            step(0, "Build", StepState::Succeeded),
+            step(1, "Deploy", StepState::Succeeded),
+            step(2, "Smoke test", StepState::Failed),
+        ],
         true,
     )
 }
 
 fn backup() -> Message {
-    let mut message = card(JobState::Succeeded, vec![step(0, "Backup database", StepState::Succeeded)], false);
+    let mut message = card(
+        JobState::Succeeded,
+        vec![step(0, "Backup database", StepState::Succeeded)],
+        false,
+    );
     if let Message::Job(card) = &mut message {
         card.job.kind = JobKind::Backup;
         card.job.app = None;
@@ -128,7 +150,9 @@ fn announcement() -> Message {
 }
 
 fn reply() -> Message {
-    Message::text("`prod` is locked by alice for job #11 (deploy running) since 2025-11-30 09:00 UTC (3m00s ago).")
+    Message::text(
+        "`prod` is locked by alice for job #11 (deploy running) since 2025-11-30 09:00 UTC (3m00s ago).",
+    )
 }
 
 fn all() -> Vec<(&'static str, Message)> {
@@ -153,8 +177,12 @@ fn plain_text_of_every_message_kind() {
 fn block_kit_of_every_message_kind() {
     for (name, message) in all() {
         let content = blocks::content(&message);
-        let parsed: Result<slack_morphism::prelude::SlackMessageContent, _> = serde_json::from_value(content.clone());
-        assert!(parsed.is_ok(), "{name}: slack-morphism rejects it: {parsed:?}");
+        let parsed: Result<slack_morphism::prelude::SlackMessageContent, _> =
+            serde_json::from_value(content.clone());
+        assert!(
+            parsed.is_ok(),
+            "{name}: slack-morphism rejects it: {parsed:?}"
+        );
         insta::assert_json_snapshot!(format!("blocks_{name}"), content);
     }
 }

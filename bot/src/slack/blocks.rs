@@ -192,8 +192,7 @@ fn announcement(a: &Announcement) -> Vec<Value> {
         .lines()
         .next()
         .unwrap_or_default()
-        .replace('*', "")
-        .replace('`', "");
+        .replace(['*', '`'], "");
     let mut blocks = vec![json!({
         "type": "header",
         "text": { "type": "plain_text", "text": clip(&header, 150), "emoji": true }

@@ -160,7 +160,7 @@ impl SlackPlatform {
                 let request = SlackApiUsersInfoRequest::new(SlackUserId(user_id.to_owned()));
                 let found = self
                     .outbox
-                    .send("users.info", || session.users_info(&request))
+                    .send(None, || session.users_info(&request))
                     .await;
                 let name = match found {
                     Ok(response) => {
@@ -204,7 +204,7 @@ impl Platform for SlackPlatform {
         let session = self.client.open_session(&self.token);
         let response = self
             .outbox
-            .send(channel, || session.chat_post_message(&request))
+            .send(Some(channel), || session.chat_post_message(&request))
             .await
             .with_context(|| format!("chat.postMessage to {channel}"))?;
         Ok(response.ts.0)
@@ -251,7 +251,7 @@ impl Platform for SlackPlatform {
         );
         let session = self.client.open_session(&self.token);
         self.outbox
-            .send(channel, || session.chat_post_ephemeral(&request))
+            .send(Some(channel), || session.chat_post_ephemeral(&request))
             .await
             .with_context(|| format!("chat.postEphemeral to {channel}"))?;
         Ok(())

@@ -48,10 +48,13 @@ pub type EditFn = Arc<
         + Sync,
 >;
 
+/// (channel, ts) of a message deckhand posted.
+type MessageKey = (String, String);
+
 pub struct Outbox {
     per_channel: DefaultKeyedRateLimiter<String>,
     global: DefaultDirectRateLimiter,
-    edits: Mutex<HashMap<(String, String), watch::Sender<Option<serde_json::Value>>>>,
+    edits: Mutex<HashMap<MessageKey, watch::Sender<Option<serde_json::Value>>>>,
     /// Rate-limit waits (429s honoured), for metrics and tests.
     pub waits: std::sync::atomic::AtomicU64,
 }
@@ -73,15 +76,24 @@ impl Outbox {
         })
     }
 
-    /// Runs `call` when the limits allow, again after each 429.
-    pub async fn send<T, F, Fut>(&self, channel: &str, call: F) -> Result<T, SlackClientError>
+    /// Runs `call` when the limits allow, again after each 429. `channel` is `None` for
+    /// calls that post nothing (users.info): only the global limit applies.
+    pub async fn send<T, F, Fut>(
+        &self,
+        channel: Option<&str>,
+        call: F,
+    ) -> Result<T, SlackClientError>
     where
         F: Fn() -> Fut,
         Fut: Future<Output = Result<T, SlackClientError>>,
     {
         let mut failures = 0;
+        let key = channel.map(str::to_owned);
+        let channel = channel.unwrap_or("-");
         loop {
-            self.per_channel.until_key_ready(&channel.to_owned()).await;
+            if let Some(key) = &key {
+                self.per_channel.until_key_ready(key).await;
+            }
             self.global.until_ready().await;
             match call().await {
                 Ok(value) => return Ok(value),
@@ -137,7 +149,7 @@ impl Outbox {
             let latest = receiver.borrow_and_update().clone();
             if let Some(content) = latest {
                 let result = self
-                    .send(&channel, || {
+                    .send(Some(&channel), || {
                         send(channel.clone(), ts.clone(), content.clone())
                     })
                     .await;

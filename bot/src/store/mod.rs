@@ -75,6 +75,21 @@ impl Store {
             .with_context(|| format!("`{}` is not a usable database URL", redact_url(&url)))?
             .log_statements(tracing::log::LevelFilter::Trace);
         let pool = AnyPoolOptions::new()
+            .after_connect(move |conn, _| {
+                Box::pin(async move {
+                    if dialect == Dialect::Sqlite {
+                        // WAL's recommended durability: commits survive a process crash;
+                        // only a power loss can take the last ones.
+                        sqlx::query("PRAGMA synchronous = NORMAL")
+                            .execute(&mut *conn)
+                            .await?;
+                        sqlx::query("PRAGMA busy_timeout = 10000")
+                            .execute(&mut *conn)
+                            .await?;
+                    }
+                    Ok(())
+                })
+            })
             .max_connections(match dialect {
                 Dialect::Sqlite => 4,
                 Dialect::Postgres => 10,

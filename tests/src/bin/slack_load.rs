@@ -1,0 +1,182 @@
+//! Load generator: signed HTTP slash commands at increasing rates against a real
+//! `deckhand run` on loopback (Slack HTTP mode, a fake Slack for its outbound calls).
+//! Each command is a `/deploy` to its own env, so each creates a durable job (awaiting
+//! approval). Reports throughput, p50/p99 ack latency, jobs stored, and resident memory.
+//!
+//!     cargo build --release -p deckhand -p deckhand-tests
+//!     $CARGO_TARGET_DIR/release/slack-load            # or target/release/slack-load
+//!
+//! Rates and duration: `SLACK_LOAD_RATES=100,250,500,1000 SLACK_LOAD_SECONDS=5`.
+
+use std::process::{Command, Stdio};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use deckhand_tests::slack::{FakeSlack, sign, slash_command};
+
+const SECRET: &str = "load-test-signing-secret";
+
+#[tokio::main]
+async fn main() -> anyhow::Result<()> {
+    let rates: Vec<u64> = std::env::var("SLACK_LOAD_RATES")
+        .unwrap_or_else(|_| "100,250,500,1000".into())
+        .split(',')
+        .filter_map(|r| r.trim().parse().ok())
+        .collect();
+    let seconds: u64 = std::env::var("SLACK_LOAD_SECONDS")
+        .ok()
+        .and_then(|s| s.parse().ok())
+        .unwrap_or(5);
+    let total: u64 = rates.iter().map(|r| r * seconds).sum();
+
+    let slack = FakeSlack::start().await;
+    let dir = deckhand::testing::scratch_dir("deckhand-slack-load");
+    let mut config = String::from(
+        "[roles]\nteam = [\"slack:U0LOAD0\", \"slack:U0LOAD1\", \"slack:U0LOAD2\", \"slack:U0LOAD3\"]\nreviewers = [\"slack:U0REVIEW\"]\n[bot]\ncommands_per_minute = 1000000\n",
+    );
+    for i in 0..total {
+        config.push_str(&format!(
+            "[environments.e{i}]\ndeployers = [\"team\"]\napprovers = [\"reviewers\"]\napprovals = 1\n[[environments.e{i}.deploy]]\nname = \"Deploy\"\nrun = [\"true\"]\n"
+        ));
+    }
+    std::fs::write(dir.join("deckhand.toml"), config)?;
+    let port = free_port();
+    let binary = std::env::var("DECKHAND_BIN")
+        .map(std::path::PathBuf::from)
+        .unwrap_or_else(|_| {
+            std::env::current_exe()
+                .expect("own path")
+                .with_file_name("deckhand")
+        });
+    let mut deckhand = Command::new(&binary)
+        .arg("run")
+        .current_dir(&dir)
+        .env("SLACK_BOT_TOKEN", "xoxb-load")
+        .env("SLACK_SIGNING_SECRET", SECRET)
+        .env("SLACK_API_URL", &slack.api_url)
+        .env("DECKHAND_LISTEN", format!("127.0.0.1:{port}"))
+        .env(
+            "DATABASE_URL",
+            format!("sqlite://{}/deckhand.db", dir.display()),
+        )
+        .env("RUST_LOG", "error")
+        .stdin(Stdio::null())
+        .stdout(Stdio::null())
+        .stderr(Stdio::inherit())
+        .spawn()
+        .map_err(|e| {
+            anyhow::anyhow!(
+                "cannot start {}: {e} (build it: cargo build --release -p deckhand)",
+                binary.display()
+            )
+        })?;
+    let base = format!("http://127.0.0.1:{port}");
+    let http = reqwest::Client::builder()
+        .pool_max_idle_per_host(256)
+        .build()?;
+    let up = Instant::now();
+    while http.get(format!("{base}/healthz")).send().await.is_err() {
+        anyhow::ensure!(
+            up.elapsed() < Duration::from_secs(60),
+            "deckhand did not come up"
+        );
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    let idle_rss = rss(deckhand.id());
+    println!("deckhand up with {total} envs; idle RSS {idle_rss}");
+    println!(
+        "| rate (req/s) | sent | acked 200 | throughput (req/s) | p50 ack | p99 ack | max ack |"
+    );
+    println!("|---|---|---|---|---|---|---|");
+    let mut env = 0u64;
+    for rate in &rates {
+        let count = rate * seconds;
+        let (sender, mut receiver) = tokio::sync::mpsc::unbounded_channel();
+        let start = Instant::now();
+        let http = Arc::new(http.clone());
+        for n in 0..count {
+            let due = start + Duration::from_secs_f64(n as f64 / *rate as f64);
+            tokio::time::sleep_until(due.into()).await;
+            let body = slash_command(
+                &format!("U0LOAD{}", n % 4),
+                "C1",
+                "/deploy",
+                &format!("e{env} v1"),
+                &format!("load-{env}"),
+            );
+            env += 1;
+            let timestamp = chrono::Utc::now().timestamp();
+            let request = http
+                .post(format!("{base}/slack/commands"))
+                .header("content-type", "application/x-www-form-urlencoded")
+                .header("x-slack-request-timestamp", timestamp.to_string())
+                .header("x-slack-signature", sign(SECRET, timestamp, &body))
+                .body(body);
+            let sender = sender.clone();
+            tokio::spawn(async move {
+                // Latency from when the request was due, so queueing in the client counts.
+                let ok = matches!(request.send().await, Ok(r) if r.status() == 200);
+                let _ = sender.send((due.elapsed(), ok));
+            });
+        }
+        drop(sender);
+        let mut latencies = Vec::with_capacity(count as usize);
+        let mut acked = 0;
+        while let Some((latency, ok)) = receiver.recv().await {
+            latencies.push(latency);
+            acked += u64::from(ok);
+        }
+        let elapsed = start.elapsed().as_secs_f64();
+        latencies.sort();
+        let pick =
+            |q: f64| latencies[((latencies.len() as f64 * q) as usize).min(latencies.len() - 1)];
+        println!(
+            "| {rate} | {count} | {acked} | {:.0} | {:.2} ms | {:.2} ms | {:.2} ms |",
+            acked as f64 / elapsed,
+            ms(pick(0.50)),
+            ms(pick(0.99)),
+            ms(*latencies.last().unwrap())
+        );
+    }
+    // Jobs are created right after each ack; give the last ones a moment, then count.
+    let url = format!("sqlite://{}/deckhand.db", dir.display());
+    let store = deckhand::store::Store::open(&url).await?;
+    let mut stored = 0;
+    for _ in 0..100 {
+        let counts = deckhand::store::jobs::count_by_state(&store.pool).await?;
+        stored = counts.iter().map(|(_, n)| n).sum::<i64>();
+        if stored as u64 >= total {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    println!(
+        "durable jobs stored: {stored} of {total}; RSS under load {}",
+        rss(deckhand.id())
+    );
+    deckhand.kill().ok();
+    deckhand.wait().ok();
+    Ok(())
+}
+
+fn ms(d: Duration) -> f64 {
+    d.as_secs_f64() * 1000.0
+}
+
+fn rss(pid: u32) -> String {
+    std::fs::read_to_string(format!("/proc/{pid}/status"))
+        .ok()
+        .and_then(|s| {
+            s.lines()
+                .find(|l| l.starts_with("VmRSS:"))
+                .map(|l| l.trim_start_matches("VmRSS:").trim().to_owned())
+        })
+        .unwrap_or_else(|| "?".into())
+}
+
+fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .and_then(|l| l.local_addr())
+        .map(|a| a.port())
+        .unwrap_or(18080)
+}
