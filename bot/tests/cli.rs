@@ -301,7 +301,7 @@ fn every_example_config_passes_check() {
                     "DECKHAND_",
                     "SLACK_",
                     "DISCORD_",
-                    "GITHUB_",
+                    "GITHUB_API_URL",
                     "RUST_LOG",
                 ]
                 .iter()
