@@ -581,3 +581,23 @@ async fn socket_mode_deploy_acks_runs_and_survives_a_disconnect() {
     assert_eq!(h.jobs().await, 2);
     h.server.stop().await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn peoples_text_can_never_ping_a_channel() {
+    let h = start(Mode::Http, fast()).await;
+    h.command(
+        "U01ALICE",
+        "/lock",
+        "prod &lt;!channel&gt; db work",
+        "trigger-1",
+    )
+    .await;
+    let said = h.slack.wait_for_text("chat.postMessage", "locked by").await;
+    assert!(
+        said.text().contains("&lt;!channel&gt; db work"),
+        "{}",
+        said.text()
+    );
+    assert!(!said.text().contains("<!channel>"), "{}", said.text());
+    h.server.stop().await;
+}

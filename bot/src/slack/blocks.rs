@@ -19,12 +19,40 @@ const MAX_TEXT: usize = 2900;
 /// The message body for chat.postMessage / chat.update / chat.postEphemeral: `text` (the
 /// notification fallback) and `blocks`.
 pub fn content(message: &Message) -> Value {
-    let blocks = match message {
+    let mut blocks = match message {
         Message::Text(text) => vec![section(text)],
         Message::Job(card) => job_card(card),
         Message::Announcement(a) => announcement(a),
     };
-    json!({ "text": fallback(message), "blocks": blocks })
+    for block in &mut blocks {
+        escape_mrkdwn(block);
+    }
+    json!({ "text": escape(&fallback(message)), "blocks": blocks })
+}
+
+/// Slack reads `<!channel>`, `<@U123>` and `&` entities in text; people's text (a lock
+/// reason, a title) must never ping a channel, so every `&`, `<`, `>` is escaped.
+fn escape(text: &str) -> String {
+    text.replace('&', "&amp;")
+        .replace('<', "&lt;")
+        .replace('>', "&gt;")
+}
+
+fn escape_mrkdwn(value: &mut Value) {
+    match value {
+        Value::Object(object) => {
+            if object.get("type").and_then(Value::as_str) == Some("mrkdwn")
+                && let Some(Value::String(text)) = object.get_mut("text")
+            {
+                *text = escape(text);
+            }
+            for child in object.values_mut() {
+                escape_mrkdwn(child);
+            }
+        }
+        Value::Array(items) => items.iter_mut().for_each(escape_mrkdwn),
+        _ => {}
+    }
 }
 
 fn fallback(message: &Message) -> String {

@@ -34,13 +34,19 @@ fn ack(text: &str) -> SlackCommandEventResponse {
 }
 
 fn command_text(event: &SlackCommandEvent) -> String {
-    format!(
+    let text = format!(
         "{} {}",
         event.command.0,
         event.text.as_deref().unwrap_or("")
-    )
-    .trim()
-    .to_owned()
+    );
+    unescape(text.trim())
+}
+
+/// Slack sends `&`, `<` and `>` typed by people as entities; mentions stay `<@U…>`.
+fn unescape(text: &str) -> String {
+    text.replace("&lt;", "<")
+        .replace("&gt;", ">")
+        .replace("&amp;", "&")
 }
 
 impl Inbound {
@@ -72,7 +78,7 @@ impl Inbound {
         tokio::spawn(async move {
             let event = match callback.event {
                 SlackEventCallbackBody::AppMention(mention) => {
-                    let Some(text) = mention.content.text else {
+                    let Some(text) = mention.content.text.as_deref().map(unescape) else {
                         return;
                     };
                     Event::Command {
