@@ -2,6 +2,7 @@
 //! sees a Slack or Discord type.
 
 pub mod console;
+pub mod outbox;
 
 use std::collections::{HashMap, HashSet};
 use std::sync::{Arc, Mutex};

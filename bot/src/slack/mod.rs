@@ -2,7 +2,6 @@
 
 pub mod blocks;
 mod inbound;
-mod outbox;
 
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
@@ -14,12 +13,12 @@ use secrecy::{ExposeSecret, SecretString};
 use slack_morphism::errors::{SlackClientError, SlackClientProtocolError};
 use slack_morphism::prelude::*;
 
+pub use crate::chat::outbox::Limits;
 pub use inbound::{Inbound, routes, start_socket_mode};
-pub use outbox::Limits;
 
+use crate::chat::outbox::{self, Outbox, Retry};
 use crate::chat::{Person, Platform};
 use crate::render::Message;
-use outbox::Outbox;
 
 /// How deckhand reaches Slack, from the environment.
 #[derive(Debug, Clone)]
@@ -70,6 +69,26 @@ impl SlackSettings {
     }
 }
 
+impl Retry for SlackClientError {
+    fn rate_limited(&self) -> Option<Duration> {
+        match self {
+            SlackClientError::RateLimitError(limited) => {
+                Some(limited.retry_after.unwrap_or(Duration::from_secs(1)))
+            }
+            _ => None,
+        }
+    }
+
+    fn transient(&self) -> bool {
+        matches!(
+            self,
+            SlackClientError::HttpError(_)
+                | SlackClientError::HttpProtocolError(_)
+                | SlackClientError::SystemError(_)
+        )
+    }
+}
+
 /// The Slack client type deckhand uses everywhere.
 pub type Client = SlackClient<SlackClientHyperHttpsConnector>;
 
@@ -113,7 +132,7 @@ pub fn client(api_url: Option<&str>) -> anyhow::Result<Arc<Client>> {
 pub struct SlackPlatform {
     client: Arc<Client>,
     token: SlackApiToken,
-    outbox: Arc<Outbox>,
+    outbox: Arc<Outbox<SlackClientError>>,
     names: Mutex<HashMap<String, (String, Instant)>>,
 }
 
@@ -213,7 +232,7 @@ impl Platform for SlackPlatform {
     async fn edit(&self, channel: &str, message_id: &str, message: &Message) -> anyhow::Result<()> {
         let client = self.client.clone();
         let token = self.token.clone();
-        let send: outbox::EditFn = Arc::new(
+        let send: outbox::EditFn<SlackClientError> = Arc::new(
             move |channel: String, ts: String, content: serde_json::Value| {
                 let client = client.clone();
                 let token = token.clone();

@@ -1,8 +1,7 @@
-//! Outbound Slack calls under deckhand's own rate limits: a governor limiter per channel
-//! (about one message a second, short bursts) and a global one. A 429 waits its
-//! Retry-After and tries again; nothing is dropped. Edits of one message are coalesced:
-//! a burst of updates ends with the latest state shown, sent as few times as the limits
-//! allow.
+//! Outbound platform calls under deckhand's own rate limits: a governor limiter per
+//! channel and a global one. A 429 waits its Retry-After and tries again; nothing is
+//! dropped. Edits of one message are coalesced: a burst of updates ends with the latest
+//! state shown, sent as few times as the limits allow. Shared by Slack and Discord.
 
 use std::collections::HashMap;
 use std::future::Future;
@@ -11,7 +10,6 @@ use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use governor::{DefaultDirectRateLimiter, DefaultKeyedRateLimiter, Quota, RateLimiter};
-use slack_morphism::errors::SlackClientError;
 use tokio::sync::watch;
 
 /// Outbound rate limits.
@@ -38,12 +36,17 @@ const MAX_FAILURES: u32 = 5;
 /// An idle per-message edit worker stops after this long.
 const EDIT_WORKER_IDLE: Duration = Duration::from_secs(600);
 
-pub type EditFn = Arc<
-    dyn Fn(
-            String,
-            String,
-            serde_json::Value,
-        ) -> futures::future::BoxFuture<'static, Result<(), SlackClientError>>
+/// How a platform's errors say "rate limited" and "try again".
+pub trait Retry: std::fmt::Display {
+    /// `Some(wait)` for a 429.
+    fn rate_limited(&self) -> Option<Duration>;
+    /// A network hiccup worth another try.
+    fn transient(&self) -> bool;
+}
+
+/// Sends the given content as the new body of message (channel, id).
+pub type EditFn<E> = Arc<
+    dyn Fn(String, String, serde_json::Value) -> futures::future::BoxFuture<'static, Result<(), E>>
         + Send
         + Sync,
 >;
@@ -51,20 +54,21 @@ pub type EditFn = Arc<
 /// (channel, ts) of a message deckhand posted.
 type MessageKey = (String, String);
 
-pub struct Outbox {
+pub struct Outbox<E> {
     per_channel: DefaultKeyedRateLimiter<String>,
     global: DefaultDirectRateLimiter,
     edits: Mutex<HashMap<MessageKey, watch::Sender<Option<serde_json::Value>>>>,
     /// Rate-limit waits (429s honoured), for metrics and tests.
     pub waits: std::sync::atomic::AtomicU64,
+    _error: std::marker::PhantomData<fn() -> E>,
 }
 
 fn nz(n: u32) -> NonZeroU32 {
     NonZeroU32::new(n).unwrap_or(NonZeroU32::MIN)
 }
 
-impl Outbox {
-    pub fn new(limits: Limits) -> Arc<Outbox> {
+impl<E: Retry + Send + 'static> Outbox<E> {
+    pub fn new(limits: Limits) -> Arc<Outbox<E>> {
         Arc::new(Outbox {
             per_channel: RateLimiter::keyed(
                 Quota::per_second(nz(limits.per_channel_per_second))
@@ -73,19 +77,16 @@ impl Outbox {
             global: RateLimiter::direct(Quota::per_second(nz(limits.global_per_second))),
             edits: Mutex::new(HashMap::new()),
             waits: std::sync::atomic::AtomicU64::new(0),
+            _error: std::marker::PhantomData,
         })
     }
 
     /// Runs `call` when the limits allow, again after each 429. `channel` is `None` for
     /// calls that post nothing (users.info): only the global limit applies.
-    pub async fn send<T, F, Fut>(
-        &self,
-        channel: Option<&str>,
-        call: F,
-    ) -> Result<T, SlackClientError>
+    pub async fn send<T, F, Fut>(&self, channel: Option<&str>, call: F) -> Result<T, E>
     where
         F: Fn() -> Fut,
-        Fut: Future<Output = Result<T, SlackClientError>>,
+        Fut: Future<Output = Result<T, E>>,
     {
         let mut failures = 0;
         let key = channel.map(str::to_owned);
@@ -97,16 +98,16 @@ impl Outbox {
             self.global.until_ready().await;
             match call().await {
                 Ok(value) => return Ok(value),
-                Err(SlackClientError::RateLimitError(limited)) => {
-                    let wait = limited.retry_after.unwrap_or(Duration::from_secs(1));
+                Err(error) if error.rate_limited().is_some() => {
+                    let wait = error.rate_limited().unwrap_or(Duration::from_secs(1));
                     self.waits
                         .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
-                    tracing::info!(%channel, wait_ms = wait.as_millis() as u64, "Slack rate limit; waiting");
+                    tracing::info!(%channel, wait_ms = wait.as_millis() as u64, "rate limited; waiting");
                     tokio::time::sleep(wait).await;
                 }
                 Err(error) => {
                     failures += 1;
-                    if failures >= MAX_FAILURES || !retryable(&error) {
+                    if failures >= MAX_FAILURES || !error.transient() {
                         return Err(error);
                     }
                     tokio::time::sleep(Duration::from_millis(200 * u64::from(failures))).await;
@@ -121,7 +122,7 @@ impl Outbox {
         channel: &str,
         ts: &str,
         content: serde_json::Value,
-        send: EditFn,
+        send: EditFn<E>,
     ) {
         let key = (channel.to_owned(), ts.to_owned());
         let Ok(mut edits) = self.edits.lock() else {
@@ -142,7 +143,7 @@ impl Outbox {
         self: Arc<Self>,
         key: (String, String),
         mut receiver: watch::Receiver<Option<serde_json::Value>>,
-        send: EditFn,
+        send: EditFn<E>,
     ) {
         let (channel, ts) = key.clone();
         loop {
@@ -154,7 +155,7 @@ impl Outbox {
                     })
                     .await;
                 if let Err(error) = result {
-                    tracing::error!(%channel, %ts, %error, "could not update the Slack message");
+                    tracing::error!(%channel, %ts, %error, "could not update the message");
                 }
             }
             match tokio::time::timeout(EDIT_WORKER_IDLE, receiver.changed()).await {
@@ -166,13 +167,4 @@ impl Outbox {
             edits.remove(&key);
         }
     }
-}
-
-fn retryable(error: &SlackClientError) -> bool {
-    matches!(
-        error,
-        SlackClientError::HttpError(_)
-            | SlackClientError::HttpProtocolError(_)
-            | SlackClientError::SystemError(_)
-    )
 }
