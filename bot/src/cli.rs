@@ -107,6 +107,7 @@ async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
                 Err(code) => return Ok(code),
             };
             let slack = crate::slack::SlackSettings::from_env()?;
+            let discord = crate::discord::DiscordSettings::from_env()?;
             let store = Store::open(&cli.database_url).await?;
             let envs: Vec<&str> = config.environments.keys().map(String::as_str).collect();
             println!(
@@ -131,6 +132,14 @@ async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
                     }
                 ),
                 None => println!("slack: not configured (set SLACK_BOT_TOKEN to connect it)"),
+            }
+            match &discord {
+                Some(d) => println!(
+                    "discord OK: gateway{}{}",
+                    if d.public_key.is_some() { " and HTTP interactions" } else { "" },
+                    d.guild_id.map(|g| format!("; commands in guild {g}")).unwrap_or_default()
+                ),
+                None => println!("discord: not configured (set DISCORD_TOKEN to connect it)"),
             }
             println!(
                 "database OK: {} ({})",
@@ -161,12 +170,13 @@ async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
                 Err(code) => return Ok(code),
             };
             let slack = crate::slack::SlackSettings::from_env()?;
+            let discord = crate::discord::DiscordSettings::from_env()?;
             // No chat platform configured: with a terminal, the console (and the HTTP
             // server beside it).
-            if slack.is_none() && std::io::stdin().is_terminal() {
+            if slack.is_none() && discord.is_none() && std::io::stdin().is_terminal() {
                 return console_session(config, &cli.database_url, true).await;
             }
-            serve(config, &cli.database_url, slack).await
+            serve(config, &cli.database_url, slack, discord).await
         }
     }
 }
@@ -176,12 +186,14 @@ async fn serve(
     config: Config,
     database_url: &str,
     slack: Option<crate::slack::SlackSettings>,
+    discord: Option<crate::discord::DiscordSettings>,
 ) -> anyhow::Result<ExitCode> {
     let store = Store::connect(database_url).await?;
     let options = crate::server::Options {
         settings: Settings::default(),
         listen: listen_address(),
         slack,
+        discord,
     };
     let server = crate::server::Server::start(config, store, options).await?;
     shutdown_signal().await;

@@ -12,3 +12,4 @@ pub mod slack;
 pub mod steps;
 pub mod store;
 pub mod testing;
+pub mod discord;

@@ -10,6 +10,7 @@ use slack_morphism::prelude::{SlackClientHyperHttpsConnector, SlackClientSocketM
 use crate::chat::Chat;
 use crate::config::Config;
 use crate::jobs::{Engine, Settings};
+use crate::discord::{DiscordPlatform, DiscordSettings, Gateway};
 use crate::slack::{Inbound, SlackPlatform, SlackSettings};
 use crate::store::Store;
 
@@ -18,6 +19,7 @@ pub struct Options {
     /// Where the HTTP server listens (`DECKHAND_LISTEN`).
     pub listen: String,
     pub slack: Option<SlackSettings>,
+    pub discord: Option<DiscordSettings>,
 }
 
 pub struct Server {
@@ -25,6 +27,8 @@ pub struct Server {
     /// The address the HTTP server got (useful with port 0).
     pub addr: SocketAddr,
     pub slack: Option<Arc<SlackPlatform>>,
+    pub discord: Option<Arc<DiscordPlatform>>,
+    gateway: Option<Gateway>,
     socket: Option<Arc<SlackClientSocketModeListener<SlackClientHyperHttpsConnector>>>,
     http: tokio::task::JoinHandle<()>,
     stop_http: tokio_util::sync::CancellationToken,
@@ -41,6 +45,11 @@ impl Server {
             }
             None => None,
         };
+        let discord = options.discord.as_ref().map(|settings| {
+            let platform = DiscordPlatform::new(settings);
+            chat.add(platform.clone());
+            platform
+        });
         let engine = Engine::new(Arc::new(config), store, chat, options.settings);
         let mut router = crate::http::router(engine.clone());
         let mut socket = None;
@@ -56,6 +65,21 @@ impl Server {
                 );
             }
             socket = crate::slack::start_socket_mode(inbound, settings).await?;
+        }
+        let mut gateway = None;
+        if let (Some(settings), Some(platform)) = (&options.discord, &discord) {
+            let inbound = crate::discord::Inbound {
+                engine: engine.clone(),
+                discord: platform.clone(),
+                guild_id: settings.guild_id,
+            };
+            if let Some(routes) = crate::discord::routes(inbound.clone(), settings) {
+                router = router.merge(routes);
+                tracing::info!("Discord interactions endpoint on /discord/interactions");
+            }
+            if settings.gateway {
+                gateway = Some(Gateway::start(inbound, settings).await?);
+            }
         }
         let listener = tokio::net::TcpListener::bind(&options.listen)
             .await
@@ -77,6 +101,8 @@ impl Server {
             engine,
             addr,
             slack,
+            discord,
+            gateway,
             socket,
             http,
             stop_http,
@@ -86,6 +112,9 @@ impl Server {
     pub async fn stop(self) {
         if let Some(socket) = &self.socket {
             socket.shutdown().await;
+        }
+        if let Some(gateway) = self.gateway {
+            gateway.stop().await;
         }
         self.engine.stop();
         self.stop_http.cancel();

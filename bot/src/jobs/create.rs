@@ -86,7 +86,7 @@ pub(super) async fn lock_holder_text(engine: &Engine, lock: &EnvLock) -> String 
     }
 }
 
-pub(super) fn state_words(state: JobState) -> &'static str {
+pub fn state_words(state: JobState) -> &'static str {
     match state {
         JobState::AwaitingApproval => "awaiting approval",
         other => other.as_str(),

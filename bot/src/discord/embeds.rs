@@ -1,0 +1,177 @@
+//! [`Message`] as Discord embeds and components: colour by state or announcement type,
+//! fields for env, ref, requester and approvals, the checklist in the description, and
+//! Approve / Reject / Cancel buttons. Pinned by snapshot tests.
+
+use serde_json::{Value, json};
+
+use crate::render::{Announcement, JobCard, Message, plain, state_icon, subject};
+use crate::store::approvals::Decision;
+use crate::store::jobs::JobState;
+use crate::store::steps::StepState;
+use deckhand_commands::{AnnouncementType, Priority};
+
+/// Button custom ids are `ACTION:JOB`.
+pub const APPROVE: &str = "deckhand_approve";
+pub const REJECT: &str = "deckhand_reject";
+pub const CANCEL: &str = "deckhand_cancel";
+
+/// Discord's limits: description 4096, field value 1024, title 256.
+const MAX_DESCRIPTION: usize = 4000;
+
+fn clip(text: &str, max: usize) -> String {
+    if text.chars().count() <= max {
+        return text.to_owned();
+    }
+    let mut out: String = text.chars().take(max - 1).collect();
+    out.push('…');
+    out
+}
+
+/// The body of a create or edit message call. Mentions in people's text never ping:
+/// `allowed_mentions` is empty unless `mention` names the one user to notify.
+pub fn content(message: &Message, mention: Option<&str>) -> Value {
+    let (embed, components) = match message {
+        Message::Text(text) => (json!({ "description": clip(text, MAX_DESCRIPTION), "color": 0x5865F2 }), Vec::new()),
+        Message::Job(card) => job_card(card),
+        Message::Announcement(a) => (announcement(a), Vec::new()),
+    };
+    let mut body = json!({
+        "embeds": [embed],
+        "components": components,
+        "allowed_mentions": { "parse": [] },
+    });
+    if let Some(user) = mention {
+        body["content"] = json!(format!("<@{user}>"));
+        body["allowed_mentions"] = json!({ "parse": [], "users": [user] });
+    }
+    body
+}
+
+pub fn state_colour(state: JobState) -> u32 {
+    match state {
+        JobState::AwaitingApproval => 0xF2C744,
+        JobState::Queued => 0x9CA3AF,
+        JobState::Running => 0x3B82F6,
+        JobState::Succeeded => 0x22C55E,
+        JobState::Failed => 0xEF4444,
+        JobState::Interrupted => 0xF97316,
+        JobState::Cancelled | JobState::Rejected | JobState::Expired => 0x6B7280,
+    }
+}
+
+fn step_icon(state: StepState) -> &'static str {
+    match state {
+        StepState::Pending => "◻️",
+        StepState::Running => "⏳",
+        StepState::Succeeded => "✅",
+        StepState::Failed => "❌",
+        StepState::FailedIgnored => "⚠️",
+        StepState::Skipped => "⏭",
+    }
+}
+
+fn job_card(card: &JobCard) -> (Value, Vec<Value>) {
+    let job = &card.job;
+    let what = subject(job);
+    let mut description = String::new();
+    for step in &card.steps {
+        description.push_str(&format!("{} {}", step_icon(step.state), step.name));
+        if let (Some(start), Some(end)) = (step.started_at, step.finished_at) {
+            description.push_str(&format!(" *({})*", crate::render::duration(end - start)));
+        }
+        if matches!(step.state, StepState::Failed | StepState::FailedIgnored)
+            && let Some(error) = &step.error
+        {
+            description.push_str(&format!(" — {error}"));
+        }
+        description.push('\n');
+    }
+    if let Some(failed) = card.steps.iter().find(|s| s.state == StepState::Failed && !s.output_tail.trim().is_empty()) {
+        let lines: Vec<&str> = failed.output_tail.lines().collect();
+        description.push_str(&format!("```\n{}\n```", lines[lines.len().saturating_sub(8)..].join("\n")));
+    }
+    let approved: Vec<&str> = card
+        .approvals
+        .iter()
+        .filter(|a| a.decision == Decision::Approve)
+        .map(|a| a.person_name.as_str())
+        .collect();
+    let mut fields = vec![
+        json!({ "name": "Environment", "value": job.env, "inline": true }),
+        json!({ "name": "Ref", "value": format!("`{}`", if what.is_empty() { "-" } else { &what }), "inline": true }),
+        json!({ "name": "Requested by", "value": job.requester_name, "inline": true }),
+    ];
+    if job.approvals_required > 0 {
+        let who = if approved.is_empty() { String::new() } else { format!(" ({})", approved.join(", ")) };
+        fields.push(json!({ "name": "Approvals", "value": format!("{}/{}{who}", approved.len(), job.approvals_required), "inline": true }));
+    }
+    if let Some(previous) = &job.previous_ref {
+        fields.push(json!({ "name": "Was", "value": format!("`{previous}`"), "inline": true }));
+    }
+    let mut footer = vec![crate::jobs::state_words(job.state).to_owned()];
+    match (job.started_at, job.finished_at) {
+        (Some(s), Some(f)) => footer.push(format!("took {}", crate::render::duration(f - s))),
+        (Some(s), None) => footer.push(format!("running for {}", crate::render::duration(card.now - s))),
+        _ => {}
+    }
+    if let Some(reason) = &job.reason {
+        footer.push(format!("reason: {reason}"));
+    }
+    if let Some(error) = &job.error
+        && job.state != JobState::Failed
+    {
+        footer.push(error.clone());
+    }
+    if let Some(artifact) = &job.artifact {
+        footer.push(format!("backup {} ({}, sha256 {})", artifact.path, crate::render::bytes(artifact.size), &artifact.sha256[..artifact.sha256.len().min(12)]));
+    }
+    if job.state == JobState::AwaitingApproval {
+        footer.push(format!("react ✅ to approve or ❌ to reject · approvers: {}", card.approvers_hint.replace('`', "")));
+    }
+    let embed = json!({
+        "title": clip(&format!("{} {} #{} · {}", state_icon(job.state), job.kind.title(), job.id, job.env), 256),
+        "description": clip(description.trim_end(), MAX_DESCRIPTION),
+        "color": state_colour(job.state),
+        "fields": fields,
+        "footer": { "text": clip(&footer.join(" · "), 2000) },
+    });
+    let button = |id: &str, label: &str, style: u8| {
+        json!({ "type": 2, "style": style, "label": label, "custom_id": format!("{id}:{}", job.id) })
+    };
+    let components = match job.state {
+        JobState::AwaitingApproval => vec![json!({ "type": 1, "components": [button(APPROVE, "Approve", 3), button(REJECT, "Reject", 4)] })],
+        JobState::Queued | JobState::Running => vec![json!({ "type": 1, "components": [button(CANCEL, "Cancel", 4)] })],
+        _ => Vec::new(),
+    };
+    (embed, components)
+}
+
+pub fn announcement_colour(kind: AnnouncementType, priority: Priority) -> u32 {
+    if priority == Priority::Urgent {
+        return 0xDC2626;
+    }
+    match kind {
+        AnnouncementType::Info => 0x5865F2,
+        AnnouncementType::Resolution => 0x22C55E,
+        AnnouncementType::Deployment => 0x3B82F6,
+        AnnouncementType::Incident => 0xEF4444,
+        AnnouncementType::Maintenance => 0xF59E0B,
+        AnnouncementType::Reminder => 0xA855F7,
+        AnnouncementType::Blocker => 0xB91C1C,
+    }
+}
+
+fn announcement(a: &Announcement) -> Value {
+    let text = plain(&Message::Announcement(a.clone()));
+    let title = text.lines().next().unwrap_or_default().replace(['*', '`'], "");
+    let mut footer = vec![a.kind.to_string(), format!("priority {}", a.priority), format!("from {}", a.sender)];
+    if !a.references.is_empty() {
+        footer.push(a.references.join(", "));
+    }
+    json!({
+        "title": clip(&title, 256),
+        "description": clip(&a.message, MAX_DESCRIPTION),
+        "color": announcement_colour(a.kind, a.priority),
+        "footer": { "text": footer.join(" · ") },
+    })
+}

@@ -1,0 +1,382 @@
+//! Discord in: application commands, buttons and autocomplete (gateway or the signed HTTP
+//! interactions endpoint) and ✅ / ❌ reactions, answered within 3 seconds and handled
+//! after. Application commands are registered at start, only when they changed.
+
+use std::sync::Arc;
+
+use axum::body::Bytes;
+use axum::extract::State;
+use axum::http::{HeaderMap, StatusCode};
+use axum::response::{IntoResponse, Response};
+use axum::{Json, Router};
+use deckhand_commands::manifest::{OptionValue, discord_commands, discord_invocation_text};
+use serde_json::{Value, json};
+use serenity::all::{
+    CommandDataOption, CommandDataOptionValue, CommandInteraction, ComponentInteraction,
+    Context, EventHandler, GatewayIntents, GuildId, Interaction, Reaction, ReactionType, Ready,
+    ResumedEvent, User,
+};
+use serenity::async_trait;
+use serenity::interactions_endpoint::Verifier;
+
+use super::{DiscordPlatform, DiscordSettings, embeds, public_key_bytes};
+use crate::chat::{Event, Person};
+use crate::jobs::Engine;
+
+/// What inbound handlers share.
+#[derive(Clone)]
+pub struct Inbound {
+    pub engine: Arc<Engine>,
+    pub discord: Arc<DiscordPlatform>,
+    pub guild_id: Option<u64>,
+}
+
+/// Exactly what deckhand listens to: guilds (for commands), reactions in guilds and DMs.
+pub fn intents() -> GatewayIntents {
+    GatewayIntents::GUILDS | GatewayIntents::GUILD_MESSAGE_REACTIONS | GatewayIntents::DIRECT_MESSAGE_REACTIONS
+}
+
+fn person(user: &User, nick: Option<&str>) -> Person {
+    Person {
+        id: format!("discord:{}", user.id.get()),
+        name: nick
+            .map(str::to_owned)
+            .or_else(|| user.global_name.clone())
+            .unwrap_or_else(|| user.name.clone()),
+    }
+}
+
+/// Options (recursively through sub-commands) as the command language's Discord mapping
+/// wants them.
+fn flatten(options: &[CommandDataOption]) -> (Option<String>, Vec<(String, OptionValue)>) {
+    let mut sub = None;
+    let mut values = Vec::new();
+    for option in options {
+        match &option.value {
+            CommandDataOptionValue::SubCommand(inner) | CommandDataOptionValue::SubCommandGroup(inner) => {
+                sub = Some(option.name.clone());
+                values.extend(flatten(inner).1);
+            }
+            CommandDataOptionValue::String(s) => values.push((option.name.clone(), OptionValue::Text(s.clone()))),
+            CommandDataOptionValue::Integer(n) => values.push((option.name.clone(), OptionValue::Integer(*n))),
+            CommandDataOptionValue::Boolean(b) => values.push((option.name.clone(), OptionValue::Bool(*b))),
+            CommandDataOptionValue::Number(n) => values.push((option.name.clone(), OptionValue::Text(n.to_string()))),
+            CommandDataOptionValue::User(id) => values.push((option.name.clone(), OptionValue::Text(format!("<@{}>", id.get())))),
+            CommandDataOptionValue::Autocomplete { value, .. } => values.push((option.name.clone(), OptionValue::Text(value.clone()))),
+            _ => {}
+        }
+    }
+    (sub, values)
+}
+
+/// The typed text of an application command, or the chat-sized reason it has none.
+fn command_text(command: &CommandInteraction) -> Result<String, String> {
+    let (sub, options) = flatten(&command.data.options);
+    let text = discord_invocation_text(&command.data.name, sub.as_deref(), &options).map_err(|e| e.to_string())?;
+    deckhand_commands::parse(&text).map(|_| text).map_err(|e| e.render())
+}
+
+/// Interaction response bodies.
+fn ephemeral(text: &str) -> Value {
+    json!({ "type": 4, "data": { "content": text, "flags": 64, "allowed_mentions": { "parse": [] } } })
+}
+
+const DEFERRED_EPHEMERAL: u8 = 5;
+const DEFERRED_UPDATE: u8 = 6;
+
+impl Inbound {
+    /// The immediate answer to an interaction, and the work to do after it.
+    fn answer(&self, interaction: Interaction) -> (Value, Option<Event>) {
+        // Follow-ups go to /webhooks/{application id}/{token}: the HTTP endpoint may be
+        // the only place deckhand learns its application id.
+        let application = match &interaction {
+            Interaction::Command(i) | Interaction::Autocomplete(i) => Some(i.application_id),
+            Interaction::Component(i) => Some(i.application_id),
+            _ => None,
+        };
+        if let Some(application) = application
+            && self.discord.http().application_id().is_none()
+        {
+            self.discord.http().set_application_id(application);
+        }
+        match interaction {
+            Interaction::Ping(_) => (json!({ "type": 1 }), None),
+            Interaction::Command(command) => match command_text(&command) {
+                Err(reason) => (ephemeral(&reason), None),
+                Ok(text) => {
+                    let nick = command.member.as_ref().and_then(|m| m.nick.as_deref());
+                    let user = person(&command.user, nick);
+                    let channel = command.channel_id.get().to_string();
+                    self.discord.answerable(&channel, &command.user.id.get().to_string(), &command.token, false);
+                    let event = Event::Command {
+                        platform: "discord".into(),
+                        channel,
+                        user,
+                        text,
+                        event_id: Some(format!("interaction:{}", command.id.get())),
+                    };
+                    (json!({ "type": DEFERRED_EPHEMERAL, "data": { "flags": 64 } }), Some(event))
+                }
+            },
+            Interaction::Autocomplete(command) => (self.autocomplete(&command), None),
+            Interaction::Component(component) => self.button(&component),
+            Interaction::Modal(_) => (json!({ "type": DEFERRED_UPDATE }), None),
+            _ => (json!({ "type": DEFERRED_UPDATE }), None),
+        }
+    }
+
+    /// Env and app options complete from the config.
+    fn autocomplete(&self, command: &CommandInteraction) -> Value {
+        let (_, options) = flatten(&command.data.options);
+        let focused = command.data.autocomplete().map(|a| (a.name.to_owned(), a.value.to_owned()));
+        let (name, typed) = focused.unwrap_or_else(|| (options.first().map(|o| o.0.clone()).unwrap_or_default(), String::new()));
+        let config = &self.engine.config;
+        let names: Vec<&String> = match name.as_str() {
+            "app" => config.apps.keys().collect(),
+            _ => config.environments.keys().collect(),
+        };
+        let choices: Vec<Value> = names
+            .into_iter()
+            .filter(|n| n.starts_with(typed.as_str()))
+            .take(25)
+            .map(|n| json!({ "name": n, "value": n }))
+            .collect();
+        json!({ "type": 8, "data": { "choices": choices } })
+    }
+
+    /// Approve / Reject / Cancel buttons become the commands they stand for.
+    fn button(&self, component: &ComponentInteraction) -> (Value, Option<Event>) {
+        let verb = match component.data.custom_id.split_once(':') {
+            Some((embeds::APPROVE, job)) => Some(("approve", job)),
+            Some((embeds::REJECT, job)) => Some(("reject", job)),
+            Some((embeds::CANCEL, job)) => Some(("cancel", job)),
+            _ => None,
+        };
+        let Some((verb, job)) = verb.filter(|(_, job)| job.chars().all(|c| c.is_ascii_digit())) else {
+            return (json!({ "type": DEFERRED_UPDATE }), None);
+        };
+        let channel = component.channel_id.get().to_string();
+        let nick = component.member.as_ref().and_then(|m| m.nick.as_deref());
+        // A button click answers with an update; private answers then go as follow-ups.
+        self.discord.answerable(&channel, &component.user.id.get().to_string(), &component.token, true);
+        let event = Event::Command {
+            platform: "discord".into(),
+            channel,
+            user: person(&component.user, nick),
+            text: format!("/{verb} {job}"),
+            event_id: Some(format!("interaction:{}", component.id.get())),
+        };
+        (json!({ "type": DEFERRED_UPDATE }), Some(event))
+    }
+
+    /// Runs the engine on an event; completes a deferred command that got no answer.
+    fn spawn(&self, event: Event) {
+        let me = self.clone();
+        tokio::spawn(async move {
+            let done = match &event {
+                Event::Command { channel, user, text, .. } => Some((channel.clone(), user.id.clone(), text.clone())),
+                Event::Reaction { .. } => None,
+            };
+            me.engine.handle(event).await;
+            if let Some((channel, user, text)) = done
+                && let Some(user) = user.strip_prefix("discord:")
+            {
+                me.discord.finish(&channel, user, &format!("✅ `{text}` — see the channel for the card.")).await;
+            }
+        });
+    }
+
+    fn reaction(&self, reaction: &Reaction, added: bool) {
+        let ReactionType::Unicode(emoji) = &reaction.emoji else {
+            return;
+        };
+        let Some(user_id) = reaction.user_id else {
+            return;
+        };
+        let user = match &reaction.member {
+            Some(member) => person(&member.user, member.nick.as_deref()),
+            None => Person {
+                id: format!("discord:{}", user_id.get()),
+                name: user_id.get().to_string(),
+            },
+        };
+        self.spawn(Event::Reaction {
+            platform: "discord".into(),
+            channel: reaction.channel_id.get().to_string(),
+            message_id: reaction.message_id.get().to_string(),
+            user,
+            emoji: emoji.clone(),
+            added,
+            // Replays after a resume are harmless: one decision per person per job.
+            event_id: None,
+        });
+    }
+
+    /// Registers the application commands unless Discord already has exactly these.
+    async fn register(&self) -> anyhow::Result<()> {
+        let http = self.discord.http();
+        let wanted = serde_json::to_value(discord_commands())?;
+        let current = match self.guild_id {
+            Some(guild) => http.get_guild_commands(GuildId::new(guild)).await?,
+            None => http.get_global_commands().await?,
+        };
+        let current = normalize(&serde_json::to_value(current)?);
+        if current == normalize(&wanted) {
+            tracing::info!("Discord application commands are up to date");
+            return Ok(());
+        }
+        match self.guild_id {
+            Some(guild) => {
+                http.create_guild_commands(GuildId::new(guild), &wanted).await?;
+            }
+            None => {
+                http.create_global_commands(&wanted).await?;
+            }
+        }
+        tracing::info!(guild = ?self.guild_id, "registered Discord application commands");
+        Ok(())
+    }
+}
+
+/// The parts of command definitions deckhand controls, in a comparable form.
+fn normalize(commands: &Value) -> Value {
+    fn option(o: &Value) -> Value {
+        json!({
+            "type": o["type"],
+            "name": o["name"],
+            "description": o["description"],
+            "required": o["required"].as_bool().unwrap_or(false),
+            "autocomplete": o["autocomplete"].as_bool().unwrap_or(false),
+            "choices": o["choices"].as_array().map(|c| c.iter().map(|c| json!({"name": c["name"], "value": c["value"]})).collect::<Vec<_>>()).unwrap_or_default(),
+            "options": o["options"].as_array().map(|list| list.iter().map(option).collect::<Vec<_>>()).unwrap_or_default(),
+        })
+    }
+    let mut list: Vec<Value> = commands
+        .as_array()
+        .map(|c| {
+            c.iter()
+                .map(|c| json!({ "name": c["name"], "description": c["description"], "options": c["options"].as_array().map(|l| l.iter().map(option).collect::<Vec<_>>()).unwrap_or_default() }))
+                .collect()
+        })
+        .unwrap_or_default();
+    list.sort_by(|a, b| a["name"].as_str().cmp(&b["name"].as_str()));
+    Value::Array(list)
+}
+
+// ---- gateway ----
+
+struct Handler {
+    inbound: Inbound,
+}
+
+#[async_trait]
+impl EventHandler for Handler {
+    async fn ready(&self, ctx: Context, ready: Ready) {
+        tracing::info!(user = %ready.user.name, "connected to the Discord gateway");
+        ctx.http.set_application_id(ready.application.id);
+        self.inbound.discord.http().set_application_id(ready.application.id);
+        if let Err(error) = self.inbound.register().await {
+            tracing::error!(error = %format!("{error:#}"), "could not register Discord application commands");
+        }
+    }
+
+    async fn resume(&self, _ctx: Context, _event: ResumedEvent) {
+        tracing::info!("resumed the Discord gateway session");
+    }
+
+    async fn interaction_create(&self, ctx: Context, interaction: Interaction) {
+        let (id, token) = match &interaction {
+            Interaction::Command(i) | Interaction::Autocomplete(i) => (i.id, i.token.clone()),
+            Interaction::Component(i) => (i.id, i.token.clone()),
+            Interaction::Modal(i) => (i.id, i.token.clone()),
+            Interaction::Ping(i) => (i.id, i.token.clone()),
+            _ => return,
+        };
+        let (answer, event) = self.inbound.answer(interaction);
+        if let Err(error) = ctx.http.create_interaction_response(id, &token, &answer, Vec::new()).await {
+            tracing::warn!(%error, "could not answer a Discord interaction");
+        }
+        if let Some(event) = event {
+            self.inbound.spawn(event);
+        }
+    }
+
+    async fn reaction_add(&self, _ctx: Context, reaction: Reaction) {
+        self.inbound.reaction(&reaction, true);
+    }
+
+    async fn reaction_remove(&self, _ctx: Context, reaction: Reaction) {
+        self.inbound.reaction(&reaction, false);
+    }
+}
+
+/// The running gateway connection; serenity reconnects and resumes by itself.
+pub struct Gateway {
+    shards: Arc<serenity::gateway::ShardManager>,
+    task: tokio::task::JoinHandle<()>,
+}
+
+impl Gateway {
+    pub async fn start(inbound: Inbound, settings: &DiscordSettings) -> anyhow::Result<Gateway> {
+        let mut client = serenity::client::ClientBuilder::new_with_http(settings.http_client(), intents())
+            .event_handler(Handler { inbound })
+            .await
+            .map_err(|e| anyhow::anyhow!("cannot set up the Discord gateway: {e}"))?;
+        let shards = client.shard_manager.clone();
+        let task = tokio::spawn(async move {
+            if let Err(error) = client.start().await {
+                tracing::error!(%error, "the Discord gateway stopped");
+            }
+        });
+        Ok(Gateway { shards, task })
+    }
+
+    pub async fn stop(self) {
+        self.shards.shutdown_all().await;
+        let _ = self.task.await;
+    }
+}
+
+// ---- HTTP interactions endpoint ----
+
+#[derive(Clone)]
+struct Endpoint {
+    inbound: Inbound,
+    verifier: Arc<Verifier>,
+}
+
+/// `POST /discord/interactions`: the Ed25519 signature is checked before the body is
+/// parsed; a bad one gets 401 and nothing happens.
+pub fn routes(inbound: Inbound, settings: &DiscordSettings) -> Option<Router> {
+    let key = public_key_bytes(settings.public_key.as_deref()?)?;
+    let verifier = Arc::new(Verifier::try_new(key).ok()?);
+    Some(
+        Router::new()
+            .route("/discord/interactions", axum::routing::post(interactions))
+            .with_state(Endpoint { inbound, verifier }),
+    )
+}
+
+async fn interactions(State(endpoint): State<Endpoint>, headers: HeaderMap, body: Bytes) -> Response {
+    let header = |name: &str| headers.get(name).and_then(|v| v.to_str().ok());
+    let (Some(signature), Some(timestamp)) = (header("x-signature-ed25519"), header("x-signature-timestamp")) else {
+        return StatusCode::UNAUTHORIZED.into_response();
+    };
+    if endpoint.verifier.verify(signature, timestamp, &body).is_err() {
+        tracing::warn!("refused a Discord interaction with a bad signature");
+        return StatusCode::UNAUTHORIZED.into_response();
+    }
+    let interaction: Interaction = match serde_json::from_slice(&body) {
+        Ok(interaction) => interaction,
+        Err(error) => {
+            tracing::warn!(%error, "a signed Discord interaction did not parse");
+            return StatusCode::BAD_REQUEST.into_response();
+        }
+    };
+    let (answer, event) = endpoint.inbound.answer(interaction);
+    if let Some(event) = event {
+        endpoint.inbound.spawn(event);
+    }
+    Json(answer).into_response()
+}
+

@@ -1,0 +1,274 @@
+//! Discord with serenity: the gateway (or the HTTP interactions endpoint) in, embeds out.
+
+pub mod embeds;
+mod inbound;
+
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use anyhow::Context as _;
+use async_trait::async_trait;
+use secrecy::{ExposeSecret, SecretString};
+use serenity::http::{Http, HttpBuilder};
+use serenity::model::id::{ChannelId, MessageId};
+
+pub use inbound::{Gateway, Inbound, routes};
+
+use crate::chat::outbox::{EditFn, Limits, Outbox, Retry};
+use crate::chat::{Person, Platform};
+use crate::render::Message;
+
+/// How deckhand reaches Discord, from the environment.
+#[derive(Debug, Clone)]
+pub struct DiscordSettings {
+    pub token: SecretString,
+    /// Hex Ed25519 key for the HTTP interactions endpoint, when used.
+    pub public_key: Option<String>,
+    /// `DISCORD_API_URL` (proxies, tests): serenity's own ratelimiter is then off, and
+    /// deckhand's limits hold the line.
+    pub api_url: Option<String>,
+    /// Register commands to this guild (instant) instead of globally.
+    pub guild_id: Option<u64>,
+    /// Connect to the gateway (off for HTTP-interactions-only setups and tests of them).
+    pub gateway: bool,
+    pub limits: Limits,
+}
+
+impl DiscordSettings {
+    pub fn from_env() -> anyhow::Result<Option<DiscordSettings>> {
+        let var = |name: &str| std::env::var(name).ok().filter(|v| !v.trim().is_empty());
+        let Some(token) = var("DISCORD_TOKEN") else {
+            if var("DISCORD_PUBLIC_KEY").is_some() {
+                anyhow::bail!("DISCORD_PUBLIC_KEY is set but DISCORD_TOKEN is not: deckhand needs the bot token to post");
+            }
+            return Ok(None);
+        };
+        let guild_id = match var("DISCORD_GUILD_ID") {
+            Some(id) => Some(id.parse::<u64>().map_err(|_| anyhow::anyhow!("DISCORD_GUILD_ID must be a numeric guild id, not `{id}`"))?),
+            None => None,
+        };
+        let public_key = var("DISCORD_PUBLIC_KEY");
+        if let Some(key) = &public_key
+            && public_key_bytes(key).is_none()
+        {
+            anyhow::bail!("DISCORD_PUBLIC_KEY must be the application's Ed25519 public key: 64 hex characters");
+        }
+        Ok(Some(DiscordSettings {
+            token: token.into(),
+            public_key,
+            api_url: var("DISCORD_API_URL").map(|u| u.trim_end_matches('/').to_owned()),
+            guild_id,
+            gateway: true,
+            limits: Limits {
+                per_channel_per_second: 5,
+                per_channel_burst: 5,
+                global_per_second: 45,
+            },
+        }))
+    }
+
+    /// serenity's HTTP client; behind a proxy URL its own ratelimiter must be off, or it
+    /// silently talks to discord.com instead.
+    pub fn http(&self) -> Arc<Http> {
+        Arc::new(self.http_client())
+    }
+
+    pub fn http_client(&self) -> Http {
+        let builder = HttpBuilder::new(self.token.expose_secret());
+        let builder = match &self.api_url {
+            Some(url) => builder.proxy(url.clone()).ratelimiter_disabled(true),
+            None => builder,
+        };
+        builder.build()
+    }
+}
+
+impl Retry for serenity::Error {
+    fn rate_limited(&self) -> Option<Duration> {
+        match self {
+            // serenity drops the body's retry_after when its ratelimiter is off (behind
+            // DISCORD_API_URL); Discord's buckets reset within a second or two.
+            serenity::Error::Http(serenity::http::HttpError::UnsuccessfulRequest(response))
+                if response.status_code.as_u16() == 429 =>
+            {
+                Some(Duration::from_secs(1))
+            }
+            _ => None,
+        }
+    }
+
+    fn transient(&self) -> bool {
+        match self {
+            serenity::Error::Http(serenity::http::HttpError::UnsuccessfulRequest(response)) => {
+                response.status_code.is_server_error()
+            }
+            serenity::Error::Http(serenity::http::HttpError::Request(_)) => true,
+            _ => false,
+        }
+    }
+}
+
+/// The 32 bytes of a hex Ed25519 public key, if it is one.
+pub fn public_key_bytes(key: &str) -> Option<[u8; 32]> {
+    let bytes = <[u8; 32]>::try_from(hex::decode(key.trim()).ok()?).ok()?;
+    serenity::interactions_endpoint::Verifier::try_new(bytes).ok()?;
+    Some(bytes)
+}
+
+/// An interaction whose token can still answer its user privately.
+struct Answerable {
+    token: String,
+    answered: bool,
+    at: Instant,
+}
+
+/// Interaction tokens last 15 minutes; keep a margin.
+const TOKEN_TTL: Duration = Duration::from_secs(14 * 60);
+
+/// Discord's outbound side: posts, coalesced edits, ephemeral answers.
+pub struct DiscordPlatform {
+    http: Arc<Http>,
+    outbox: Arc<Outbox<serenity::Error>>,
+    /// (channel, user id) -> the latest interaction of that user there.
+    answerable: Mutex<HashMap<(String, String), Answerable>>,
+}
+
+fn channel_id(channel: &str) -> anyhow::Result<ChannelId> {
+    channel
+        .parse::<u64>()
+        .ok()
+        .filter(|id| *id > 0)
+        .map(ChannelId::new)
+        .ok_or_else(|| anyhow::anyhow!("`{channel}` is not a Discord channel id"))
+}
+
+impl DiscordPlatform {
+    pub fn new(settings: &DiscordSettings) -> Arc<DiscordPlatform> {
+        Arc::new(DiscordPlatform {
+            http: settings.http(),
+            outbox: Outbox::new(settings.limits),
+            answerable: Mutex::new(HashMap::new()),
+        })
+    }
+
+    pub fn http(&self) -> Arc<Http> {
+        self.http.clone()
+    }
+
+    /// 429s honoured so far.
+    pub fn rate_limit_waits(&self) -> u64 {
+        self.outbox.waits.load(std::sync::atomic::Ordering::Relaxed)
+    }
+
+    /// Remembers an interaction so answers meant for its user alone can use its token.
+    pub fn answerable(&self, channel: &str, user: &str, token: &str, answered: bool) {
+        if let Ok(mut map) = self.answerable.lock() {
+            map.retain(|_, a| a.at.elapsed() < TOKEN_TTL);
+            map.insert(
+                (channel.to_owned(), user.to_owned()),
+                Answerable { token: token.to_owned(), answered, at: Instant::now() },
+            );
+        }
+    }
+
+    /// Completes a deferred interaction that got no private answer.
+    pub async fn finish(&self, channel: &str, user: &str, text: &str) {
+        let token = {
+            let Ok(mut map) = self.answerable.lock() else {
+                return;
+            };
+            match map.get_mut(&(channel.to_owned(), user.to_owned())) {
+                Some(a) if !a.answered => {
+                    a.answered = true;
+                    a.token.clone()
+                }
+                _ => return,
+            }
+        };
+        let body = serde_json::json!({ "content": text, "allowed_mentions": { "parse": [] } });
+        let sent = self
+            .outbox
+            .send(None, || self.http.edit_original_interaction_response(&token, &body, Vec::new()))
+            .await;
+        if let Err(error) = sent {
+            tracing::warn!(%error, "could not complete the Discord interaction");
+        }
+    }
+}
+
+#[async_trait]
+impl Platform for DiscordPlatform {
+    fn name(&self) -> &'static str {
+        "discord"
+    }
+
+    async fn post(&self, channel: &str, message: &Message) -> anyhow::Result<String> {
+        let id = channel_id(channel)?;
+        let body = embeds::content(message, None);
+        let posted = self
+            .outbox
+            .send(Some(channel), || self.http.send_message(id, Vec::new(), &body))
+            .await
+            .with_context(|| format!("posting to Discord channel {channel}"))?;
+        Ok(posted.id.get().to_string())
+    }
+
+    async fn edit(&self, channel: &str, message_id: &str, message: &Message) -> anyhow::Result<()> {
+        channel_id(channel)?;
+        let http = self.http.clone();
+        let send: EditFn<serenity::Error> = Arc::new(move |channel: String, message: String, body: serde_json::Value| {
+            let http = http.clone();
+            Box::pin(async move {
+                let (Ok(channel), Ok(message)) = (channel.parse::<u64>(), message.parse::<u64>()) else {
+                    return Ok(());
+                };
+                http.edit_message(ChannelId::new(channel), MessageId::new(message), &body, Vec::new())
+                    .await
+                    .map(|_| ())
+            })
+        });
+        self.outbox.edit(channel, message_id, embeds::content(message, None), send);
+        Ok(())
+    }
+
+    /// Privately through the person's latest interaction here when its token still
+    /// works; otherwise a channel message that mentions them.
+    async fn whisper(&self, channel: &str, user: &Person, message: &Message) -> anyhow::Result<()> {
+        let Some(user_id) = user.id.strip_prefix("discord:") else {
+            anyhow::bail!("{} is not a Discord user", user.id);
+        };
+        let slot = self.answerable.lock().ok().and_then(|mut map| {
+            let key = (channel.to_owned(), user_id.to_owned());
+            let entry = map.get_mut(&key).filter(|a| a.at.elapsed() < TOKEN_TTL)?;
+            let first = !entry.answered;
+            entry.answered = true;
+            Some((entry.token.clone(), first))
+        });
+        match slot {
+            Some((token, first)) => {
+                let mut body = embeds::content(message, None);
+                body["flags"] = serde_json::json!(64);
+                let result = if first {
+                    self.outbox
+                        .send(None, || self.http.edit_original_interaction_response(&token, &body, Vec::new()))
+                        .await
+                } else {
+                    self.outbox
+                        .send(None, || self.http.create_followup_message(&token, &body, Vec::new()))
+                        .await
+                };
+                result.context("answering the Discord interaction")?;
+            }
+            None => {
+                let id = channel_id(channel)?;
+                let body = embeds::content(message, Some(user_id));
+                self.outbox
+                    .send(Some(channel), || self.http.send_message(id, Vec::new(), &body))
+                    .await
+                    .context("posting to Discord")?;
+            }
+        }
+        Ok(())
+    }
+}
