@@ -136,8 +136,14 @@ async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             match &discord {
                 Some(d) => println!(
                     "discord OK: gateway{}{}",
-                    if d.public_key.is_some() { " and HTTP interactions" } else { "" },
-                    d.guild_id.map(|g| format!("; commands in guild {g}")).unwrap_or_default()
+                    if d.public_key.is_some() {
+                        " and HTTP interactions"
+                    } else {
+                        ""
+                    },
+                    d.guild_id
+                        .map(|g| format!("; commands in guild {g}"))
+                        .unwrap_or_default()
                 ),
                 None => println!("discord: not configured (set DISCORD_TOKEN to connect it)"),
             }

@@ -3,6 +3,7 @@
 pub mod chat;
 pub mod cli;
 pub mod config;
+pub mod discord;
 pub mod http;
 pub mod jobs;
 pub mod manifest;
@@ -12,4 +13,3 @@ pub mod slack;
 pub mod steps;
 pub mod store;
 pub mod testing;
-pub mod discord;

@@ -9,8 +9,8 @@ use slack_morphism::prelude::{SlackClientHyperHttpsConnector, SlackClientSocketM
 
 use crate::chat::Chat;
 use crate::config::Config;
-use crate::jobs::{Engine, Settings};
 use crate::discord::{DiscordPlatform, DiscordSettings, Gateway};
+use crate::jobs::{Engine, Settings};
 use crate::slack::{Inbound, SlackPlatform, SlackSettings};
 use crate::store::Store;
 

@@ -188,6 +188,34 @@ fn block_kit_of_every_message_kind() {
 }
 
 #[test]
+fn discord_embeds_of_every_message_kind() {
+    for (name, message) in all() {
+        let content = deckhand::discord::embeds::content(&message, None);
+        // serenity's own embed type must accept it.
+        let embed: Result<serenity::model::channel::Embed, _> =
+            serde_json::from_value(content["embeds"][0].clone());
+        assert!(
+            embed.is_ok(),
+            "{name}: serenity rejects the embed: {embed:?}"
+        );
+        insta::assert_json_snapshot!(format!("embed_{name}"), content);
+    }
+}
+
+#[test]
+fn discord_embeds_are_coloured_by_state() {
+    use deckhand::discord::embeds::state_colour;
+    assert_ne!(
+        state_colour(JobState::Succeeded),
+        state_colour(JobState::Failed)
+    );
+    assert_ne!(
+        state_colour(JobState::Running),
+        state_colour(JobState::AwaitingApproval)
+    );
+}
+
+#[test]
 fn approval_cards_have_approve_and_reject_buttons_running_cards_a_cancel_button() {
     let text = blocks::content(&awaiting()).to_string();
     assert!(text.contains(blocks::APPROVE) && text.contains(blocks::REJECT));

@@ -4,4 +4,5 @@
 pub mod console;
 
 pub use console::Tester;
+pub mod discord;
 pub mod slack;

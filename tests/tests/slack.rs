@@ -101,6 +101,7 @@ async fn start(mode: Mode, limits: Limits) -> Harness {
         settings: quick_settings(),
         listen: "127.0.0.1:0".into(),
         slack: Some(settings),
+        discord: None,
     };
     let server = Server::start(config, store, options).await.expect("server");
     if matches!(mode, Mode::Socket) {

@@ -31,7 +31,10 @@ fn clip(text: &str, max: usize) -> String {
 /// `allowed_mentions` is empty unless `mention` names the one user to notify.
 pub fn content(message: &Message, mention: Option<&str>) -> Value {
     let (embed, components) = match message {
-        Message::Text(text) => (json!({ "description": clip(text, MAX_DESCRIPTION), "color": 0x5865F2 }), Vec::new()),
+        Message::Text(text) => (
+            json!({ "description": clip(text, MAX_DESCRIPTION), "color": 0x5865F2 }),
+            Vec::new(),
+        ),
         Message::Job(card) => job_card(card),
         Message::Announcement(a) => (announcement(a), Vec::new()),
     };
@@ -86,9 +89,16 @@ fn job_card(card: &JobCard) -> (Value, Vec<Value>) {
         }
         description.push('\n');
     }
-    if let Some(failed) = card.steps.iter().find(|s| s.state == StepState::Failed && !s.output_tail.trim().is_empty()) {
+    if let Some(failed) = card
+        .steps
+        .iter()
+        .find(|s| s.state == StepState::Failed && !s.output_tail.trim().is_empty())
+    {
         let lines: Vec<&str> = failed.output_tail.lines().collect();
-        description.push_str(&format!("```\n{}\n```", lines[lines.len().saturating_sub(8)..].join("\n")));
+        description.push_str(&format!(
+            "```\n{}\n```",
+            lines[lines.len().saturating_sub(8)..].join("\n")
+        ));
     }
     let approved: Vec<&str> = card
         .approvals
@@ -102,7 +112,11 @@ fn job_card(card: &JobCard) -> (Value, Vec<Value>) {
         json!({ "name": "Requested by", "value": job.requester_name, "inline": true }),
     ];
     if job.approvals_required > 0 {
-        let who = if approved.is_empty() { String::new() } else { format!(" ({})", approved.join(", ")) };
+        let who = if approved.is_empty() {
+            String::new()
+        } else {
+            format!(" ({})", approved.join(", "))
+        };
         fields.push(json!({ "name": "Approvals", "value": format!("{}/{}{who}", approved.len(), job.approvals_required), "inline": true }));
     }
     if let Some(previous) = &job.previous_ref {
@@ -111,7 +125,10 @@ fn job_card(card: &JobCard) -> (Value, Vec<Value>) {
     let mut footer = vec![crate::jobs::state_words(job.state).to_owned()];
     match (job.started_at, job.finished_at) {
         (Some(s), Some(f)) => footer.push(format!("took {}", crate::render::duration(f - s))),
-        (Some(s), None) => footer.push(format!("running for {}", crate::render::duration(card.now - s))),
+        (Some(s), None) => footer.push(format!(
+            "running for {}",
+            crate::render::duration(card.now - s)
+        )),
         _ => {}
     }
     if let Some(reason) = &job.reason {
@@ -123,10 +140,18 @@ fn job_card(card: &JobCard) -> (Value, Vec<Value>) {
         footer.push(error.clone());
     }
     if let Some(artifact) = &job.artifact {
-        footer.push(format!("backup {} ({}, sha256 {})", artifact.path, crate::render::bytes(artifact.size), &artifact.sha256[..artifact.sha256.len().min(12)]));
+        footer.push(format!(
+            "backup {} ({}, sha256 {})",
+            artifact.path,
+            crate::render::bytes(artifact.size),
+            &artifact.sha256[..artifact.sha256.len().min(12)]
+        ));
     }
     if job.state == JobState::AwaitingApproval {
-        footer.push(format!("react ✅ to approve or ❌ to reject · approvers: {}", card.approvers_hint.replace('`', "")));
+        footer.push(format!(
+            "react ✅ to approve or ❌ to reject · approvers: {}",
+            card.approvers_hint.replace('`', "")
+        ));
     }
     let embed = json!({
         "title": clip(&format!("{} {} #{} · {}", state_icon(job.state), job.kind.title(), job.id, job.env), 256),
@@ -135,12 +160,14 @@ fn job_card(card: &JobCard) -> (Value, Vec<Value>) {
         "fields": fields,
         "footer": { "text": clip(&footer.join(" · "), 2000) },
     });
-    let button = |id: &str, label: &str, style: u8| {
-        json!({ "type": 2, "style": style, "label": label, "custom_id": format!("{id}:{}", job.id) })
-    };
+    let button = |id: &str, label: &str, style: u8| json!({ "type": 2, "style": style, "label": label, "custom_id": format!("{id}:{}", job.id) });
     let components = match job.state {
-        JobState::AwaitingApproval => vec![json!({ "type": 1, "components": [button(APPROVE, "Approve", 3), button(REJECT, "Reject", 4)] })],
-        JobState::Queued | JobState::Running => vec![json!({ "type": 1, "components": [button(CANCEL, "Cancel", 4)] })],
+        JobState::AwaitingApproval => vec![
+            json!({ "type": 1, "components": [button(APPROVE, "Approve", 3), button(REJECT, "Reject", 4)] }),
+        ],
+        JobState::Queued | JobState::Running => {
+            vec![json!({ "type": 1, "components": [button(CANCEL, "Cancel", 4)] })]
+        }
         _ => Vec::new(),
     };
     (embed, components)
@@ -163,8 +190,16 @@ pub fn announcement_colour(kind: AnnouncementType, priority: Priority) -> u32 {
 
 fn announcement(a: &Announcement) -> Value {
     let text = plain(&Message::Announcement(a.clone()));
-    let title = text.lines().next().unwrap_or_default().replace(['*', '`'], "");
-    let mut footer = vec![a.kind.to_string(), format!("priority {}", a.priority), format!("from {}", a.sender)];
+    let title = text
+        .lines()
+        .next()
+        .unwrap_or_default()
+        .replace(['*', '`'], "");
+    let mut footer = vec![
+        a.kind.to_string(),
+        format!("priority {}", a.priority),
+        format!("from {}", a.sender),
+    ];
     if !a.references.is_empty() {
         footer.push(a.references.join(", "));
     }

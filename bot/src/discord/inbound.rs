@@ -12,8 +12,8 @@ use axum::{Json, Router};
 use deckhand_commands::manifest::{OptionValue, discord_commands, discord_invocation_text};
 use serde_json::{Value, json};
 use serenity::all::{
-    CommandDataOption, CommandDataOptionValue, CommandInteraction, ComponentInteraction,
-    Context, EventHandler, GatewayIntents, GuildId, Interaction, Reaction, ReactionType, Ready,
+    CommandDataOption, CommandDataOptionValue, CommandInteraction, ComponentInteraction, Context,
+    EventHandler, GatewayIntents, GuildId, Interaction, Reaction, ReactionType, Ready,
     ResumedEvent, User,
 };
 use serenity::async_trait;
@@ -33,7 +33,9 @@ pub struct Inbound {
 
 /// Exactly what deckhand listens to: guilds (for commands), reactions in guilds and DMs.
 pub fn intents() -> GatewayIntents {
-    GatewayIntents::GUILDS | GatewayIntents::GUILD_MESSAGE_REACTIONS | GatewayIntents::DIRECT_MESSAGE_REACTIONS
+    GatewayIntents::GUILDS
+        | GatewayIntents::GUILD_MESSAGE_REACTIONS
+        | GatewayIntents::DIRECT_MESSAGE_REACTIONS
 }
 
 fn person(user: &User, nick: Option<&str>) -> Person {
@@ -53,16 +55,30 @@ fn flatten(options: &[CommandDataOption]) -> (Option<String>, Vec<(String, Optio
     let mut values = Vec::new();
     for option in options {
         match &option.value {
-            CommandDataOptionValue::SubCommand(inner) | CommandDataOptionValue::SubCommandGroup(inner) => {
+            CommandDataOptionValue::SubCommand(inner)
+            | CommandDataOptionValue::SubCommandGroup(inner) => {
                 sub = Some(option.name.clone());
                 values.extend(flatten(inner).1);
             }
-            CommandDataOptionValue::String(s) => values.push((option.name.clone(), OptionValue::Text(s.clone()))),
-            CommandDataOptionValue::Integer(n) => values.push((option.name.clone(), OptionValue::Integer(*n))),
-            CommandDataOptionValue::Boolean(b) => values.push((option.name.clone(), OptionValue::Bool(*b))),
-            CommandDataOptionValue::Number(n) => values.push((option.name.clone(), OptionValue::Text(n.to_string()))),
-            CommandDataOptionValue::User(id) => values.push((option.name.clone(), OptionValue::Text(format!("<@{}>", id.get())))),
-            CommandDataOptionValue::Autocomplete { value, .. } => values.push((option.name.clone(), OptionValue::Text(value.clone()))),
+            CommandDataOptionValue::String(s) => {
+                values.push((option.name.clone(), OptionValue::Text(s.clone())))
+            }
+            CommandDataOptionValue::Integer(n) => {
+                values.push((option.name.clone(), OptionValue::Integer(*n)))
+            }
+            CommandDataOptionValue::Boolean(b) => {
+                values.push((option.name.clone(), OptionValue::Bool(*b)))
+            }
+            CommandDataOptionValue::Number(n) => {
+                values.push((option.name.clone(), OptionValue::Text(n.to_string())))
+            }
+            CommandDataOptionValue::User(id) => values.push((
+                option.name.clone(),
+                OptionValue::Text(format!("<@{}>", id.get())),
+            )),
+            CommandDataOptionValue::Autocomplete { value, .. } => {
+                values.push((option.name.clone(), OptionValue::Text(value.clone())))
+            }
             _ => {}
         }
     }
@@ -72,8 +88,11 @@ fn flatten(options: &[CommandDataOption]) -> (Option<String>, Vec<(String, Optio
 /// The typed text of an application command, or the chat-sized reason it has none.
 fn command_text(command: &CommandInteraction) -> Result<String, String> {
     let (sub, options) = flatten(&command.data.options);
-    let text = discord_invocation_text(&command.data.name, sub.as_deref(), &options).map_err(|e| e.to_string())?;
-    deckhand_commands::parse(&text).map(|_| text).map_err(|e| e.render())
+    let text = discord_invocation_text(&command.data.name, sub.as_deref(), &options)
+        .map_err(|e| e.to_string())?;
+    deckhand_commands::parse(&text)
+        .map(|_| text)
+        .map_err(|e| e.render())
 }
 
 /// Interaction response bodies.
@@ -107,7 +126,12 @@ impl Inbound {
                     let nick = command.member.as_ref().and_then(|m| m.nick.as_deref());
                     let user = person(&command.user, nick);
                     let channel = command.channel_id.get().to_string();
-                    self.discord.answerable(&channel, &command.user.id.get().to_string(), &command.token, false);
+                    self.discord.answerable(
+                        &channel,
+                        &command.user.id.get().to_string(),
+                        &command.token,
+                        false,
+                    );
                     let event = Event::Command {
                         platform: "discord".into(),
                         channel,
@@ -115,7 +139,10 @@ impl Inbound {
                         text,
                         event_id: Some(format!("interaction:{}", command.id.get())),
                     };
-                    (json!({ "type": DEFERRED_EPHEMERAL, "data": { "flags": 64 } }), Some(event))
+                    (
+                        json!({ "type": DEFERRED_EPHEMERAL, "data": { "flags": 64 } }),
+                        Some(event),
+                    )
                 }
             },
             Interaction::Autocomplete(command) => (self.autocomplete(&command), None),
@@ -128,8 +155,16 @@ impl Inbound {
     /// Env and app options complete from the config.
     fn autocomplete(&self, command: &CommandInteraction) -> Value {
         let (_, options) = flatten(&command.data.options);
-        let focused = command.data.autocomplete().map(|a| (a.name.to_owned(), a.value.to_owned()));
-        let (name, typed) = focused.unwrap_or_else(|| (options.first().map(|o| o.0.clone()).unwrap_or_default(), String::new()));
+        let focused = command
+            .data
+            .autocomplete()
+            .map(|a| (a.name.to_owned(), a.value.to_owned()));
+        let (name, typed) = focused.unwrap_or_else(|| {
+            (
+                options.first().map(|o| o.0.clone()).unwrap_or_default(),
+                String::new(),
+            )
+        });
         let config = &self.engine.config;
         let names: Vec<&String> = match name.as_str() {
             "app" => config.apps.keys().collect(),
@@ -152,13 +187,19 @@ impl Inbound {
             Some((embeds::CANCEL, job)) => Some(("cancel", job)),
             _ => None,
         };
-        let Some((verb, job)) = verb.filter(|(_, job)| job.chars().all(|c| c.is_ascii_digit())) else {
+        let Some((verb, job)) = verb.filter(|(_, job)| job.chars().all(|c| c.is_ascii_digit()))
+        else {
             return (json!({ "type": DEFERRED_UPDATE }), None);
         };
         let channel = component.channel_id.get().to_string();
         let nick = component.member.as_ref().and_then(|m| m.nick.as_deref());
         // A button click answers with an update; private answers then go as follow-ups.
-        self.discord.answerable(&channel, &component.user.id.get().to_string(), &component.token, true);
+        self.discord.answerable(
+            &channel,
+            &component.user.id.get().to_string(),
+            &component.token,
+            true,
+        );
         let event = Event::Command {
             platform: "discord".into(),
             channel,
@@ -174,14 +215,25 @@ impl Inbound {
         let me = self.clone();
         tokio::spawn(async move {
             let done = match &event {
-                Event::Command { channel, user, text, .. } => Some((channel.clone(), user.id.clone(), text.clone())),
+                Event::Command {
+                    channel,
+                    user,
+                    text,
+                    ..
+                } => Some((channel.clone(), user.id.clone(), text.clone())),
                 Event::Reaction { .. } => None,
             };
             me.engine.handle(event).await;
             if let Some((channel, user, text)) = done
                 && let Some(user) = user.strip_prefix("discord:")
             {
-                me.discord.finish(&channel, user, &format!("✅ `{text}` — see the channel for the card.")).await;
+                me.discord
+                    .finish(
+                        &channel,
+                        user,
+                        &format!("✅ `{text}` — see the channel for the card."),
+                    )
+                    .await;
             }
         });
     }
@@ -193,22 +245,31 @@ impl Inbound {
         let Some(user_id) = reaction.user_id else {
             return;
         };
-        let user = match &reaction.member {
-            Some(member) => person(&member.user, member.nick.as_deref()),
-            None => Person {
-                id: format!("discord:{}", user_id.get()),
-                name: user_id.get().to_string(),
-            },
-        };
-        self.spawn(Event::Reaction {
-            platform: "discord".into(),
-            channel: reaction.channel_id.get().to_string(),
-            message_id: reaction.message_id.get().to_string(),
-            user,
-            emoji: emoji.clone(),
-            added,
-            // Replays after a resume are harmless: one decision per person per job.
-            event_id: None,
+        let member = reaction
+            .member
+            .as_ref()
+            .map(|m| person(&m.user, m.nick.as_deref()));
+        let me = self.clone();
+        let (channel, message_id, emoji) = (
+            reaction.channel_id.get().to_string(),
+            reaction.message_id.get().to_string(),
+            emoji.clone(),
+        );
+        tokio::spawn(async move {
+            let user = match member {
+                Some(user) => user,
+                None => me.discord.person(user_id.get()).await,
+            };
+            me.spawn(Event::Reaction {
+                platform: "discord".into(),
+                channel,
+                message_id,
+                user,
+                emoji,
+                added,
+                // Replays after a resume are harmless: one decision per person per job.
+                event_id: None,
+            });
         });
     }
 
@@ -227,7 +288,8 @@ impl Inbound {
         }
         match self.guild_id {
             Some(guild) => {
-                http.create_guild_commands(GuildId::new(guild), &wanted).await?;
+                http.create_guild_commands(GuildId::new(guild), &wanted)
+                    .await?;
             }
             None => {
                 http.create_global_commands(&wanted).await?;
@@ -274,7 +336,10 @@ impl EventHandler for Handler {
     async fn ready(&self, ctx: Context, ready: Ready) {
         tracing::info!(user = %ready.user.name, "connected to the Discord gateway");
         ctx.http.set_application_id(ready.application.id);
-        self.inbound.discord.http().set_application_id(ready.application.id);
+        self.inbound
+            .discord
+            .http()
+            .set_application_id(ready.application.id);
         if let Err(error) = self.inbound.register().await {
             tracing::error!(error = %format!("{error:#}"), "could not register Discord application commands");
         }
@@ -293,7 +358,11 @@ impl EventHandler for Handler {
             _ => return,
         };
         let (answer, event) = self.inbound.answer(interaction);
-        if let Err(error) = ctx.http.create_interaction_response(id, &token, &answer, Vec::new()).await {
+        if let Err(error) = ctx
+            .http
+            .create_interaction_response(id, &token, &answer, Vec::new())
+            .await
+        {
             tracing::warn!(%error, "could not answer a Discord interaction");
         }
         if let Some(event) = event {
@@ -318,10 +387,11 @@ pub struct Gateway {
 
 impl Gateway {
     pub async fn start(inbound: Inbound, settings: &DiscordSettings) -> anyhow::Result<Gateway> {
-        let mut client = serenity::client::ClientBuilder::new_with_http(settings.http_client(), intents())
-            .event_handler(Handler { inbound })
-            .await
-            .map_err(|e| anyhow::anyhow!("cannot set up the Discord gateway: {e}"))?;
+        let mut client =
+            serenity::client::ClientBuilder::new_with_http(settings.http_client(), intents())
+                .event_handler(Handler { inbound })
+                .await
+                .map_err(|e| anyhow::anyhow!("cannot set up the Discord gateway: {e}"))?;
         let shards = client.shard_manager.clone();
         let task = tokio::spawn(async move {
             if let Err(error) = client.start().await {
@@ -357,12 +427,23 @@ pub fn routes(inbound: Inbound, settings: &DiscordSettings) -> Option<Router> {
     )
 }
 
-async fn interactions(State(endpoint): State<Endpoint>, headers: HeaderMap, body: Bytes) -> Response {
+async fn interactions(
+    State(endpoint): State<Endpoint>,
+    headers: HeaderMap,
+    body: Bytes,
+) -> Response {
     let header = |name: &str| headers.get(name).and_then(|v| v.to_str().ok());
-    let (Some(signature), Some(timestamp)) = (header("x-signature-ed25519"), header("x-signature-timestamp")) else {
+    let (Some(signature), Some(timestamp)) = (
+        header("x-signature-ed25519"),
+        header("x-signature-timestamp"),
+    ) else {
         return StatusCode::UNAUTHORIZED.into_response();
     };
-    if endpoint.verifier.verify(signature, timestamp, &body).is_err() {
+    if endpoint
+        .verifier
+        .verify(signature, timestamp, &body)
+        .is_err()
+    {
         tracing::warn!("refused a Discord interaction with a bad signature");
         return StatusCode::UNAUTHORIZED.into_response();
     }
@@ -379,4 +460,3 @@ async fn interactions(State(endpoint): State<Endpoint>, headers: HeaderMap, body
     }
     Json(answer).into_response()
 }
-

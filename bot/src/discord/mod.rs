@@ -40,19 +40,25 @@ impl DiscordSettings {
         let var = |name: &str| std::env::var(name).ok().filter(|v| !v.trim().is_empty());
         let Some(token) = var("DISCORD_TOKEN") else {
             if var("DISCORD_PUBLIC_KEY").is_some() {
-                anyhow::bail!("DISCORD_PUBLIC_KEY is set but DISCORD_TOKEN is not: deckhand needs the bot token to post");
+                anyhow::bail!(
+                    "DISCORD_PUBLIC_KEY is set but DISCORD_TOKEN is not: deckhand needs the bot token to post"
+                );
             }
             return Ok(None);
         };
         let guild_id = match var("DISCORD_GUILD_ID") {
-            Some(id) => Some(id.parse::<u64>().map_err(|_| anyhow::anyhow!("DISCORD_GUILD_ID must be a numeric guild id, not `{id}`"))?),
+            Some(id) => Some(id.parse::<u64>().map_err(|_| {
+                anyhow::anyhow!("DISCORD_GUILD_ID must be a numeric guild id, not `{id}`")
+            })?),
             None => None,
         };
         let public_key = var("DISCORD_PUBLIC_KEY");
         if let Some(key) = &public_key
             && public_key_bytes(key).is_none()
         {
-            anyhow::bail!("DISCORD_PUBLIC_KEY must be the application's Ed25519 public key: 64 hex characters");
+            anyhow::bail!(
+                "DISCORD_PUBLIC_KEY must be the application's Ed25519 public key: 64 hex characters"
+            );
         }
         Ok(Some(DiscordSettings {
             token: token.into(),
@@ -132,7 +138,12 @@ pub struct DiscordPlatform {
     outbox: Arc<Outbox<serenity::Error>>,
     /// (channel, user id) -> the latest interaction of that user there.
     answerable: Mutex<HashMap<(String, String), Answerable>>,
+    /// User id -> display name, for events that carry only an id.
+    names: Mutex<HashMap<u64, (String, Instant)>>,
 }
+
+/// How long a display name is trusted.
+const NAME_TTL: Duration = Duration::from_secs(3600);
 
 fn channel_id(channel: &str) -> anyhow::Result<ChannelId> {
     channel
@@ -149,6 +160,7 @@ impl DiscordPlatform {
             http: settings.http(),
             outbox: Outbox::new(settings.limits),
             answerable: Mutex::new(HashMap::new()),
+            names: Mutex::new(HashMap::new()),
         })
     }
 
@@ -161,13 +173,55 @@ impl DiscordPlatform {
         self.outbox.waits.load(std::sync::atomic::Ordering::Relaxed)
     }
 
+    /// The person behind a user id, named from `GET /users/{id}` (cached; the id when
+    /// Discord can't say).
+    pub async fn person(&self, user_id: u64) -> Person {
+        let cached = self.names.lock().ok().and_then(|names| {
+            names
+                .get(&user_id)
+                .filter(|(_, at)| at.elapsed() < NAME_TTL)
+                .map(|(n, _)| n.clone())
+        });
+        let name = match cached {
+            Some(name) => name,
+            None => {
+                let found = self
+                    .outbox
+                    .send(None, || {
+                        self.http
+                            .get_user(serenity::model::id::UserId::new(user_id))
+                    })
+                    .await;
+                let name = match found {
+                    Ok(user) => user.global_name.clone().unwrap_or(user.name),
+                    Err(error) => {
+                        tracing::warn!(user_id, %error, "could not look up a Discord user; using the id");
+                        user_id.to_string()
+                    }
+                };
+                if let Ok(mut names) = self.names.lock() {
+                    names.insert(user_id, (name.clone(), Instant::now()));
+                }
+                name
+            }
+        };
+        Person {
+            id: format!("discord:{user_id}"),
+            name,
+        }
+    }
+
     /// Remembers an interaction so answers meant for its user alone can use its token.
     pub fn answerable(&self, channel: &str, user: &str, token: &str, answered: bool) {
         if let Ok(mut map) = self.answerable.lock() {
             map.retain(|_, a| a.at.elapsed() < TOKEN_TTL);
             map.insert(
                 (channel.to_owned(), user.to_owned()),
-                Answerable { token: token.to_owned(), answered, at: Instant::now() },
+                Answerable {
+                    token: token.to_owned(),
+                    answered,
+                    at: Instant::now(),
+                },
             );
         }
     }
@@ -189,7 +243,10 @@ impl DiscordPlatform {
         let body = serde_json::json!({ "content": text, "allowed_mentions": { "parse": [] } });
         let sent = self
             .outbox
-            .send(None, || self.http.edit_original_interaction_response(&token, &body, Vec::new()))
+            .send(None, || {
+                self.http
+                    .edit_original_interaction_response(&token, &body, Vec::new())
+            })
             .await;
         if let Err(error) = sent {
             tracing::warn!(%error, "could not complete the Discord interaction");
@@ -208,7 +265,9 @@ impl Platform for DiscordPlatform {
         let body = embeds::content(message, None);
         let posted = self
             .outbox
-            .send(Some(channel), || self.http.send_message(id, Vec::new(), &body))
+            .send(Some(channel), || {
+                self.http.send_message(id, Vec::new(), &body)
+            })
             .await
             .with_context(|| format!("posting to Discord channel {channel}"))?;
         Ok(posted.id.get().to_string())
@@ -217,18 +276,28 @@ impl Platform for DiscordPlatform {
     async fn edit(&self, channel: &str, message_id: &str, message: &Message) -> anyhow::Result<()> {
         channel_id(channel)?;
         let http = self.http.clone();
-        let send: EditFn<serenity::Error> = Arc::new(move |channel: String, message: String, body: serde_json::Value| {
-            let http = http.clone();
-            Box::pin(async move {
-                let (Ok(channel), Ok(message)) = (channel.parse::<u64>(), message.parse::<u64>()) else {
-                    return Ok(());
-                };
-                http.edit_message(ChannelId::new(channel), MessageId::new(message), &body, Vec::new())
+        let send: EditFn<serenity::Error> = Arc::new(
+            move |channel: String, message: String, body: serde_json::Value| {
+                let http = http.clone();
+                Box::pin(async move {
+                    let (Ok(channel), Ok(message)) =
+                        (channel.parse::<u64>(), message.parse::<u64>())
+                    else {
+                        return Ok(());
+                    };
+                    http.edit_message(
+                        ChannelId::new(channel),
+                        MessageId::new(message),
+                        &body,
+                        Vec::new(),
+                    )
                     .await
                     .map(|_| ())
-            })
-        });
-        self.outbox.edit(channel, message_id, embeds::content(message, None), send);
+                })
+            },
+        );
+        self.outbox
+            .edit(channel, message_id, embeds::content(message, None), send);
         Ok(())
     }
 
@@ -251,11 +320,16 @@ impl Platform for DiscordPlatform {
                 body["flags"] = serde_json::json!(64);
                 let result = if first {
                     self.outbox
-                        .send(None, || self.http.edit_original_interaction_response(&token, &body, Vec::new()))
+                        .send(None, || {
+                            self.http
+                                .edit_original_interaction_response(&token, &body, Vec::new())
+                        })
                         .await
                 } else {
                     self.outbox
-                        .send(None, || self.http.create_followup_message(&token, &body, Vec::new()))
+                        .send(None, || {
+                            self.http.create_followup_message(&token, &body, Vec::new())
+                        })
                         .await
                 };
                 result.context("answering the Discord interaction")?;
@@ -264,7 +338,9 @@ impl Platform for DiscordPlatform {
                 let id = channel_id(channel)?;
                 let body = embeds::content(message, Some(user_id));
                 self.outbox
-                    .send(Some(channel), || self.http.send_message(id, Vec::new(), &body))
+                    .send(Some(channel), || {
+                        self.http.send_message(id, Vec::new(), &body)
+                    })
                     .await
                     .context("posting to Discord")?;
             }

@@ -1,0 +1,513 @@
+//! A fake Discord on 127.0.0.1: the REST routes deckhand uses (recorded, 429 on demand),
+//! `GET /api/v10/gateway`, and a gateway websocket (HELLO, IDENTIFY, READY, heartbeats,
+//! RESUME, dispatch). The real serenity client talks to it.
+
+use std::collections::HashMap;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use axum::Router;
+use axum::body::Bytes;
+use axum::extract::ws::{Message as WsMessage, WebSocket, WebSocketUpgrade};
+use axum::extract::{Path, State};
+use axum::http::{Method, StatusCode, Uri};
+use axum::response::{IntoResponse, Response};
+use axum::routing::{any, get};
+use serde_json::{Value, json};
+use tokio::sync::{Notify, mpsc};
+
+pub const APPLICATION_ID: &str = "900000000000000001";
+pub const BOT_ID: &str = "900000000000000002";
+pub const GUILD_ID: &str = "900000000000000003";
+
+/// One REST call deckhand made.
+#[derive(Debug, Clone)]
+pub struct Call {
+    pub method: String,
+    /// The path after `/api/v10`, e.g. `/channels/77/messages`.
+    pub path: String,
+    pub body: Value,
+    pub authorization: Option<String>,
+    /// The id of the message the fake created, for message-creating calls.
+    pub created: Option<String>,
+}
+
+impl Call {
+    pub fn text(&self) -> String {
+        self.body.to_string()
+    }
+}
+
+#[derive(Default)]
+struct Fake {
+    calls: Mutex<Vec<Call>>,
+    changed: Notify,
+    next_id: AtomicU64,
+    /// Path prefix -> how many of the next matching calls answer 429.
+    limited: Mutex<Vec<(String, u32)>>,
+    commands: Mutex<HashMap<String, Value>>,
+    socket: Mutex<Option<mpsc::UnboundedSender<String>>>,
+    identifies: Mutex<Vec<Value>>,
+    resumes: AtomicU64,
+    sequence: AtomicU64,
+    base: Mutex<String>,
+    names: Mutex<HashMap<String, String>>,
+}
+
+#[derive(Clone)]
+pub struct FakeDiscord {
+    /// `DISCORD_API_URL` for deckhand.
+    pub api_url: String,
+    fake: Arc<Fake>,
+}
+
+const PATIENCE: Duration = Duration::from_secs(20);
+
+impl FakeDiscord {
+    pub async fn start() -> FakeDiscord {
+        let fake = Arc::new(Fake {
+            next_id: AtomicU64::new(1_000_000_000_000_000_000),
+            ..Fake::default()
+        });
+        let app = Router::new()
+            .route("/api/v10/gateway", get(gateway_url))
+            .route("/api/v10/gateway/bot", get(gateway_url))
+            .route("/gateway", get(gateway))
+            .route("/api/v10/{*rest}", any(rest))
+            .with_state(fake.clone());
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let addr = listener.local_addr().unwrap();
+        *fake.base.lock().unwrap() = format!("127.0.0.1:{}", addr.port());
+        tokio::spawn(async move { axum::serve(listener, app).await.unwrap() });
+        FakeDiscord {
+            api_url: format!("http://{addr}"),
+            fake,
+        }
+    }
+
+    /// What `GET /users/{id}` answers as the user's name.
+    pub fn name(&self, id: &str, name: &str) {
+        self.fake
+            .names
+            .lock()
+            .unwrap()
+            .insert(id.into(), name.into());
+    }
+
+    pub fn calls(&self) -> Vec<Call> {
+        self.fake.calls.lock().unwrap().clone()
+    }
+
+    /// The next `count` calls whose path starts with `prefix` answer 429.
+    pub fn rate_limit(&self, prefix: &str, count: u32) {
+        self.fake
+            .limited
+            .lock()
+            .unwrap()
+            .push((prefix.into(), count));
+    }
+
+    /// Any method: a call whose path contains `path` and whose body contains `needle`.
+    pub async fn wait_for_any(&self, path: &str, needle: &str) -> Call {
+        let deadline = tokio::time::Instant::now() + PATIENCE;
+        loop {
+            let notified = self.fake.changed.notified();
+            if let Some(call) = self.calls().into_iter().find(|c| {
+                !c.method.contains("429") && c.path.contains(path) && c.text().contains(needle)
+            }) {
+                return call;
+            }
+            if tokio::time::timeout_at(deadline, notified).await.is_err() {
+                let seen: Vec<String> = self
+                    .calls()
+                    .iter()
+                    .map(|c| format!("{} {} {}", c.method, c.path, c.text()))
+                    .collect();
+                panic!(
+                    "no call to {path} contained {needle:?}; calls:\n{}",
+                    seen.join("\n")
+                );
+            }
+        }
+    }
+
+    pub async fn wait_for(&self, method: &str, check: impl Fn(&Call) -> bool) -> Call {
+        let deadline = tokio::time::Instant::now() + PATIENCE;
+        loop {
+            let notified = self.fake.changed.notified();
+            if let Some(call) = self
+                .calls()
+                .into_iter()
+                .find(|c| c.method == method && check(c))
+            {
+                return call;
+            }
+            if tokio::time::timeout_at(deadline, notified).await.is_err() {
+                let seen: Vec<String> = self
+                    .calls()
+                    .iter()
+                    .map(|c| format!("{} {} {}", c.method, c.path, c.text()))
+                    .collect();
+                panic!("no {method} call matched; calls:\n{}", seen.join("\n"));
+            }
+        }
+    }
+
+    /// A call of `method` whose path contains `path` and whose body contains `needle`.
+    pub async fn wait_for_text(&self, method: &str, path: &str, needle: &str) -> Call {
+        self.wait_for(method, |c| {
+            c.path.contains(path) && c.text().contains(needle)
+        })
+        .await
+    }
+
+    /// IDENTIFY payloads received.
+    pub fn identifies(&self) -> Vec<Value> {
+        self.fake.identifies.lock().unwrap().clone()
+    }
+
+    pub fn resumes(&self) -> u64 {
+        self.fake.resumes.load(Ordering::SeqCst)
+    }
+
+    pub async fn wait_until(&self, what: &str, check: impl Fn(&FakeDiscord) -> bool) {
+        let deadline = tokio::time::Instant::now() + PATIENCE;
+        while !check(self) {
+            assert!(
+                tokio::time::Instant::now() < deadline,
+                "timed out waiting for {what}"
+            );
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+    }
+
+    /// Waits until the bot has identified and is ready.
+    pub async fn wait_ready(&self) {
+        self.wait_until("READY", |f| {
+            !f.identifies().is_empty() && f.fake.socket.lock().unwrap().is_some()
+        })
+        .await;
+    }
+
+    /// Sends a gateway dispatch (op 0) with the next sequence number.
+    pub fn dispatch(&self, event: &str, data: Value) {
+        let s = self.fake.sequence.fetch_add(1, Ordering::SeqCst) + 1;
+        self.send(json!({ "op": 0, "t": event, "s": s, "d": data }).to_string());
+    }
+
+    /// Sends the same dispatch again with its old sequence number, as after a resume.
+    pub fn redispatch(&self, event: &str, data: Value, sequence: u64) {
+        self.send(json!({ "op": 0, "t": event, "s": sequence, "d": data }).to_string());
+    }
+
+    pub fn sequence(&self) -> u64 {
+        self.fake.sequence.load(Ordering::SeqCst)
+    }
+
+    /// Op 7: the client should reconnect and resume.
+    pub fn reconnect(&self) {
+        self.send(json!({ "op": 7, "d": null }).to_string());
+        *self.fake.socket.lock().unwrap() = None;
+    }
+
+    fn send(&self, text: String) {
+        let socket = self.fake.socket.lock().unwrap();
+        socket
+            .as_ref()
+            .expect("no gateway client")
+            .send(text)
+            .unwrap();
+    }
+
+    /// Registered commands, global (`None`) or per guild.
+    pub fn registered(&self, guild: Option<&str>) -> Option<Value> {
+        self.fake
+            .commands
+            .lock()
+            .unwrap()
+            .get(guild.unwrap_or("global"))
+            .cloned()
+    }
+}
+
+pub fn user(id: &str, name: &str) -> Value {
+    json!({ "id": id, "username": name, "discriminator": "0", "global_name": name, "avatar": null, "bot": false })
+}
+
+fn message(fake: &Fake, channel: &str, body: &Value, id: Option<&str>) -> Value {
+    let id = id
+        .map(str::to_owned)
+        .unwrap_or_else(|| fake.next_id.fetch_add(1, Ordering::SeqCst).to_string());
+    json!({
+        "id": id,
+        "channel_id": channel,
+        "author": { "id": BOT_ID, "username": "deckhand", "discriminator": "0", "avatar": null, "bot": true },
+        "content": body["content"].as_str().unwrap_or(""),
+        "timestamp": "2026-11-30T09:00:00.000000+00:00",
+        "edited_timestamp": null,
+        "tts": false,
+        "mention_everyone": false,
+        "mentions": [],
+        "mention_roles": [],
+        "attachments": [],
+        "embeds": body["embeds"].clone(),
+        "components": [],
+        "pinned": false,
+        "type": 0,
+        "flags": 0
+    })
+}
+
+async fn gateway_url(State(fake): State<Arc<Fake>>) -> axum::Json<Value> {
+    let base = fake.base.lock().unwrap().clone();
+    axum::Json(json!({
+        "url": format!("ws://{base}/gateway"),
+        "shards": 1,
+        "session_start_limit": { "total": 1000, "remaining": 1000, "reset_after": 0, "max_concurrency": 1 }
+    }))
+}
+
+async fn rest(
+    State(fake): State<Arc<Fake>>,
+    Path(rest): Path<String>,
+    method: Method,
+    uri: Uri,
+    headers: axum::http::HeaderMap,
+    body: Bytes,
+) -> Response {
+    let _ = uri;
+    let path = format!("/{rest}");
+    let body: Value = serde_json::from_slice(&body).unwrap_or(Value::Null);
+    let mut call = Call {
+        method: method.to_string(),
+        path: path.clone(),
+        body: body.clone(),
+        authorization: headers
+            .get("authorization")
+            .and_then(|v| v.to_str().ok())
+            .map(str::to_owned),
+        created: None,
+    };
+    {
+        let mut limited = fake.limited.lock().unwrap();
+        if let Some((_, left)) = limited
+            .iter_mut()
+            .find(|(prefix, left)| *left > 0 && path.starts_with(prefix.as_str()))
+        {
+            *left -= 1;
+            let mut call = call.clone();
+            call.method = format!("{} (429)", call.method);
+            fake.calls.lock().unwrap().push(call);
+            fake.changed.notify_waiters();
+            return (
+                StatusCode::TOO_MANY_REQUESTS,
+                [("retry-after", "1"), ("x-ratelimit-scope", "user")],
+                axum::Json(json!({ "message": "You are being rate limited.", "retry_after": 0.5, "global": false, "code": 0 })),
+            )
+                .into_response();
+        }
+    }
+    let parts: Vec<&str> = path.trim_start_matches('/').split('/').collect();
+    let answer = match (method.as_str(), parts.as_slice()) {
+        ("POST", ["channels", channel, "messages"]) => {
+            let created = message(&fake, channel, &body, None);
+            call.created = created["id"].as_str().map(str::to_owned);
+            axum::Json(created).into_response()
+        }
+        ("PATCH", ["channels", channel, "messages", id]) => {
+            axum::Json(message(&fake, channel, &body, Some(id))).into_response()
+        }
+        ("POST", ["interactions", _, _, "callback"]) => StatusCode::NO_CONTENT.into_response(),
+        ("GET", ["users", id]) => {
+            let name = fake
+                .names
+                .lock()
+                .unwrap()
+                .get(*id)
+                .cloned()
+                .unwrap_or_else(|| format!("user-{id}"));
+            axum::Json(user(id, &name)).into_response()
+        }
+        ("PATCH", ["webhooks", _, _, "messages", "@original"]) | ("POST", ["webhooks", _, _]) => {
+            axum::Json(message(&fake, "0", &body, None)).into_response()
+        }
+        ("GET", ["applications", _, "commands"]) => axum::Json(
+            fake.commands
+                .lock()
+                .unwrap()
+                .get("global")
+                .cloned()
+                .unwrap_or(json!([])),
+        )
+        .into_response(),
+        ("GET", ["applications", _, "guilds", guild, "commands"]) => axum::Json(
+            fake.commands
+                .lock()
+                .unwrap()
+                .get(*guild)
+                .cloned()
+                .unwrap_or(json!([])),
+        )
+        .into_response(),
+        ("PUT", ["applications", _, "commands"])
+        | ("PUT", ["applications", _, "guilds", _, "commands"]) => {
+            let key = if parts.len() == 5 {
+                parts[3].to_owned()
+            } else {
+                "global".to_owned()
+            };
+            let stored: Vec<Value> = body
+                .as_array()
+                .cloned()
+                .unwrap_or_default()
+                .into_iter()
+                .map(|mut c| {
+                    c["id"] = json!(fake.next_id.fetch_add(1, Ordering::SeqCst).to_string());
+                    c["application_id"] = json!(APPLICATION_ID);
+                    c["version"] = json!("1");
+                    c["default_member_permissions"] = Value::Null;
+                    c
+                })
+                .collect();
+            fake.commands.lock().unwrap().insert(key, json!(stored));
+            axum::Json(json!(stored)).into_response()
+        }
+        _ => (
+            StatusCode::NOT_FOUND,
+            axum::Json(json!({ "message": "Unknown route", "code": 0 })),
+        )
+            .into_response(),
+    };
+    fake.calls.lock().unwrap().push(call);
+    fake.changed.notify_waiters();
+    answer
+}
+
+async fn gateway(State(fake): State<Arc<Fake>>, upgrade: WebSocketUpgrade) -> Response {
+    upgrade.on_upgrade(move |ws| session(fake, ws))
+}
+
+async fn session(fake: Arc<Fake>, mut ws: WebSocket) {
+    let hello = json!({ "op": 10, "d": { "heartbeat_interval": 1000 } });
+    if ws
+        .send(WsMessage::Text(hello.to_string().into()))
+        .await
+        .is_err()
+    {
+        return;
+    }
+    let (sender, mut outgoing) = mpsc::unbounded_channel::<String>();
+    loop {
+        tokio::select! {
+            out = outgoing.recv() => match out {
+                Some(text) => {
+                    let reconnect = text.contains("\"op\":7");
+                    if ws.send(WsMessage::Text(text.into())).await.is_err() {
+                        return;
+                    }
+                    if reconnect {
+                        tokio::time::sleep(Duration::from_millis(50)).await;
+                        let _ = ws.send(WsMessage::Close(None)).await;
+                        return;
+                    }
+                }
+                None => return,
+            },
+            incoming = ws.recv() => {
+                let Some(Ok(frame)) = incoming else { return };
+                let text = match frame {
+                    WsMessage::Text(text) => text.to_string(),
+                    WsMessage::Binary(bytes) => String::from_utf8_lossy(&bytes).into_owned(),
+                    WsMessage::Close(_) => return,
+                    _ => continue,
+                };
+                let Ok(payload) = serde_json::from_str::<Value>(&text) else { continue };
+                match payload["op"].as_u64() {
+                    Some(1) => {
+                        let ack = json!({ "op": 11, "d": null });
+                        if ws.send(WsMessage::Text(ack.to_string().into())).await.is_err() { return; }
+                    }
+                    Some(2) => {
+                        fake.identifies.lock().unwrap().push(payload["d"].clone());
+                        let base = fake.base.lock().unwrap().clone();
+                        let s = fake.sequence.fetch_add(1, Ordering::SeqCst) + 1;
+                        let ready = json!({ "op": 0, "t": "READY", "s": s, "d": {
+                            "v": 10,
+                            "user": { "id": BOT_ID, "username": "deckhand", "discriminator": "0", "avatar": null, "bot": true },
+                            "guilds": [],
+                            "session_id": "fake-session",
+                            "resume_gateway_url": format!("ws://{base}/gateway"),
+                            "application": { "id": APPLICATION_ID, "flags": 0 }
+                        }});
+                        if ws.send(WsMessage::Text(ready.to_string().into())).await.is_err() { return; }
+                        *fake.socket.lock().unwrap() = Some(sender.clone());
+                    }
+                    Some(6) => {
+                        fake.resumes.fetch_add(1, Ordering::SeqCst);
+                        let s = fake.sequence.load(Ordering::SeqCst);
+                        let resumed = json!({ "op": 0, "t": "RESUMED", "s": s, "d": {} });
+                        if ws.send(WsMessage::Text(resumed.to_string().into())).await.is_err() { return; }
+                        *fake.socket.lock().unwrap() = Some(sender.clone());
+                    }
+                    _ => {}
+                }
+            }
+        }
+    }
+}
+
+// ---- payload builders (the shapes Discord sends) ----
+
+/// An application command interaction (type 2) from `user` in `channel`.
+pub fn command(id: &str, user: Value, channel: &str, name: &str, options: Value) -> Value {
+    json!({
+        "id": id,
+        "application_id": APPLICATION_ID,
+        "type": 2,
+        "token": format!("token-{id}"),
+        "version": 1,
+        "locale": "en-US",
+        "entitlements": [],
+        "attachment_size_limit": 8388608,
+        "channel_id": channel,
+        "user": user,
+        "data": { "id": "800000000000000001", "name": name, "type": 1, "options": options }
+    })
+}
+
+/// A button click (type 3) on message `message_id`.
+pub fn button(id: &str, user: Value, channel: &str, message_id: &str, custom_id: &str) -> Value {
+    json!({
+        "id": id,
+        "application_id": APPLICATION_ID,
+        "type": 3,
+        "token": format!("token-{id}"),
+        "version": 1,
+        "locale": "en-US",
+        "entitlements": [],
+        "attachment_size_limit": 8388608,
+        "channel_id": channel,
+        "user": user,
+        "message": {
+            "id": message_id, "channel_id": channel,
+            "author": { "id": BOT_ID, "username": "deckhand", "discriminator": "0", "avatar": null, "bot": true },
+            "content": "", "timestamp": "2026-11-30T09:00:00.000000+00:00", "edited_timestamp": null,
+            "tts": false, "mention_everyone": false, "mentions": [], "mention_roles": [], "attachments": [],
+            "embeds": [], "components": [], "pinned": false, "type": 0, "flags": 0
+        },
+        "data": { "custom_id": custom_id, "component_type": 2 }
+    })
+}
+
+/// MESSAGE_REACTION_ADD / REMOVE data.
+pub fn reaction(user_id: &str, channel: &str, message_id: &str, emoji: &str) -> Value {
+    json!({
+        "user_id": user_id,
+        "channel_id": channel,
+        "message_id": message_id,
+        "emoji": { "id": null, "name": emoji },
+        "burst": false,
+        "type": 0
+    })
+}
