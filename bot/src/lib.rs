@@ -1,10 +1,12 @@
 //! deckhand: the chat-ops bot. Config, store, job engine, steps, chat platforms, CLI.
 
+pub mod announce;
 pub mod chat;
 pub mod cli;
 pub mod config;
 pub mod discord;
 pub mod http;
+pub mod incidents;
 pub mod jobs;
 pub mod manifest;
 pub mod render;

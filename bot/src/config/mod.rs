@@ -53,6 +53,11 @@ pub struct BotConfig {
     /// Roles allowed to run `/announce`. Default: admins.
     #[serde(default)]
     pub announcers: Vec<String>,
+    /// Who an `urgent` announcement pings: `here`, `everyone` or `none` (default `here`).
+    pub attention: Option<String>,
+    /// Extra channels per announcement type, e.g. `incident = ["slack:#incidents"]`.
+    #[serde(default)]
+    pub announce_routes: BTreeMap<deckhand_commands::AnnouncementType, Vec<String>>,
 }
 
 #[derive(Debug, Clone, Default, Deserialize)]
@@ -87,6 +92,11 @@ pub struct EnvConfig {
     pub timeout: Option<HumanDuration>,
     /// Announce channels for this env, instead of `bot.announce`.
     pub announce: Option<Vec<String>>,
+    /// Announce when a job starts here. Default: only for `prod` and `production`.
+    pub announce_started: Option<bool>,
+    /// Open incidents of the gating severities block deploys here. Default: only for
+    /// `prod` and `production`.
+    pub incident_gate: Option<bool>,
     /// Pipelines; `None` when the env has none of that kind (an explicitly empty one is
     /// a config error).
     pub deploy: Option<Vec<StepConfig>>,
@@ -369,6 +379,20 @@ impl Config {
         names.sort();
         names.dedup();
         names
+    }
+
+    /// Whether an env counts as production when the config does not say.
+    pub fn is_production(name: &str) -> bool {
+        matches!(name, "prod" | "production")
+    }
+
+    /// The mention an urgent announcement carries, if any.
+    pub fn attention(&self) -> Option<&str> {
+        match self.bot.attention.as_deref() {
+            None => Some("here"),
+            Some("none") => None,
+            Some(other) => Some(other),
+        }
     }
 
     /// Where announcements about `env` go.

@@ -113,6 +113,21 @@ pub(super) fn validate(config: &Config, is_set: &dyn Fn(&str) -> bool) -> Result
         );
     }
     check_entries(config, "bot.announcers", &config.bot.announcers, &mut error);
+    if let Some(attention) = &config.bot.attention
+        && !matches!(attention.as_str(), "here" | "everyone" | "none")
+    {
+        error(
+            "bot.attention".into(),
+            format!("`{attention}` is not `here`, `everyone` or `none`"),
+        );
+    }
+    for (kind, channels) in &config.bot.announce_routes {
+        for (i, channel) in channels.iter().enumerate() {
+            if let Err(reason) = check_channel(channel) {
+                error(format!("bot.announce_routes.{kind}[{i}]"), reason);
+            }
+        }
+    }
     if config.environments.is_empty() {
         error(
             "environments".into(),

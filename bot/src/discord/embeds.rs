@@ -37,6 +37,7 @@ pub fn content(message: &Message, mention: Option<&str>) -> Value {
         ),
         Message::Job(card) => job_card(card),
         Message::Announcement(a) => (announcement(a), Vec::new()),
+        Message::Incident(card) => (incident(card), Vec::new()),
     };
     let mut body = json!({
         "embeds": [embed],
@@ -46,6 +47,13 @@ pub fn content(message: &Message, mention: Option<&str>) -> Value {
     if let Some(user) = mention {
         body["content"] = json!(format!("<@{user}>"));
         body["allowed_mentions"] = json!({ "parse": [], "users": [user] });
+    }
+    if let Message::Announcement(a) = message
+        && a.priority == Priority::Urgent
+        && let Some(who) = &a.attention
+    {
+        body["content"] = json!(format!("@{who}"));
+        body["allowed_mentions"] = json!({ "parse": ["everyone"] });
     }
     body
 }
@@ -188,8 +196,19 @@ pub fn announcement_colour(kind: AnnouncementType, priority: Priority) -> u32 {
     }
 }
 
+fn incident(card: &crate::render::IncidentCard) -> Value {
+    json!({
+        "title": clip(&crate::render::incident_title(card), 256),
+        "description": clip(&crate::render::incident_lines(card).join("\n"), MAX_DESCRIPTION),
+        "color": if card.incident.is_open() { 0xEF4444 } else { 0x22C55E },
+        "footer": { "text": format!("/incident update INC-{id} … · /incident resolve INC-{id} …", id = card.incident.id) },
+    })
+}
+
 fn announcement(a: &Announcement) -> Value {
-    let text = plain(&Message::Announcement(a.clone()));
+    let mut quiet = a.clone();
+    quiet.attention = None;
+    let text = plain(&Message::Announcement(quiet));
     let title = text
         .lines()
         .next()

@@ -62,7 +62,17 @@ impl Engine {
                 self.whisper(origin, text).await;
                 Ok(())
             }
-            Command::Incident(_) | Command::Announce { .. } | Command::Secrets(_) => {
+            Command::Incident(incident) => self.incident_command(origin, incident).await,
+            Command::Announce {
+                kind,
+                priority,
+                subject,
+                message,
+            } => {
+                self.announce_command(origin, kind, priority, subject, message)
+                    .await
+            }
+            Command::Secrets(_) => {
                 self.whisper(
                     origin,
                     format!(
@@ -74,6 +84,58 @@ impl Engine {
                 Ok(())
             }
         }
+    }
+
+    /// `/announce`: for the announcer roles (default: admins), to every announce channel.
+    async fn announce_command(
+        &self,
+        origin: &Origin,
+        kind: deckhand_commands::AnnouncementType,
+        priority: deckhand_commands::Priority,
+        subject: String,
+        message: String,
+    ) -> anyhow::Result<()> {
+        let person = &origin.user.id;
+        if !(self.config.is_admin(person)
+            || self.config.includes(&self.config.bot.announcers, person))
+        {
+            self.whisper(
+                origin,
+                "You can't announce: only admins and the roles in `bot.announcers` can.",
+            )
+            .await;
+            self.audit(
+                person,
+                &origin.platform,
+                "command.denied",
+                None,
+                None,
+                "announce",
+            )
+            .await;
+            return Ok(());
+        }
+        let announcement = crate::render::Announcement {
+            sender: origin.user.name.clone(),
+            recipients: vec!["all".into()],
+            kind,
+            priority,
+            subject,
+            message,
+            references: Vec::new(),
+            attention: None,
+        };
+        match self.announce(announcement, None, None).await? {
+            crate::announce::Outcome::Posted { messages, .. } => {
+                self.whisper(
+                    origin,
+                    format!("📣 Announced in {} channel(s).", messages.len()),
+                )
+                .await;
+            }
+            other => tracing::debug!(?other, "announcement"),
+        }
+        Ok(())
     }
 
     /// The env's config, or an answer naming the nearest configured env.
@@ -206,6 +268,38 @@ impl Engine {
             .unwrap_or_else(|| "main".to_owned());
         let current = jobs::releases(&self.store.pool, &target.env, app.as_deref(), 1).await?;
         let previous_ref = current.first().and_then(|j| j.git_ref.clone());
+        // An open serious incident holds production deploys, unless this is its hotfix.
+        let gating = self.gating_incidents(&target.env).await?;
+        let hotfix_for = deploy
+            .hotfix
+            .and_then(|id| gating.iter().find(|i| i.id == id.0 as i64).map(|i| i.id));
+        if !gating.is_empty() && hotfix_for.is_none() && !deploy.dry_run {
+            let names: Vec<String> = gating
+                .iter()
+                .map(|i| format!("INC-{} ({}: {})", i.id, i.severity, i.title))
+                .collect();
+            self.whisper(
+                origin,
+                format!(
+                    "🚫 Deploys to `{}` are on hold while {} is open. To ship the fix, `/deploy {} {git_ref} --hotfix INC-{}`.",
+                    target.env,
+                    names.join(", "),
+                    target.env,
+                    gating[0].id
+                ),
+            )
+            .await;
+            self.audit(
+                &origin.user.id,
+                &origin.platform,
+                "incident.gate_blocked",
+                Some(&target.env),
+                None,
+                &names.join(", "),
+            )
+            .await;
+            return Ok(());
+        }
         if deploy.dry_run {
             return self
                 .dry_run(
@@ -237,15 +331,38 @@ impl Engine {
             kind: JobKind::Deploy,
             env: target.env.clone(),
             app,
-            git_ref: Some(git_ref),
+            git_ref: Some(git_ref.clone()),
             previous_ref,
             reason,
             approvals_required: env.approvals,
             rolls_back: None,
             restore_of: None,
         };
-        if let Err(Refused::Locked(lock)) = self.create_job(origin, spec, &origin.user).await? {
-            self.refuse_locked(origin, &lock).await;
+        match self.create_job(origin, spec, &origin.user).await? {
+            Err(Refused::Locked(lock)) => self.refuse_locked(origin, &lock).await,
+            Ok(job) => {
+                if let Some(incident) = hotfix_for {
+                    self.note_on_incident(
+                        incident,
+                        &origin.user.name,
+                        "hotfix",
+                        &format!(
+                            "hotfix deploy #{} of `{git_ref}` to {} by {}",
+                            job.id, target.env, origin.user.name
+                        ),
+                    )
+                    .await?;
+                    self.audit(
+                        &origin.user.id,
+                        &origin.platform,
+                        "incident.gate_override",
+                        Some(&target.env),
+                        Some(job.id),
+                        &format!("hotfix for INC-{incident}"),
+                    )
+                    .await;
+                }
+            }
         }
         Ok(())
     }

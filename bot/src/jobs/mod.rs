@@ -226,7 +226,7 @@ impl Engine {
     }
 
     /// An answer only the person sees.
-    async fn whisper(&self, origin: &Origin, text: impl Into<String>) {
+    pub(crate) async fn whisper(&self, origin: &Origin, text: impl Into<String>) {
         self.chat
             .whisper(
                 &origin.platform,
@@ -238,14 +238,14 @@ impl Engine {
     }
 
     /// An answer the channel sees.
-    async fn say(&self, origin: &Origin, text: impl Into<String>) {
+    pub(crate) async fn say(&self, origin: &Origin, text: impl Into<String>) {
         self.chat
             .post(&origin.platform, &origin.channel, &Message::text(text))
             .await;
     }
 
     /// Appends to the audit log; a failure is logged, never hidden.
-    async fn audit(
+    pub(crate) async fn audit(
         &self,
         actor: &str,
         platform: &str,
@@ -378,7 +378,7 @@ impl Engine {
     }
 
     /// How a time reads to people: in the configured time zone.
-    fn clock(&self, ms: i64) -> String {
+    pub(crate) fn clock(&self, ms: i64) -> String {
         let tz: chrono_tz::Tz = self
             .config
             .bot

@@ -41,6 +41,9 @@ impl Engine {
                 }
                 Err(e) => tracing::error!(error = %e, "cannot look for expired approvals"),
             }
+            if let Err(e) = self.tick(now).await {
+                tracing::error!(error = %format!("{e:#}"), "scheduled work failed");
+            }
             match jobs::orphaned(&self.store.pool, now).await {
                 Ok(orphans) => {
                     for job in orphans {
@@ -89,6 +92,29 @@ impl Engine {
         .await;
         self.refresh_card(job.id).await;
         let what = crate::render::subject(job);
+        let announcement = crate::render::Announcement {
+            sender: "deckhand".into(),
+            recipients: self.config.announce_channels(&job.env).to_vec(),
+            kind: deckhand_commands::AnnouncementType::Blocker,
+            priority: deckhand_commands::Priority::High,
+            subject: format!(
+                "{} #{} of `{}` to {} was interrupted",
+                job.kind.title(),
+                job.id,
+                crate::render::subject(job),
+                job.env
+            ),
+            message: format!(
+                "{}. Nothing was re-run; check {} by hand.",
+                error.trim_start_matches("interrupted: "),
+                job.env
+            ),
+            references: vec![format!("#{}", job.id)],
+            attention: None,
+        };
+        if let Err(e) = self.announce(announcement, None, None).await {
+            tracing::error!(error = %format!("{e:#}"), "could not announce the interruption");
+        }
         self.chat
             .post(&job.platform, &job.channel, &Message::text(format!(
                 "⚠️ #{} ({} of `{what}` to `{}`) was interrupted: {}. Nothing was re-run. Check `{}`, then deploy again or roll back; the env is unlocked.",

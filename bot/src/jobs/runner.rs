@@ -102,6 +102,7 @@ impl Engine {
             running.insert(job.id, token.clone());
         }
         let heartbeat = tokio::spawn(self.clone().heartbeat(job.id, token.clone()));
+        self.job_started(&job).await;
         self.audit(
             &self.instance,
             "deckhand",
@@ -266,6 +267,19 @@ impl Engine {
                 .await;
         }
         self.refresh_card(job.id).await;
+        self.note_on_open_incidents(
+            &ended.requester_name,
+            "job",
+            &format!(
+                "{} #{} of `{}` to {} {}",
+                ended.kind.as_str(),
+                ended.id,
+                subject(&ended),
+                ended.env,
+                ended.state.as_str()
+            ),
+        )
+        .await;
         self.announce_outcome(&ended).await?;
         Ok(())
     }
@@ -372,6 +386,62 @@ impl Engine {
         Ok(id)
     }
 
+    /// A started job is noted on open incidents and, where the env asks for it (prod by
+    /// default), announced.
+    async fn job_started(&self, job: &Job) {
+        self.note_on_open_incidents(
+            &job.requester_name,
+            "job",
+            &format!(
+                "{} #{} of `{}` to {} started",
+                job.kind.as_str(),
+                job.id,
+                subject(job),
+                job.env
+            ),
+        )
+        .await;
+        let announce = self
+            .config
+            .env(&job.env)
+            .and_then(|e| e.announce_started)
+            .unwrap_or_else(|| crate::config::Config::is_production(&job.env));
+        if !announce
+            || !matches!(
+                job.kind,
+                JobKind::Deploy | JobKind::Rollback | JobKind::Restore
+            )
+        {
+            return;
+        }
+        let announcement = Announcement {
+            sender: "deckhand".into(),
+            recipients: self.config.announce_channels(&job.env).to_vec(),
+            kind: AnnouncementType::Deployment,
+            priority: Priority::Normal,
+            subject: format!(
+                "{} #{} of `{}` to {} started",
+                job.kind.title(),
+                job.id,
+                subject(job),
+                job.env
+            ),
+            message: format!(
+                "Requested by {}{}.",
+                job.requester_name,
+                job.previous_ref
+                    .as_ref()
+                    .map(|p| format!("; {} runs `{p}` now", job.env))
+                    .unwrap_or_default()
+            ),
+            references: vec![format!("#{}", job.id)],
+            attention: None,
+        };
+        if let Err(e) = self.announce(announcement, None, None).await {
+            tracing::error!(error = %format!("{e:#}"), "could not announce the job's start");
+        }
+    }
+
     /// Success of a deploy or rollback is announced to the env's announce channels; a
     /// failure posts a failure notice there.
     async fn announce_outcome(&self, job: &Job) -> anyhow::Result<()> {
@@ -431,18 +501,15 @@ impl Engine {
         let channels = self.config.announce_channels(&job.env).to_vec();
         let announcement = Announcement {
             sender: "deckhand".into(),
-            recipients: channels.clone(),
+            recipients: channels,
             kind,
             priority,
             subject: subject_line,
             message: details,
             references: vec![format!("#{}", job.id)],
+            attention: None,
         };
-        for channel in channels {
-            self.chat
-                .post_to(&channel, &Message::Announcement(announcement.clone()))
-                .await;
-        }
+        self.announce(announcement, None, None).await?;
         Ok(())
     }
 }

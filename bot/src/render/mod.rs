@@ -9,7 +9,7 @@ use crate::store::approvals::Approval;
 use crate::store::jobs::Job;
 use crate::store::steps::Step;
 
-pub use plain::{bytes, duration, plain, state_icon, subject};
+pub use plain::{bytes, duration, incident_lines, incident_title, plain, state_icon, subject};
 
 /// Everything deckhand says.
 #[derive(Debug, Clone, PartialEq)]
@@ -19,6 +19,7 @@ pub enum Message {
     /// A job's live card: approvals, then the step checklist.
     Job(Box<JobCard>),
     Announcement(Announcement),
+    Incident(Box<IncidentCard>),
 }
 
 impl Message {
@@ -51,4 +52,19 @@ pub struct Announcement {
     pub message: String,
     #[serde(default)]
     pub references: Vec<String>,
+    /// Who an urgent announcement pings (`here`, `everyone`); set by deckhand from the
+    /// config, never taken from a request.
+    #[serde(skip)]
+    pub attention: Option<String>,
+}
+
+/// An incident's status card.
+#[derive(Debug, Clone, PartialEq)]
+pub struct IncidentCard {
+    pub incident: crate::store::incidents::Incident,
+    /// The newest entries last.
+    pub timeline: Vec<crate::store::incidents::TimelineEntry>,
+    pub now: i64,
+    /// Time zone for the timeline's clock times.
+    pub timezone: chrono_tz::Tz,
 }

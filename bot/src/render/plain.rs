@@ -2,7 +2,7 @@
 
 use std::fmt::Write as _;
 
-use super::{Announcement, JobCard, Message};
+use super::{Announcement, IncidentCard, JobCard, Message};
 use crate::store::approvals::Decision;
 use crate::store::jobs::JobState;
 use crate::store::steps::StepState;
@@ -15,7 +15,53 @@ pub fn plain(message: &Message) -> String {
         Message::Text(text) => text.clone(),
         Message::Job(card) => job_card(card),
         Message::Announcement(a) => announcement(a),
+        Message::Incident(card) => incident_card(card),
     }
+}
+
+/// Timeline entries a card shows (the newest).
+pub const TIMELINE_SHOWN: usize = 8;
+
+pub fn incident_title(card: &IncidentCard) -> String {
+    let i = &card.incident;
+    let icon = if i.is_open() { "🚨" } else { "✅" };
+    let state = if i.is_open() { "open" } else { "resolved" };
+    format!(
+        "{icon} INC-{} · {} · {} — {state}",
+        i.id,
+        i.severity.to_uppercase(),
+        i.title
+    )
+}
+
+pub fn incident_lines(card: &IncidentCard) -> Vec<String> {
+    let i = &card.incident;
+    let mut lines = Vec::new();
+    let since = match i.resolved_at {
+        Some(end) => format!("lasted {}", duration(end - i.declared_at)),
+        None => format!("open for {}", duration(card.now - i.declared_at)),
+    };
+    lines.push(format!("commander {} · {since}", i.commander_name));
+    if let Some(summary) = &i.summary {
+        lines.push(format!("summary: {summary}"));
+    }
+    let skip = card.timeline.len().saturating_sub(TIMELINE_SHOWN);
+    for entry in &card.timeline[skip..] {
+        let at = chrono::DateTime::from_timestamp_millis(entry.at)
+            .map(|t| t.with_timezone(&card.timezone).format("%H:%M").to_string())
+            .unwrap_or_default();
+        lines.push(format!("{at} {} — {}", entry.actor, entry.text));
+    }
+    lines
+}
+
+fn incident_card(card: &IncidentCard) -> String {
+    let mut out = format!("*{}*", incident_title(card));
+    for line in incident_lines(card) {
+        out.push('\n');
+        out.push_str(&line);
+    }
+    out
 }
 
 /// `1h02m`, `2m05s`, `3.2s`.
@@ -204,7 +250,12 @@ fn announcement(a: &Announcement) -> String {
         deckhand_commands::AnnouncementType::Reminder => "⏰",
         deckhand_commands::AnnouncementType::Blocker => "⛔",
     };
-    let mut out = format!("{icon} *{}*", a.subject);
+    let mut out = match &a.attention {
+        Some(who) if a.priority == deckhand_commands::Priority::Urgent => {
+            format!("@{who} {icon} *{}*", a.subject)
+        }
+        _ => format!("{icon} *{}*", a.subject),
+    };
     if a.priority != deckhand_commands::Priority::Normal {
         let _ = write!(out, " [{}]", a.priority);
     }

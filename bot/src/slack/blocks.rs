@@ -23,9 +23,20 @@ pub fn content(message: &Message) -> Value {
         Message::Text(text) => vec![section(text)],
         Message::Job(card) => job_card(card),
         Message::Announcement(a) => announcement(a),
+        Message::Incident(card) => incident(card),
     };
     for block in &mut blocks {
         escape_mrkdwn(block);
+    }
+    // deckhand's own attention mention goes in after escaping, so it is the only ping.
+    if let Message::Announcement(a) = message
+        && a.priority == deckhand_commands::Priority::Urgent
+        && let Some(who) = &a.attention
+    {
+        blocks.insert(
+            1,
+            json!({ "type": "section", "text": { "type": "mrkdwn", "text": format!("<!{who}>") } }),
+        );
     }
     json!({ "text": escape(&fallback(message)), "blocks": blocks })
 }
@@ -214,8 +225,19 @@ fn state_text(state: JobState) -> &'static str {
     }
 }
 
+fn incident(card: &crate::render::IncidentCard) -> Vec<Value> {
+    let lines = crate::render::incident_lines(card);
+    vec![
+        json!({ "type": "header", "text": { "type": "plain_text", "text": clip(&crate::render::incident_title(card), 150), "emoji": true } }),
+        section(&lines.join("\n")),
+        json!({ "type": "context", "elements": [{ "type": "mrkdwn", "text": format!("`/incident update INC-{id} …` · `/incident resolve INC-{id} …`", id = card.incident.id) }] }),
+    ]
+}
+
 fn announcement(a: &Announcement) -> Vec<Value> {
-    let plain_text = plain(&Message::Announcement(a.clone()));
+    let mut quiet = a.clone();
+    quiet.attention = None;
+    let plain_text = plain(&Message::Announcement(quiet));
     let header = plain_text
         .lines()
         .next()

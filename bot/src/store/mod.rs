@@ -2,9 +2,11 @@
 //! Queries are free functions grouped by table, each taking an executor so they work
 //! inside a transaction.
 
+pub mod announcements;
 pub mod approvals;
 pub mod audit;
 pub mod events;
+pub mod incidents;
 pub mod jobs;
 pub mod locks;
 pub mod messages;

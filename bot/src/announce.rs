@@ -1,0 +1,189 @@
+//! Announcements: routed to channels on every platform, stored with the messages that
+//! show them (so an update edits in place), deduplicated by idempotency key, and posted
+//! later when scheduled.
+
+use std::collections::BTreeSet;
+
+use anyhow::Context as _;
+use deckhand_commands::Priority;
+
+use crate::chat::Posted;
+use crate::jobs::Engine;
+use crate::render::{Announcement, Message};
+use crate::store::{announcements, now_ms};
+
+/// What happened to an announcement that was asked for.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Outcome {
+    Posted {
+        id: i64,
+        messages: Vec<Posted>,
+    },
+    /// Its idempotency key was seen before: nothing new was posted.
+    Duplicate {
+        id: i64,
+        messages: Vec<Posted>,
+    },
+    Scheduled {
+        id: i64,
+        at: i64,
+    },
+}
+
+impl Engine {
+    /// The channel refs an announcement goes to: `all` means every announce channel of
+    /// every platform; the config's per-type routes are always added.
+    pub fn route(&self, announcement: &Announcement) -> Vec<String> {
+        let mut channels = BTreeSet::new();
+        for recipient in &announcement.recipients {
+            if recipient == "all" {
+                channels.extend(self.config.bot.announce.iter().cloned());
+            } else {
+                channels.insert(recipient.clone());
+            }
+        }
+        if let Some(extra) = self.config.bot.announce_routes.get(&announcement.kind) {
+            channels.extend(extra.iter().cloned());
+        }
+        channels.into_iter().collect()
+    }
+
+    /// Posts (or schedules) an announcement and remembers where it went.
+    pub async fn announce(
+        &self,
+        mut announcement: Announcement,
+        key: Option<&str>,
+        scheduled_for: Option<i64>,
+    ) -> anyhow::Result<Outcome> {
+        if announcement.priority == Priority::Urgent {
+            announcement.attention = self.config.attention().map(str::to_owned);
+        }
+        let body = serde_json::to_string(&announcement)?;
+        let now = now_ms();
+        let due_later = scheduled_for.filter(|at| *at > now);
+        let id = match announcements::insert(
+            &self.store.pool,
+            key,
+            &body,
+            &announcement.sender,
+            due_later,
+            now,
+        )
+        .await?
+        {
+            Some(id) => id,
+            None => {
+                let existing = announcements::by_key(&self.store.pool, key.unwrap_or_default())
+                    .await?
+                    .context("an idempotency key without its announcement")?;
+                return Ok(Outcome::Duplicate {
+                    id: existing.id,
+                    messages: self.announcement_messages(existing.id).await?,
+                });
+            }
+        };
+        self.audit(
+            &announcement.sender,
+            "api",
+            "announcement.created",
+            None,
+            None,
+            &format!("#{id} {}: {}", announcement.kind, announcement.subject),
+        )
+        .await;
+        if let Some(at) = due_later {
+            return Ok(Outcome::Scheduled { id, at });
+        }
+        let messages = self.post_announcement(id, &announcement, now).await?;
+        Ok(Outcome::Posted { id, messages })
+    }
+
+    /// Posts a stored announcement once (the claim makes a second poster a no-op).
+    async fn post_announcement(
+        &self,
+        id: i64,
+        announcement: &Announcement,
+        now: i64,
+    ) -> anyhow::Result<Vec<Posted>> {
+        if !announcements::claim(&self.store.pool, id, now).await? {
+            return self.announcement_messages(id).await;
+        }
+        let message = Message::Announcement(announcement.clone());
+        let mut posted = Vec::new();
+        for channel in self.route(announcement) {
+            if let Some(p) = self.chat.post_to(&channel, &message).await {
+                announcements::remember_message(
+                    &self.store.pool,
+                    id,
+                    &p.platform,
+                    &p.channel,
+                    &p.message_id,
+                )
+                .await?;
+                posted.push(p);
+            }
+        }
+        Ok(posted)
+    }
+
+    pub async fn announcement_messages(&self, id: i64) -> anyhow::Result<Vec<Posted>> {
+        Ok(announcements::messages(&self.store.pool, id)
+            .await?
+            .into_iter()
+            .map(|(platform, channel, message_id)| Posted {
+                platform,
+                channel,
+                message_id,
+            })
+            .collect())
+    }
+
+    /// Replaces an announcement's content and edits every message that shows it.
+    /// `None` when no announcement has that key.
+    pub async fn update_announcement(
+        &self,
+        key: &str,
+        mut announcement: Announcement,
+    ) -> anyhow::Result<Option<(i64, Vec<Posted>)>> {
+        let Some(existing) = announcements::by_key(&self.store.pool, key).await? else {
+            return Ok(None);
+        };
+        if announcement.priority == Priority::Urgent {
+            announcement.attention = self.config.attention().map(str::to_owned);
+        }
+        announcements::update_body(
+            &self.store.pool,
+            existing.id,
+            &serde_json::to_string(&announcement)?,
+            now_ms(),
+        )
+        .await?;
+        let messages = self.announcement_messages(existing.id).await?;
+        let message = Message::Announcement(announcement.clone());
+        for posted in &messages {
+            self.chat.edit(posted, &message).await;
+        }
+        self.audit(
+            &announcement.sender,
+            "api",
+            "announcement.updated",
+            None,
+            None,
+            &format!("#{} {}", existing.id, announcement.subject),
+        )
+        .await;
+        Ok(Some((existing.id, messages)))
+    }
+
+    /// Work that is due at `now`: scheduled announcements and incident update reminders.
+    /// The sweeper calls it every second; tests call it with the time they want.
+    pub async fn tick(&self, now: i64) -> anyhow::Result<()> {
+        for due in announcements::due(&self.store.pool, now).await? {
+            let announcement: Announcement =
+                serde_json::from_str(&due.body).context("a stored announcement")?;
+            self.post_announcement(due.id, &announcement, now).await?;
+        }
+        self.remind_incidents(now).await?;
+        Ok(())
+    }
+}

@@ -1,0 +1,387 @@
+//! Incidents: declared, updated and resolved from chat; a status card on every incident
+//! channel, edited as things change; reminders to the commander; and the gate that holds
+//! production deploys while a serious incident is open.
+
+use deckhand_commands::{AnnouncementType, IncidentCommand, IncidentId, Priority, Severity};
+
+use crate::chat::Posted;
+use crate::jobs::{Engine, Origin};
+use crate::render::{Announcement, IncidentCard, Message, duration};
+use crate::store::incidents::{self, Incident, NewIncident, TimelineEntry};
+use crate::store::now_ms;
+
+/// Open incidents shown by `/incident list`.
+const LIST_LIMIT: usize = 20;
+
+impl Engine {
+    pub async fn incident_command(
+        &self,
+        origin: &Origin,
+        command: IncidentCommand,
+    ) -> anyhow::Result<()> {
+        match command {
+            IncidentCommand::Declare { severity, title } => {
+                self.declare(origin, severity, &title).await
+            }
+            IncidentCommand::Update { id, text } => self.incident_update(origin, id, &text).await,
+            IncidentCommand::Resolve { id, summary } => {
+                self.incident_resolve(origin, id, summary.as_deref()).await
+            }
+            IncidentCommand::List => self.incident_list(origin).await,
+        }
+    }
+
+    /// Where incident cards go: `incidents.channels`, else the announce channels, else
+    /// the channel it was declared in.
+    fn incident_channels(&self, incident: &Incident) -> Vec<String> {
+        let configured = self
+            .config
+            .incidents
+            .as_ref()
+            .map(|i| i.channels.clone())
+            .unwrap_or_default();
+        if !configured.is_empty() {
+            return configured;
+        }
+        if !self.config.bot.announce.is_empty() {
+            return self.config.bot.announce.clone();
+        }
+        vec![format!("{}:{}", incident.platform, incident.channel)]
+    }
+
+    fn timezone(&self) -> chrono_tz::Tz {
+        self.config
+            .bot
+            .timezone
+            .as_deref()
+            .and_then(|t| t.parse().ok())
+            .unwrap_or(chrono_tz::UTC)
+    }
+
+    async fn incident_card(&self, incident: Incident) -> anyhow::Result<Message> {
+        let timeline = incidents::timeline(&self.store.pool, incident.id).await?;
+        Ok(Message::Incident(Box::new(IncidentCard {
+            incident,
+            timeline,
+            now: now_ms(),
+            timezone: self.timezone(),
+        })))
+    }
+
+    /// Edits every status card of an incident.
+    pub async fn refresh_incident(&self, id: i64) -> anyhow::Result<()> {
+        let Some(incident) = incidents::get(&self.store.pool, id).await? else {
+            return Ok(());
+        };
+        let card = self.incident_card(incident).await?;
+        for (platform, channel, message_id) in incidents::messages(&self.store.pool, id).await? {
+            self.chat
+                .edit(
+                    &Posted {
+                        platform,
+                        channel,
+                        message_id,
+                    },
+                    &card,
+                )
+                .await;
+        }
+        Ok(())
+    }
+
+    async fn timeline(&self, id: i64, actor: &str, kind: &str, text: &str) -> anyhow::Result<()> {
+        let entry = TimelineEntry {
+            at: now_ms(),
+            actor: actor.to_owned(),
+            kind: kind.to_owned(),
+            text: text.to_owned(),
+        };
+        incidents::append(&self.store.pool, id, &entry).await?;
+        Ok(())
+    }
+
+    async fn declare(
+        &self,
+        origin: &Origin,
+        severity: Severity,
+        title: &str,
+    ) -> anyhow::Result<()> {
+        let now = now_ms();
+        let id = incidents::insert(
+            &self.store.pool,
+            &NewIncident {
+                severity: severity.as_str(),
+                title,
+                commander: &origin.user.id,
+                commander_name: &origin.user.name,
+                platform: &origin.platform,
+                channel: &origin.channel,
+            },
+            now,
+        )
+        .await?;
+        self.timeline(
+            id,
+            &origin.user.name,
+            "declared",
+            &format!(
+                "declared {severity} by {}, who is commander",
+                origin.user.name
+            ),
+        )
+        .await?;
+        self.audit(
+            &origin.user.id,
+            &origin.platform,
+            "incident.declared",
+            None,
+            None,
+            &format!("INC-{id} {severity} {title}"),
+        )
+        .await;
+        let incident = incidents::get(&self.store.pool, id)
+            .await?
+            .ok_or_else(|| anyhow::anyhow!("INC-{id} vanished"))?;
+        let card = self.incident_card(incident.clone()).await?;
+        let mut posted_here = false;
+        for channel in self.incident_channels(&incident) {
+            if let Some(p) = self.chat.post_to(&channel, &card).await {
+                posted_here |= p.platform == origin.platform && p.channel == origin.channel;
+                incidents::remember_message(
+                    &self.store.pool,
+                    id,
+                    &p.platform,
+                    &p.channel,
+                    &p.message_id,
+                )
+                .await?;
+            }
+        }
+        if !posted_here {
+            self.say(origin, format!("🚨 INC-{id} declared ({severity}): {title}. {} is commander; update it with `/incident update INC-{id} …`.", origin.user.name)).await;
+        }
+        Ok(())
+    }
+
+    async fn open_incident(
+        &self,
+        origin: &Origin,
+        id: IncidentId,
+    ) -> anyhow::Result<Option<Incident>> {
+        match incidents::get(&self.store.pool, id.0 as i64).await? {
+            Some(incident) if incident.is_open() => Ok(Some(incident)),
+            Some(_) => {
+                self.whisper(origin, format!("{id} is already resolved."))
+                    .await;
+                Ok(None)
+            }
+            None => {
+                self.whisper(
+                    origin,
+                    format!("There is no {id}. `/incident list` shows the open ones."),
+                )
+                .await;
+                Ok(None)
+            }
+        }
+    }
+
+    async fn incident_update(
+        &self,
+        origin: &Origin,
+        id: IncidentId,
+        text: &str,
+    ) -> anyhow::Result<()> {
+        let Some(incident) = self.open_incident(origin, id).await? else {
+            return Ok(());
+        };
+        self.timeline(incident.id, &origin.user.name, "update", text)
+            .await?;
+        incidents::touch(&self.store.pool, incident.id, now_ms()).await?;
+        self.audit(
+            &origin.user.id,
+            &origin.platform,
+            "incident.updated",
+            None,
+            None,
+            &format!("{id}: {text}"),
+        )
+        .await;
+        self.refresh_incident(incident.id).await
+    }
+
+    async fn incident_resolve(
+        &self,
+        origin: &Origin,
+        id: IncidentId,
+        summary: Option<&str>,
+    ) -> anyhow::Result<()> {
+        let Some(incident) = self.open_incident(origin, id).await? else {
+            return Ok(());
+        };
+        let now = now_ms();
+        if !incidents::resolve(&self.store.pool, incident.id, summary, now).await? {
+            return Ok(());
+        }
+        let lasted = duration(now - incident.declared_at);
+        self.timeline(
+            incident.id,
+            &origin.user.name,
+            "resolved",
+            &format!("resolved by {} after {lasted}", origin.user.name),
+        )
+        .await?;
+        self.audit(
+            &origin.user.id,
+            &origin.platform,
+            "incident.resolved",
+            None,
+            None,
+            &format!("{id} after {lasted}"),
+        )
+        .await;
+        self.refresh_incident(incident.id).await?;
+        let mut message = format!("Resolved by {} after {lasted}.", origin.user.name);
+        if let Some(summary) = summary {
+            message.push_str(&format!(" {summary}"));
+        }
+        let announcement = Announcement {
+            sender: origin.user.name.clone(),
+            recipients: self.incident_channels(&incident),
+            kind: AnnouncementType::Resolution,
+            priority: Priority::Normal,
+            subject: format!("{id} resolved: {}", incident.title),
+            message,
+            references: vec![id.to_string()],
+            attention: None,
+        };
+        self.announce(announcement, None, None).await?;
+        Ok(())
+    }
+
+    async fn incident_list(&self, origin: &Origin) -> anyhow::Result<()> {
+        let open = incidents::open(&self.store.pool).await?;
+        if open.is_empty() {
+            self.whisper(origin, "No open incidents. 🎉").await;
+            return Ok(());
+        }
+        let now = now_ms();
+        let lines: Vec<String> = open
+            .iter()
+            .take(LIST_LIMIT)
+            .map(|i| {
+                format!(
+                    "🚨 INC-{} · {} · {} — commander {}, open for {}",
+                    i.id,
+                    i.severity,
+                    i.title,
+                    i.commander_name,
+                    duration(now - i.declared_at)
+                )
+            })
+            .collect();
+        self.whisper(origin, lines.join("\n")).await;
+        Ok(())
+    }
+
+    /// Reminds commanders whose incident has had no update for its severity's interval.
+    /// An update snoozes it; a reminder is sent once per interval, even across replicas.
+    pub(crate) async fn remind_incidents(&self, now: i64) -> anyhow::Result<()> {
+        let Some(config) = &self.config.incidents else {
+            return Ok(());
+        };
+        for incident in incidents::open(&self.store.pool).await? {
+            let Some(every) =
+                Severity::parse(&incident.severity).and_then(|s| config.update_every.get(&s))
+            else {
+                continue;
+            };
+            let interval = every.as_secs() as i64 * 1000;
+            let last = incident
+                .last_update_at
+                .max(incident.last_reminded_at.unwrap_or(0));
+            if now - last < interval {
+                continue;
+            }
+            if !incidents::reminded(
+                &self.store.pool,
+                incident.id,
+                incident.last_reminded_at,
+                now,
+            )
+            .await?
+            {
+                continue;
+            }
+            let silent = duration(now - incident.last_update_at);
+            self.timeline(
+                incident.id,
+                "deckhand",
+                "reminder",
+                &format!(
+                    "reminded {} after {silent} without an update",
+                    incident.commander_name
+                ),
+            )
+            .await?;
+            let text = format!(
+                "⏰ INC-{} ({}: {}) has had no update for {silent}. {}, please post one: `/incident update INC-{} …`",
+                incident.id,
+                incident.severity,
+                incident.title,
+                incident.commander_name,
+                incident.id
+            );
+            self.chat
+                .post(&incident.platform, &incident.channel, &Message::text(text))
+                .await;
+        }
+        Ok(())
+    }
+
+    /// Open incidents that hold deploys to `env`, if the env is gated.
+    pub(crate) async fn gating_incidents(&self, env: &str) -> anyhow::Result<Vec<Incident>> {
+        let Some(config) = &self.config.incidents else {
+            return Ok(Vec::new());
+        };
+        let gated = self
+            .config
+            .env(env)
+            .and_then(|e| e.incident_gate)
+            .unwrap_or_else(|| crate::config::Config::is_production(env));
+        if !gated {
+            return Ok(Vec::new());
+        }
+        Ok(incidents::open(&self.store.pool)
+            .await?
+            .into_iter()
+            .filter(|i| Severity::parse(&i.severity).is_some_and(|s| config.gate.contains(&s)))
+            .collect())
+    }
+
+    /// Adds a line to every open incident's timeline (a job that ran meanwhile).
+    pub(crate) async fn note_on_open_incidents(&self, actor: &str, kind: &str, text: &str) {
+        let result: anyhow::Result<()> = async {
+            for incident in incidents::open(&self.store.pool).await? {
+                self.timeline(incident.id, actor, kind, text).await?;
+                self.refresh_incident(incident.id).await?;
+            }
+            Ok(())
+        }
+        .await;
+        if let Err(e) = result {
+            tracing::error!(error = %format!("{e:#}"), "could not add to the incident timelines");
+        }
+    }
+
+    pub(crate) async fn note_on_incident(
+        &self,
+        id: i64,
+        actor: &str,
+        kind: &str,
+        text: &str,
+    ) -> anyhow::Result<()> {
+        self.timeline(id, actor, kind, text).await?;
+        self.refresh_incident(id).await
+    }
+}
