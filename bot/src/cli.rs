@@ -200,6 +200,7 @@ async fn serve(
         listen: listen_address(),
         slack,
         discord,
+        api_token: crate::http::api_token_from_env(),
     };
     let server = crate::server::Server::start(config, store, options).await?;
     shutdown_signal().await;
@@ -250,7 +251,7 @@ async fn console_session(
     let engine = Engine::new(Arc::new(config), store, chat, Settings::default());
     if http {
         let listener = listen().await?;
-        let router = crate::http::router(engine.clone());
+        let router = crate::http::router(engine.clone(), crate::http::api_token_from_env());
         tokio::spawn(async move {
             if let Err(e) = axum::serve(listener, router).await {
                 tracing::error!(error = %e, "the HTTP server stopped");

@@ -11,10 +11,17 @@ use serde_json::json;
 
 use crate::jobs::Engine;
 
-pub fn router(engine: Arc<Engine>) -> Router {
+/// `/healthz` and the REST API (on when `api_token` is set).
+pub fn router(engine: Arc<Engine>, api_token: Option<secrecy::SecretString>) -> Router {
     Router::new()
         .route("/healthz", get(healthz))
-        .with_state(engine)
+        .with_state(engine.clone())
+        .merge(crate::api::routes(engine, api_token))
+}
+
+/// `DECKHAND_API_TOKEN`, when set.
+pub fn api_token_from_env() -> Option<secrecy::SecretString> {
+    std::env::var("DECKHAND_API_TOKEN").ok().filter(|t| !t.trim().is_empty()).map(Into::into)
 }
 
 /// 200 when the database answers, 503 when it does not.

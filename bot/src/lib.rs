@@ -15,3 +15,4 @@ pub mod slack;
 pub mod steps;
 pub mod store;
 pub mod testing;
+pub mod api;

@@ -20,6 +20,8 @@ pub struct Options {
     pub listen: String,
     pub slack: Option<SlackSettings>,
     pub discord: Option<DiscordSettings>,
+    /// `DECKHAND_API_TOKEN`: the REST API's bearer token; the API is off without it.
+    pub api_token: Option<secrecy::SecretString>,
 }
 
 pub struct Server {
@@ -51,7 +53,7 @@ impl Server {
             platform
         });
         let engine = Engine::new(Arc::new(config), store, chat, options.settings);
-        let mut router = crate::http::router(engine.clone());
+        let mut router = crate::http::router(engine.clone(), options.api_token.clone());
         let mut socket = None;
         if let (Some(settings), Some(platform)) = (&options.slack, &slack) {
             let inbound = Inbound {

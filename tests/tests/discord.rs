@@ -110,6 +110,7 @@ async fn start(gateway: bool, slack: Option<SlackSettings>) -> Harness {
         listen: "127.0.0.1:0".into(),
         slack,
         discord: Some(settings),
+        api_token: None,
     };
     let server = Server::start(config, store, options).await.expect("server");
     if gateway {
@@ -257,6 +258,7 @@ async fn commands_are_registered_only_when_they_changed() {
             listen: "127.0.0.1:0".into(),
             slack: None,
             discord: Some(settings),
+            api_token: None,
         },
     )
     .await

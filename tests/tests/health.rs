@@ -19,7 +19,7 @@ async fn healthz_reports_the_database() {
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let url = format!("http://{}/healthz", listener.local_addr().unwrap());
     tokio::spawn(async move {
-        axum::serve(listener, deckhand::http::router(engine))
+        axum::serve(listener, deckhand::http::router(engine, None))
             .await
             .unwrap()
     });

@@ -102,6 +102,7 @@ async fn start(mode: Mode, limits: Limits) -> Harness {
         listen: "127.0.0.1:0".into(),
         slack: Some(settings),
         discord: None,
+        api_token: None,
     };
     let server = Server::start(config, store, options).await.expect("server");
     if matches!(mode, Mode::Socket) {

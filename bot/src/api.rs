@@ -1,0 +1,324 @@
+//! The REST API for CI and scripts: announcements (POST, PUT by idempotency key) and job
+//! history. Bearer `DECKHAND_API_TOKEN`, compared in constant time; bodies are size-capped,
+//! validated field by field (422 lists every bad field), and rate-limited per token.
+
+use std::num::NonZeroU32;
+use std::sync::Arc;
+
+use axum::extract::{DefaultBodyLimit, Path, Query, State};
+use axum::http::{HeaderMap, StatusCode};
+use axum::response::{IntoResponse, Response};
+use axum::routing::{get, post, put};
+use axum::{Json, Router};
+use deckhand_commands::{AnnouncementType, Priority};
+use secrecy::{ExposeSecret, SecretString};
+use serde_json::{Value, json};
+use subtle::ConstantTimeEq;
+
+use crate::announce::Outcome;
+use crate::chat::Posted;
+use crate::jobs::Engine;
+use crate::render::Announcement;
+use crate::store::{jobs, locks, now_ms, steps};
+
+/// Announcement bodies are small; anything bigger is a mistake or an attack.
+pub const MAX_BODY: usize = 64 * 1024;
+
+#[derive(Clone)]
+struct Api {
+    engine: Arc<Engine>,
+    token: Option<Arc<SecretString>>,
+    limiter: Arc<governor::DefaultDirectRateLimiter>,
+}
+
+pub fn routes(engine: Arc<Engine>, token: Option<SecretString>) -> Router {
+    let per_minute = NonZeroU32::new(120).unwrap_or(NonZeroU32::MIN);
+    let api = Api {
+        engine,
+        token: token.map(Arc::new),
+        limiter: Arc::new(governor::RateLimiter::direct(governor::Quota::per_minute(per_minute))),
+    };
+    Router::new()
+        .route("/api/v1/announcements", post(create))
+        .route("/api/v1/announcements/{key}", put(update))
+        .route("/api/v1/jobs", get(list_jobs))
+        .route("/api/v1/jobs/{id}", get(job))
+        .route("/api/v1/environments", get(environments))
+        .layer(DefaultBodyLimit::max(MAX_BODY))
+        .with_state(api)
+}
+
+fn problem(status: StatusCode, message: &str) -> Response {
+    (status, Json(json!({ "error": message }))).into_response()
+}
+
+impl Api {
+    /// Checks the bearer token and the rate limit.
+    fn admit(&self, headers: &HeaderMap) -> Result<(), Response> {
+        let Some(expected) = &self.token else {
+            return Err(problem(StatusCode::UNAUTHORIZED, "the API is off: set DECKHAND_API_TOKEN to turn it on"));
+        };
+        let given = headers
+            .get("authorization")
+            .and_then(|v| v.to_str().ok())
+            .and_then(|v| v.strip_prefix("Bearer "))
+            .unwrap_or("");
+        let expected = expected.expose_secret().as_bytes();
+        if !bool::from(given.as_bytes().ct_eq(expected)) {
+            return Err(problem(StatusCode::UNAUTHORIZED, "missing or wrong bearer token"));
+        }
+        if self.limiter.check().is_err() {
+            return Err((StatusCode::TOO_MANY_REQUESTS, [("retry-after", "1")], Json(json!({ "error": "too many requests; slow down" }))).into_response());
+        }
+        Ok(())
+    }
+}
+
+/// The body, checked field by field; every problem is named.
+fn validate(body: &Value, engine: &Engine) -> Result<(Announcement, Option<i64>), Vec<(String, String)>> {
+    let mut errors = Vec::new();
+    let Some(object) = body.as_object() else {
+        return Err(vec![("body".into(), "must be a JSON object".into())]);
+    };
+    let known = ["sender", "recipients", "type", "priority", "subject", "message", "references", "scheduled_for"];
+    for key in object.keys() {
+        if !known.contains(&key.as_str()) {
+            errors.push((key.clone(), format!("unknown field; expected one of {}", known.join(", "))));
+        }
+    }
+    let text = |name: &str, max: usize, required: bool, errors: &mut Vec<(String, String)>| -> String {
+        match object.get(name) {
+            Some(Value::String(s)) if s.trim().is_empty() && required => {
+                errors.push((name.into(), "must not be empty".into()));
+                String::new()
+            }
+            Some(Value::String(s)) if s.chars().count() > max => {
+                errors.push((name.into(), format!("is longer than {max} characters")));
+                String::new()
+            }
+            Some(Value::String(s)) => s.clone(),
+            None if !required => String::new(),
+            None => {
+                errors.push((name.into(), "is required".into()));
+                String::new()
+            }
+            Some(_) => {
+                errors.push((name.into(), "must be a string".into()));
+                String::new()
+            }
+        }
+    };
+    let sender = text("sender", 100, true, &mut errors);
+    let subject = text("subject", 150, true, &mut errors);
+    let message = text("message", 3000, false, &mut errors);
+    let kind = match object.get("type").and_then(Value::as_str) {
+        Some(t) => AnnouncementType::parse(t).unwrap_or_else(|| {
+            errors.push(("type".into(), format!("must be one of {}", AnnouncementType::WORDS.join(", "))));
+            AnnouncementType::Info
+        }),
+        None => {
+            errors.push(("type".into(), format!("is required: one of {}", AnnouncementType::WORDS.join(", "))));
+            AnnouncementType::Info
+        }
+    };
+    let priority = match object.get("priority") {
+        None => Priority::Normal,
+        Some(Value::String(p)) => Priority::parse(p).unwrap_or_else(|| {
+            errors.push(("priority".into(), format!("must be one of {}", Priority::WORDS.join(", "))));
+            Priority::Normal
+        }),
+        Some(_) => {
+            errors.push(("priority".into(), "must be a string".into()));
+            Priority::Normal
+        }
+    };
+    let recipients: Vec<String> = match object.get("recipients") {
+        Some(Value::Array(list)) if !list.is_empty() => list
+            .iter()
+            .filter_map(|r| match r.as_str() {
+                Some(r) if r == "all" || crate::chat::split_channel(r).is_some_and(|(p, _)| ["slack", "discord", "console"].contains(&p)) => Some(r.to_owned()),
+                _ => {
+                    errors.push(("recipients".into(), format!("`{r}` is not `all` or a channel like `slack:#deploys` or `discord:123`")));
+                    None
+                }
+            })
+            .collect(),
+        Some(_) => {
+            errors.push(("recipients".into(), "must be a non-empty array".into()));
+            Vec::new()
+        }
+        None => vec!["all".into()],
+    };
+    let references: Vec<String> = match object.get("references") {
+        None => Vec::new(),
+        Some(Value::Array(list)) if list.iter().all(Value::is_string) && list.len() <= 50 => {
+            list.iter().filter_map(|r| r.as_str().map(str::to_owned)).collect()
+        }
+        Some(_) => {
+            errors.push(("references".into(), "must be an array of at most 50 strings".into()));
+            Vec::new()
+        }
+    };
+    let scheduled_for = match object.get("scheduled_for") {
+        None | Some(Value::Null) => None,
+        Some(Value::String(at)) => match chrono::DateTime::parse_from_rfc3339(at) {
+            Ok(at) => Some(at.timestamp_millis()),
+            Err(_) => {
+                errors.push(("scheduled_for".into(), "must be an RFC 3339 time like 2026-12-01T02:00:00Z".into()));
+                None
+            }
+        },
+        Some(_) => {
+            errors.push(("scheduled_for".into(), "must be a string".into()));
+            None
+        }
+    };
+    let _ = engine;
+    if !errors.is_empty() {
+        return Err(errors);
+    }
+    Ok((Announcement { sender, recipients, kind, priority, subject, message, references, attention: None }, scheduled_for))
+}
+
+fn unprocessable(errors: Vec<(String, String)>) -> Response {
+    let fields: Vec<Value> = errors.iter().map(|(field, message)| json!({ "field": field, "message": message })).collect();
+    (StatusCode::UNPROCESSABLE_ENTITY, Json(json!({ "error": "invalid announcement", "fields": fields }))).into_response()
+}
+
+fn refs(messages: &[Posted]) -> Vec<Value> {
+    messages
+        .iter()
+        .map(|m| json!({ "platform": m.platform, "channel": m.channel, "message_id": m.message_id }))
+        .collect()
+}
+
+fn parse_body(bytes: &[u8]) -> Result<Value, Response> {
+    serde_json::from_slice(bytes).map_err(|e| unprocessable(vec![("body".into(), format!("is not JSON: {e}"))]))
+}
+
+async fn create(State(api): State<Api>, headers: HeaderMap, body: axum::body::Bytes) -> Response {
+    if let Err(refused) = api.admit(&headers) {
+        return refused;
+    }
+    let body = match parse_body(&body) {
+        Ok(body) => body,
+        Err(response) => return response,
+    };
+    let (announcement, scheduled_for) = match validate(&body, &api.engine) {
+        Ok(valid) => valid,
+        Err(errors) => return unprocessable(errors),
+    };
+    let key = headers.get("idempotency-key").and_then(|v| v.to_str().ok()).filter(|k| !k.is_empty() && k.len() <= 200);
+    match api.engine.announce(announcement, key, scheduled_for).await {
+        Ok(Outcome::Posted { id, messages }) => (StatusCode::CREATED, Json(json!({ "id": id, "status": "posted", "messages": refs(&messages) }))).into_response(),
+        Ok(Outcome::Duplicate { id, messages }) => (StatusCode::OK, Json(json!({ "id": id, "status": "duplicate", "messages": refs(&messages) }))).into_response(),
+        Ok(Outcome::Scheduled { id, at }) => (
+            StatusCode::ACCEPTED,
+            Json(json!({ "id": id, "status": "scheduled", "scheduled_for": chrono::DateTime::from_timestamp_millis(at).map(|t| t.to_rfc3339()), "messages": [] })),
+        )
+            .into_response(),
+        Err(error) => {
+            tracing::error!(error = %format!("{error:#}"), "announcement failed");
+            problem(StatusCode::INTERNAL_SERVER_ERROR, "the announcement could not be stored; see deckhand's log")
+        }
+    }
+}
+
+async fn update(State(api): State<Api>, Path(key): Path<String>, headers: HeaderMap, body: axum::body::Bytes) -> Response {
+    if let Err(refused) = api.admit(&headers) {
+        return refused;
+    }
+    let body = match parse_body(&body) {
+        Ok(body) => body,
+        Err(response) => return response,
+    };
+    let (announcement, _) = match validate(&body, &api.engine) {
+        Ok(valid) => valid,
+        Err(errors) => return unprocessable(errors),
+    };
+    match api.engine.update_announcement(&key, announcement).await {
+        Ok(Some((id, messages))) => Json(json!({ "id": id, "status": "updated", "messages": refs(&messages) })).into_response(),
+        Ok(None) => problem(StatusCode::NOT_FOUND, "no announcement was posted with that Idempotency-Key"),
+        Err(error) => {
+            tracing::error!(error = %format!("{error:#}"), "announcement update failed");
+            problem(StatusCode::INTERNAL_SERVER_ERROR, "the update failed; see deckhand's log")
+        }
+    }
+}
+
+fn job_json(job: &jobs::Job) -> Value {
+    json!({
+        "id": job.id, "kind": job.kind.as_str(), "env": job.env, "app": job.app, "ref": job.git_ref,
+        "previous_ref": job.previous_ref, "requester": job.requester, "state": job.state.as_str(),
+        "created_at": job.created_at, "started_at": job.started_at, "finished_at": job.finished_at,
+        "error": job.error, "rolls_back": job.rolls_back, "restore_of": job.restore_of,
+        "artifact": job.artifact.as_ref().map(|a| json!({ "path": a.path, "size": a.size, "sha256": a.sha256 })),
+    })
+}
+
+#[derive(serde::Deserialize)]
+struct JobQuery {
+    env: Option<String>,
+    limit: Option<i64>,
+}
+
+async fn list_jobs(State(api): State<Api>, headers: HeaderMap, Query(query): Query<JobQuery>) -> Response {
+    if let Err(refused) = api.admit(&headers) {
+        return refused;
+    }
+    let limit = query.limit.unwrap_or(50).clamp(1, 500);
+    let pool = &api.engine.store.pool;
+    let mut list = Vec::new();
+    let envs: Vec<String> = match query.env {
+        Some(env) => vec![env],
+        None => api.engine.config.environments.keys().cloned().collect(),
+    };
+    for env in envs {
+        match jobs::history(pool, &env, limit).await {
+            Ok(found) => list.extend(found),
+            Err(e) => return problem(StatusCode::SERVICE_UNAVAILABLE, &format!("database: {e}")),
+        }
+    }
+    list.sort_by(|a, b| b.id.cmp(&a.id));
+    list.truncate(limit as usize);
+    Json(json!({ "jobs": list.iter().map(job_json).collect::<Vec<_>>() })).into_response()
+}
+
+async fn job(State(api): State<Api>, headers: HeaderMap, Path(id): Path<i64>) -> Response {
+    if let Err(refused) = api.admit(&headers) {
+        return refused;
+    }
+    let pool = &api.engine.store.pool;
+    match jobs::get(pool, id).await {
+        Ok(Some(job)) => {
+            let checklist = steps::list(pool, id).await.unwrap_or_default();
+            let mut body = job_json(&job);
+            body["steps"] = json!(checklist.iter().map(|s| json!({
+                "name": s.name, "state": s.state.as_str(), "started_at": s.started_at,
+                "finished_at": s.finished_at, "error": s.error, "output_tail": s.output_tail,
+            })).collect::<Vec<_>>());
+            Json(body).into_response()
+        }
+        Ok(None) => problem(StatusCode::NOT_FOUND, "no such job"),
+        Err(e) => problem(StatusCode::SERVICE_UNAVAILABLE, &format!("database: {e}")),
+    }
+}
+
+async fn environments(State(api): State<Api>, headers: HeaderMap) -> Response {
+    if let Err(refused) = api.admit(&headers) {
+        return refused;
+    }
+    let pool = &api.engine.store.pool;
+    let now = now_ms();
+    let mut out = Vec::new();
+    for name in api.engine.config.environments.keys() {
+        let current = jobs::releases(pool, name, None, 1).await.ok().and_then(|r| r.into_iter().next());
+        let lock = locks::get(pool, name, now).await.ok().flatten();
+        out.push(json!({
+            "name": name,
+            "current": current.as_ref().map(job_json),
+            "lock": lock.map(|l| json!({ "holder": l.holder, "job_id": l.job_id, "reason": l.reason, "since": l.since, "expires_at": l.expires_at })),
+        }));
+    }
+    Json(json!({ "environments": out })).into_response()
+}
