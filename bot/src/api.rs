@@ -36,7 +36,9 @@ pub fn routes(engine: Arc<Engine>, token: Option<SecretString>) -> Router {
     let api = Api {
         engine,
         token: token.map(Arc::new),
-        limiter: Arc::new(governor::RateLimiter::direct(governor::Quota::per_minute(per_minute))),
+        limiter: Arc::new(governor::RateLimiter::direct(governor::Quota::per_minute(
+            per_minute,
+        ))),
     };
     Router::new()
         .route("/api/v1/announcements", post(create))
@@ -54,9 +56,12 @@ fn problem(status: StatusCode, message: &str) -> Response {
 
 impl Api {
     /// Checks the bearer token and the rate limit.
-    fn admit(&self, headers: &HeaderMap) -> Result<(), Response> {
+    fn admit(&self, headers: &HeaderMap) -> Result<(), Box<Response>> {
         let Some(expected) = &self.token else {
-            return Err(problem(StatusCode::UNAUTHORIZED, "the API is off: set DECKHAND_API_TOKEN to turn it on"));
+            return Err(Box::new(problem(
+                StatusCode::UNAUTHORIZED,
+                "the API is off: set DECKHAND_API_TOKEN to turn it on",
+            )));
         };
         let given = headers
             .get("authorization")
@@ -65,66 +70,102 @@ impl Api {
             .unwrap_or("");
         let expected = expected.expose_secret().as_bytes();
         if !bool::from(given.as_bytes().ct_eq(expected)) {
-            return Err(problem(StatusCode::UNAUTHORIZED, "missing or wrong bearer token"));
+            return Err(Box::new(problem(
+                StatusCode::UNAUTHORIZED,
+                "missing or wrong bearer token",
+            )));
         }
         if self.limiter.check().is_err() {
-            return Err((StatusCode::TOO_MANY_REQUESTS, [("retry-after", "1")], Json(json!({ "error": "too many requests; slow down" }))).into_response());
+            return Err(Box::new(
+                (
+                    StatusCode::TOO_MANY_REQUESTS,
+                    [("retry-after", "1")],
+                    Json(json!({ "error": "too many requests; slow down" })),
+                )
+                    .into_response(),
+            ));
         }
         Ok(())
     }
 }
 
-/// The body, checked field by field; every problem is named.
-fn validate(body: &Value, engine: &Engine) -> Result<(Announcement, Option<i64>), Vec<(String, String)>> {
+/// (field, what is wrong with it).
+type FieldErrors = Vec<(String, String)>;
+
+/// The body, checked field by field; every problem is named. Also returns the
+/// `scheduled_for` time.
+fn validate(body: &Value) -> Result<(Announcement, Option<i64>), FieldErrors> {
     let mut errors = Vec::new();
     let Some(object) = body.as_object() else {
         return Err(vec![("body".into(), "must be a JSON object".into())]);
     };
-    let known = ["sender", "recipients", "type", "priority", "subject", "message", "references", "scheduled_for"];
+    let known = [
+        "sender",
+        "recipients",
+        "type",
+        "priority",
+        "subject",
+        "message",
+        "references",
+        "scheduled_for",
+    ];
     for key in object.keys() {
         if !known.contains(&key.as_str()) {
-            errors.push((key.clone(), format!("unknown field; expected one of {}", known.join(", "))));
+            errors.push((
+                key.clone(),
+                format!("unknown field; expected one of {}", known.join(", ")),
+            ));
         }
     }
-    let text = |name: &str, max: usize, required: bool, errors: &mut Vec<(String, String)>| -> String {
-        match object.get(name) {
-            Some(Value::String(s)) if s.trim().is_empty() && required => {
-                errors.push((name.into(), "must not be empty".into()));
-                String::new()
+    let text =
+        |name: &str, max: usize, required: bool, errors: &mut Vec<(String, String)>| -> String {
+            match object.get(name) {
+                Some(Value::String(s)) if s.trim().is_empty() && required => {
+                    errors.push((name.into(), "must not be empty".into()));
+                    String::new()
+                }
+                Some(Value::String(s)) if s.chars().count() > max => {
+                    errors.push((name.into(), format!("is longer than {max} characters")));
+                    String::new()
+                }
+                Some(Value::String(s)) => s.clone(),
+                None if !required => String::new(),
+                None => {
+                    errors.push((name.into(), "is required".into()));
+                    String::new()
+                }
+                Some(_) => {
+                    errors.push((name.into(), "must be a string".into()));
+                    String::new()
+                }
             }
-            Some(Value::String(s)) if s.chars().count() > max => {
-                errors.push((name.into(), format!("is longer than {max} characters")));
-                String::new()
-            }
-            Some(Value::String(s)) => s.clone(),
-            None if !required => String::new(),
-            None => {
-                errors.push((name.into(), "is required".into()));
-                String::new()
-            }
-            Some(_) => {
-                errors.push((name.into(), "must be a string".into()));
-                String::new()
-            }
-        }
-    };
+        };
     let sender = text("sender", 100, true, &mut errors);
     let subject = text("subject", 150, true, &mut errors);
     let message = text("message", 3000, false, &mut errors);
     let kind = match object.get("type").and_then(Value::as_str) {
         Some(t) => AnnouncementType::parse(t).unwrap_or_else(|| {
-            errors.push(("type".into(), format!("must be one of {}", AnnouncementType::WORDS.join(", "))));
+            errors.push((
+                "type".into(),
+                format!("must be one of {}", AnnouncementType::WORDS.join(", ")),
+            ));
             AnnouncementType::Info
         }),
         None => {
-            errors.push(("type".into(), format!("is required: one of {}", AnnouncementType::WORDS.join(", "))));
+            errors.push((
+                "type".into(),
+                format!("is required: one of {}", AnnouncementType::WORDS.join(", ")),
+            ));
             AnnouncementType::Info
         }
     };
     let priority = match object.get("priority") {
         None => Priority::Normal,
         Some(Value::String(p)) => Priority::parse(p).unwrap_or_else(|| {
-            errors.push(("priority".into(), format!("must be one of {}", Priority::WORDS.join(", "))));
+            errors.push((
+                "priority".into(),
+                format!("must be one of {}", Priority::WORDS.join(", ")),
+            ));
             Priority::Normal
         }),
         Some(_) => {
@@ -136,9 +177,20 @@ fn validate(body: &Value, engine: &Engine) -> Result<(Announcement, Option<i64>)
         Some(Value::Array(list)) if !list.is_empty() => list
             .iter()
             .filter_map(|r| match r.as_str() {
-                Some(r) if r == "all" || crate::chat::split_channel(r).is_some_and(|(p, _)| ["slack", "discord", "console"].contains(&p)) => Some(r.to_owned()),
+                Some(r)
+                    if r == "all"
+                        || crate::chat::split_channel(r)
+                            .is_some_and(|(p, _)| ["slack", "discord", "console"].contains(&p)) =>
+                {
+                    Some(r.to_owned())
+                }
                 _ => {
-                    errors.push(("recipients".into(), format!("`{r}` is not `all` or a channel like `slack:#deploys` or `discord:123`")));
+                    errors.push((
+                        "recipients".into(),
+                        format!(
+                            "`{r}` is not `all` or a channel like `slack:#deploys` or `discord:123`"
+                        ),
+                    ));
                     None
                 }
             })
@@ -151,11 +203,15 @@ fn validate(body: &Value, engine: &Engine) -> Result<(Announcement, Option<i64>)
     };
     let references: Vec<String> = match object.get("references") {
         None => Vec::new(),
-        Some(Value::Array(list)) if list.iter().all(Value::is_string) && list.len() <= 50 => {
-            list.iter().filter_map(|r| r.as_str().map(str::to_owned)).collect()
-        }
+        Some(Value::Array(list)) if list.iter().all(Value::is_string) && list.len() <= 50 => list
+            .iter()
+            .filter_map(|r| r.as_str().map(str::to_owned))
+            .collect(),
         Some(_) => {
-            errors.push(("references".into(), "must be an array of at most 50 strings".into()));
+            errors.push((
+                "references".into(),
+                "must be an array of at most 50 strings".into(),
+            ));
             Vec::new()
         }
     };
@@ -164,7 +220,10 @@ fn validate(body: &Value, engine: &Engine) -> Result<(Announcement, Option<i64>)
         Some(Value::String(at)) => match chrono::DateTime::parse_from_rfc3339(at) {
             Ok(at) => Some(at.timestamp_millis()),
             Err(_) => {
-                errors.push(("scheduled_for".into(), "must be an RFC 3339 time like 2026-12-01T02:00:00Z".into()));
+                errors.push((
+                    "scheduled_for".into(),
+                    "must be an RFC 3339 time like 2026-12-01T02:00:00Z".into(),
+                ));
                 None
             }
         },
@@ -173,42 +232,70 @@ fn validate(body: &Value, engine: &Engine) -> Result<(Announcement, Option<i64>)
             None
         }
     };
-    let _ = engine;
     if !errors.is_empty() {
         return Err(errors);
     }
-    Ok((Announcement { sender, recipients, kind, priority, subject, message, references, attention: None }, scheduled_for))
+    Ok((
+        Announcement {
+            sender,
+            recipients,
+            kind,
+            priority,
+            subject,
+            message,
+            references,
+            attention: None,
+        },
+        scheduled_for,
+    ))
 }
 
-fn unprocessable(errors: Vec<(String, String)>) -> Response {
-    let fields: Vec<Value> = errors.iter().map(|(field, message)| json!({ "field": field, "message": message })).collect();
-    (StatusCode::UNPROCESSABLE_ENTITY, Json(json!({ "error": "invalid announcement", "fields": fields }))).into_response()
+fn unprocessable(errors: FieldErrors) -> Response {
+    let fields: Vec<Value> = errors
+        .iter()
+        .map(|(field, message)| json!({ "field": field, "message": message }))
+        .collect();
+    (
+        StatusCode::UNPROCESSABLE_ENTITY,
+        Json(json!({ "error": "invalid announcement", "fields": fields })),
+    )
+        .into_response()
 }
 
 fn refs(messages: &[Posted]) -> Vec<Value> {
     messages
         .iter()
-        .map(|m| json!({ "platform": m.platform, "channel": m.channel, "message_id": m.message_id }))
+        .map(
+            |m| json!({ "platform": m.platform, "channel": m.channel, "message_id": m.message_id }),
+        )
         .collect()
 }
 
-fn parse_body(bytes: &[u8]) -> Result<Value, Response> {
-    serde_json::from_slice(bytes).map_err(|e| unprocessable(vec![("body".into(), format!("is not JSON: {e}"))]))
+fn parse_body(bytes: &[u8]) -> Result<Value, Box<Response>> {
+    serde_json::from_slice(bytes).map_err(|e| {
+        Box::new(unprocessable(vec![(
+            "body".into(),
+            format!("is not JSON: {e}"),
+        )]))
+    })
 }
 
 async fn create(State(api): State<Api>, headers: HeaderMap, body: axum::body::Bytes) -> Response {
     if let Err(refused) = api.admit(&headers) {
-        return refused;
+        return *refused;
     }
     let body = match parse_body(&body) {
         Ok(body) => body,
-        Err(response) => return response,
+        Err(response) => return *response,
     };
-    let (announcement, scheduled_for) = match validate(&body, &api.engine) {
+    let (announcement, scheduled_for) = match validate(&body) {
         Ok(valid) => valid,
         Err(errors) => return unprocessable(errors),
     };
-    let key = headers.get("idempotency-key").and_then(|v| v.to_str().ok()).filter(|k| !k.is_empty() && k.len() <= 200);
+    let key = headers
+        .get("idempotency-key")
+        .and_then(|v| v.to_str().ok())
+        .filter(|k| !k.is_empty() && k.len() <= 200);
     match api.engine.announce(announcement, key, scheduled_for).await {
         Ok(Outcome::Posted { id, messages }) => (StatusCode::CREATED, Json(json!({ "id": id, "status": "posted", "messages": refs(&messages) }))).into_response(),
         Ok(Outcome::Duplicate { id, messages }) => (StatusCode::OK, Json(json!({ "id": id, "status": "duplicate", "messages": refs(&messages) }))).into_response(),
@@ -224,24 +311,38 @@ async fn create(State(api): State<Api>, headers: HeaderMap, body: axum::body::By
     }
 }
 
-async fn update(State(api): State<Api>, Path(key): Path<String>, headers: HeaderMap, body: axum::body::Bytes) -> Response {
+async fn update(
+    State(api): State<Api>,
+    Path(key): Path<String>,
+    headers: HeaderMap,
+    body: axum::body::Bytes,
+) -> Response {
     if let Err(refused) = api.admit(&headers) {
-        return refused;
+        return *refused;
     }
     let body = match parse_body(&body) {
         Ok(body) => body,
-        Err(response) => return response,
+        Err(response) => return *response,
     };
-    let (announcement, _) = match validate(&body, &api.engine) {
+    let (announcement, _) = match validate(&body) {
         Ok(valid) => valid,
         Err(errors) => return unprocessable(errors),
     };
     match api.engine.update_announcement(&key, announcement).await {
-        Ok(Some((id, messages))) => Json(json!({ "id": id, "status": "updated", "messages": refs(&messages) })).into_response(),
-        Ok(None) => problem(StatusCode::NOT_FOUND, "no announcement was posted with that Idempotency-Key"),
+        Ok(Some((id, messages))) => {
+            Json(json!({ "id": id, "status": "updated", "messages": refs(&messages) }))
+                .into_response()
+        }
+        Ok(None) => problem(
+            StatusCode::NOT_FOUND,
+            "no announcement was posted with that Idempotency-Key",
+        ),
         Err(error) => {
             tracing::error!(error = %format!("{error:#}"), "announcement update failed");
-            problem(StatusCode::INTERNAL_SERVER_ERROR, "the update failed; see deckhand's log")
+            problem(
+                StatusCode::INTERNAL_SERVER_ERROR,
+                "the update failed; see deckhand's log",
+            )
         }
     }
 }
@@ -262,9 +363,13 @@ struct JobQuery {
     limit: Option<i64>,
 }
 
-async fn list_jobs(State(api): State<Api>, headers: HeaderMap, Query(query): Query<JobQuery>) -> Response {
+async fn list_jobs(
+    State(api): State<Api>,
+    headers: HeaderMap,
+    Query(query): Query<JobQuery>,
+) -> Response {
     if let Err(refused) = api.admit(&headers) {
-        return refused;
+        return *refused;
     }
     let limit = query.limit.unwrap_or(50).clamp(1, 500);
     let pool = &api.engine.store.pool;
@@ -279,14 +384,14 @@ async fn list_jobs(State(api): State<Api>, headers: HeaderMap, Query(query): Que
             Err(e) => return problem(StatusCode::SERVICE_UNAVAILABLE, &format!("database: {e}")),
         }
     }
-    list.sort_by(|a, b| b.id.cmp(&a.id));
+    list.sort_by_key(|job| std::cmp::Reverse(job.id));
     list.truncate(limit as usize);
     Json(json!({ "jobs": list.iter().map(job_json).collect::<Vec<_>>() })).into_response()
 }
 
 async fn job(State(api): State<Api>, headers: HeaderMap, Path(id): Path<i64>) -> Response {
     if let Err(refused) = api.admit(&headers) {
-        return refused;
+        return *refused;
     }
     let pool = &api.engine.store.pool;
     match jobs::get(pool, id).await {
@@ -306,13 +411,16 @@ async fn job(State(api): State<Api>, headers: HeaderMap, Path(id): Path<i64>) ->
 
 async fn environments(State(api): State<Api>, headers: HeaderMap) -> Response {
     if let Err(refused) = api.admit(&headers) {
-        return refused;
+        return *refused;
     }
     let pool = &api.engine.store.pool;
     let now = now_ms();
     let mut out = Vec::new();
     for name in api.engine.config.environments.keys() {
-        let current = jobs::releases(pool, name, None, 1).await.ok().and_then(|r| r.into_iter().next());
+        let current = jobs::releases(pool, name, None, 1)
+            .await
+            .ok()
+            .and_then(|r| r.into_iter().next());
         let lock = locks::get(pool, name, now).await.ok().flatten();
         out.push(json!({
             "name": name,

@@ -21,7 +21,10 @@ pub fn router(engine: Arc<Engine>, api_token: Option<secrecy::SecretString>) -> 
 
 /// `DECKHAND_API_TOKEN`, when set.
 pub fn api_token_from_env() -> Option<secrecy::SecretString> {
-    std::env::var("DECKHAND_API_TOKEN").ok().filter(|t| !t.trim().is_empty()).map(Into::into)
+    std::env::var("DECKHAND_API_TOKEN")
+        .ok()
+        .filter(|t| !t.trim().is_empty())
+        .map(Into::into)
 }
 
 /// 200 when the database answers, 503 when it does not.

@@ -1,6 +1,7 @@
 //! deckhand: the chat-ops bot. Config, store, job engine, steps, chat platforms, CLI.
 
 pub mod announce;
+pub mod api;
 pub mod chat;
 pub mod cli;
 pub mod config;
@@ -15,4 +16,3 @@ pub mod slack;
 pub mod steps;
 pub mod store;
 pub mod testing;
-pub mod api;

@@ -146,6 +146,7 @@ fn announcement() -> Message {
         subject: "Production Deployment Successful - v1.2.0".into(),
         message: "Includes US002 (billing), US003 (dashboard).".into(),
         references: vec!["US002".into(), "US003".into()],
+        attention: None,
     })
 }
 
@@ -229,4 +230,75 @@ fn approval_cards_have_approve_and_reject_buttons_running_cards_a_cancel_button(
 fn slack_manifest_lists_every_command_scope_and_event() {
     let manifest = deckhand::manifest::slack_app_manifest();
     insta::assert_json_snapshot!("slack_manifest", manifest);
+}
+
+#[test]
+fn every_announcement_type_renders_on_every_platform() {
+    for &kind in AnnouncementType::ALL {
+        for priority in [Priority::Normal, Priority::Urgent] {
+            let message = Message::Announcement(Announcement {
+                sender: "ci".into(),
+                recipients: vec!["all".into()],
+                kind,
+                priority,
+                subject: format!("A {kind} announcement"),
+                message: "Details for the team <!channel> & co.".into(),
+                references: vec!["US002".into()],
+                attention: (priority == Priority::Urgent).then(|| "here".into()),
+            });
+            let rendered = serde_json::json!({
+                "console": plain(&message),
+                "slack": blocks::content(&message),
+                "discord": deckhand::discord::embeds::content(&message, None),
+            });
+            insta::assert_json_snapshot!(format!("announcement_{kind}_{priority}"), rendered);
+        }
+    }
+}
+
+#[test]
+fn incident_cards_render_on_every_platform() {
+    use deckhand::render::IncidentCard;
+    use deckhand::store::incidents::{Incident, TimelineEntry};
+    let incident = Incident {
+        id: 3,
+        severity: "sev1".into(),
+        title: "Checkout returns 500s".into(),
+        commander: "slack:U01ALICE".into(),
+        commander_name: "alice".into(),
+        status: "open".into(),
+        platform: "slack".into(),
+        channel: "C1".into(),
+        declared_at: T0,
+        last_update_at: T0 + 600_000,
+        last_reminded_at: None,
+        resolved_at: None,
+        summary: None,
+    };
+    let timeline = vec![
+        TimelineEntry {
+            at: T0,
+            actor: "alice".into(),
+            kind: "declared".into(),
+            text: "declared sev1 by alice, who is commander".into(),
+        },
+        TimelineEntry {
+            at: T0 + 600_000,
+            actor: "bob".into(),
+            kind: "update".into(),
+            text: "rolled back v1.4.2".into(),
+        },
+    ];
+    let message = Message::Incident(Box::new(IncidentCard {
+        incident,
+        timeline,
+        now: T0 + 900_000,
+        timezone: chrono_tz::UTC,
+    }));
+    let rendered = serde_json::json!({
+        "console": plain(&message),
+        "slack": blocks::content(&message),
+        "discord": deckhand::discord::embeds::content(&message, None),
+    });
+    insta::assert_json_snapshot!("incident_card", rendered);
 }

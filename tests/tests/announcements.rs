@@ -1,0 +1,368 @@
+//! Announcements from CI through the REST API, reaching Slack and Discord fakes: auth,
+//! validation, size limit, idempotency, in-place updates, scheduling across a restart.
+
+use std::time::Duration;
+
+use deckhand::config::Config;
+use deckhand::discord::DiscordSettings;
+use deckhand::server::{Options, Server};
+use deckhand::slack::{Limits, SlackSettings};
+use deckhand::store::Store;
+use deckhand_tests::console::quick_settings;
+use deckhand_tests::discord::FakeDiscord;
+use deckhand_tests::slack::FakeSlack;
+use serde_json::{Value, json};
+
+const TOKEN: &str = "ci-token-5b1f0c";
+const DISCORD_CHANNEL: &str = "600000000000000009";
+
+fn config() -> String {
+    format!(
+        r#"
+[bot]
+announce = ["slack:#deploys", "discord:{DISCORD_CHANNEL}"]
+[bot.announce_routes]
+incident = ["slack:#incidents"]
+
+[environments.prod]
+[[environments.prod.deploy]]
+name = "Deploy"
+run = ["true"]
+"#
+    )
+}
+
+fn fast() -> Limits {
+    Limits {
+        per_channel_per_second: 50,
+        per_channel_burst: 50,
+        global_per_second: 200,
+    }
+}
+
+struct Harness {
+    slack: FakeSlack,
+    discord: FakeDiscord,
+    server: Server,
+    http: reqwest::Client,
+}
+
+async fn start_with(store: Store, slack: FakeSlack, discord: FakeDiscord) -> Harness {
+    let options = Options {
+        settings: quick_settings(),
+        listen: "127.0.0.1:0".into(),
+        slack: Some(SlackSettings {
+            bot_token: "xoxb-test".to_owned().into(),
+            app_token: None,
+            signing_secret: Some("secret".to_owned().into()),
+            api_url: Some(slack.api_url.clone()),
+            limits: fast(),
+        }),
+        discord: Some(DiscordSettings {
+            token: "bot-token".to_owned().into(),
+            public_key: None,
+            api_url: Some(discord.api_url.clone()),
+            guild_id: None,
+            gateway: false,
+            limits: fast(),
+        }),
+        api_token: Some(TOKEN.to_owned().into()),
+    };
+    let config = Config::parse(&config(), "api-test.toml").unwrap();
+    let server = Server::start(config, store, options).await.unwrap();
+    Harness {
+        slack,
+        discord,
+        server,
+        http: reqwest::Client::new(),
+    }
+}
+
+async fn start() -> Harness {
+    let (store, _) = deckhand::testing::sqlite().await;
+    start_with(store, FakeSlack::start().await, FakeDiscord::start().await).await
+}
+
+fn announcement() -> Value {
+    json!({
+        "sender": "ci",
+        "recipients": ["all"],
+        "type": "deployment",
+        "priority": "normal",
+        "subject": "Production Deployment Successful - v1.2.0",
+        "message": "Includes US002 (billing), US003 (dashboard).",
+        "references": ["US002", "US003"]
+    })
+}
+
+impl Harness {
+    fn url(&self, path: &str) -> String {
+        format!("http://{}{path}", self.server.addr)
+    }
+
+    async fn post(
+        &self,
+        body: &Value,
+        token: Option<&str>,
+        key: Option<&str>,
+    ) -> reqwest::Response {
+        let mut request = self.http.post(self.url("/api/v1/announcements")).json(body);
+        if let Some(token) = token {
+            request = request.bearer_auth(token);
+        }
+        if let Some(key) = key {
+            request = request.header("idempotency-key", key);
+        }
+        request.send().await.unwrap()
+    }
+
+    fn slack_posts(&self, needle: &str) -> usize {
+        self.slack
+            .calls_of("chat.postMessage")
+            .iter()
+            .filter(|c| c.text().contains(needle))
+            .count()
+    }
+
+    fn discord_posts(&self, needle: &str) -> usize {
+        self.discord
+            .calls()
+            .iter()
+            .filter(|c| {
+                c.method == "POST" && c.path.contains("/messages") && c.text().contains(needle)
+            })
+            .count()
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_missing_or_wrong_token_gets_401_and_posts_nothing() {
+    let h = start().await;
+    assert_eq!(h.post(&announcement(), None, None).await.status(), 401);
+    assert_eq!(
+        h.post(&announcement(), Some("ci-token-5b1f0d"), None)
+            .await
+            .status(),
+        401
+    );
+    assert_eq!(h.post(&announcement(), Some(""), None).await.status(), 401);
+    tokio::time::sleep(Duration::from_millis(200)).await;
+    assert!(h.slack.calls().is_empty() && h.discord.calls().is_empty());
+    h.server.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_invalid_body_gets_422_naming_every_bad_field() {
+    let h = start().await;
+    let bad = json!({ "sender": "ci", "type": "party", "priority": "asap", "subject": "", "recipients": ["irc:#x"], "colour": "red" });
+    let answer = h.post(&bad, Some(TOKEN), None).await;
+    assert_eq!(answer.status(), 422);
+    let body: Value = answer.json().await.unwrap();
+    let fields: Vec<&str> = body["fields"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|f| f["field"].as_str().unwrap())
+        .collect();
+    for expected in ["type", "priority", "subject", "recipients", "colour"] {
+        assert!(fields.contains(&expected), "{expected} missing from {body}");
+    }
+    let not_json = h
+        .http
+        .post(h.url("/api/v1/announcements"))
+        .bearer_auth(TOKEN)
+        .body("{nope")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(not_json.status(), 422);
+    h.server.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_oversized_body_is_refused() {
+    let h = start().await;
+    let mut big = announcement();
+    big["message"] = json!("x".repeat(deckhand::api::MAX_BODY + 1));
+    let answer = h.post(&big, Some(TOKEN), None).await;
+    assert_eq!(answer.status(), 413);
+    h.server.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn all_reaches_every_platform_once_per_idempotency_key() {
+    let h = start().await;
+    let first = h
+        .post(&announcement(), Some(TOKEN), Some("deploy-v1.2.0"))
+        .await;
+    assert_eq!(first.status(), 201);
+    let first: Value = first.json().await.unwrap();
+    let messages = first["messages"].as_array().unwrap();
+    assert_eq!(messages.len(), 2, "{first}");
+    assert!(
+        messages
+            .iter()
+            .any(|m| m["platform"] == "slack" && m["channel"] == "#deploys")
+    );
+    assert!(
+        messages
+            .iter()
+            .any(|m| m["platform"] == "discord" && m["channel"] == DISCORD_CHANNEL)
+    );
+    let again = h
+        .post(&announcement(), Some(TOKEN), Some("deploy-v1.2.0"))
+        .await;
+    assert_eq!(again.status(), 200);
+    let again: Value = again.json().await.unwrap();
+    assert_eq!(again["status"], "duplicate");
+    assert_eq!(again["messages"], first["messages"]);
+    assert_eq!(h.slack_posts("Production Deployment Successful"), 1);
+    assert_eq!(h.discord_posts("Production Deployment Successful"), 1);
+    h.server.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn per_type_routes_add_channels() {
+    let h = start().await;
+    let mut incident = announcement();
+    incident["type"] = json!("incident");
+    incident["recipients"] = json!(["discord:600000000000000009"]);
+    let body: Value = h
+        .post(&incident, Some(TOKEN), None)
+        .await
+        .json()
+        .await
+        .unwrap();
+    let channels: Vec<&str> = body["messages"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|m| m["channel"].as_str().unwrap())
+        .collect();
+    assert!(
+        channels.contains(&"#incidents") && channels.contains(&DISCORD_CHANNEL),
+        "{body}"
+    );
+    h.server.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn put_edits_the_same_messages_in_place() {
+    let h = start().await;
+    let mut maintenance = announcement();
+    maintenance["type"] = json!("maintenance");
+    maintenance["subject"] = json!("DB upgrade: in progress");
+    h.post(&maintenance, Some(TOKEN), Some("db-upgrade")).await;
+    maintenance["subject"] = json!("DB upgrade: done");
+    let answer = h
+        .http
+        .put(h.url("/api/v1/announcements/db-upgrade"))
+        .bearer_auth(TOKEN)
+        .json(&maintenance)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(answer.status(), 200);
+    h.slack
+        .wait_for_text("chat.update", "DB upgrade: done")
+        .await;
+    h.discord
+        .wait_for_any("/messages/", "DB upgrade: done")
+        .await;
+    assert_eq!(h.slack_posts("DB upgrade"), 1, "edited, not posted again");
+    let missing = h
+        .http
+        .put(h.url("/api/v1/announcements/nope"))
+        .bearer_auth(TOKEN)
+        .json(&maintenance)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(missing.status(), 404);
+    h.server.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_scheduled_notice_is_posted_at_its_time_and_not_twice_after_a_restart() {
+    let (store, _) = deckhand::testing::sqlite().await;
+    let h = start_with(
+        store.clone(),
+        FakeSlack::start().await,
+        FakeDiscord::start().await,
+    )
+    .await;
+    let at = chrono::Utc::now() + chrono::Duration::hours(1);
+    let mut notice = announcement();
+    notice["type"] = json!("maintenance");
+    notice["subject"] = json!("Maintenance window tonight");
+    notice["scheduled_for"] = json!(at.to_rfc3339());
+    let answer = h.post(&notice, Some(TOKEN), Some("window")).await;
+    assert_eq!(answer.status(), 202);
+    h.server
+        .engine
+        .tick(at.timestamp_millis() - 1000)
+        .await
+        .unwrap();
+    assert_eq!(
+        h.slack_posts("Maintenance window"),
+        0,
+        "not before its time"
+    );
+    h.server
+        .engine
+        .tick(at.timestamp_millis() + 1000)
+        .await
+        .unwrap();
+    assert_eq!(h.slack_posts("Maintenance window"), 1);
+    assert_eq!(h.discord_posts("Maintenance window"), 1);
+    let (slack, discord) = (h.slack.clone(), h.discord.clone());
+    h.server.stop().await;
+    // Restart on the same database: the notice is not posted again.
+    let restarted = start_with(store, slack, discord).await;
+    restarted
+        .server
+        .engine
+        .tick(at.timestamp_millis() + 5000)
+        .await
+        .unwrap();
+    assert_eq!(restarted.slack_posts("Maintenance window"), 1);
+    assert_eq!(restarted.discord_posts("Maintenance window"), 1);
+    restarted.server.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn job_history_api_needs_the_token() {
+    let h = start().await;
+    assert_eq!(
+        h.http
+            .get(h.url("/api/v1/jobs"))
+            .send()
+            .await
+            .unwrap()
+            .status(),
+        401
+    );
+    let jobs: Value = h
+        .http
+        .get(h.url("/api/v1/jobs"))
+        .bearer_auth(TOKEN)
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(jobs["jobs"], json!([]));
+    let envs: Value = h
+        .http
+        .get(h.url("/api/v1/environments"))
+        .bearer_auth(TOKEN)
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(envs["environments"][0]["name"], "prod");
+    h.server.stop().await;
+}

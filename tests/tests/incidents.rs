@@ -1,0 +1,212 @@
+//! Incidents end to end through the console: declare, update, resolve, the status card,
+//! reminders on a controllable clock, and the production deploy gate.
+
+use deckhand::store::incidents;
+use deckhand::store::jobs::JobState;
+use deckhand::store::{audit, now_ms};
+use deckhand_tests::Tester;
+
+const CONFIG: &str = r#"
+[bot]
+announce = ["console:#deploys"]
+
+[roles]
+team = ["console:*"]
+
+[environments.staging]
+deployers = ["team"]
+[[environments.staging.deploy]]
+name = "Deploy"
+run = ["true"]
+
+[environments.prod]
+deployers = ["team"]
+[[environments.prod.deploy]]
+name = "Deploy"
+run = ["true"]
+
+[incidents]
+channels = ["console:#incidents"]
+update_every = { sev1 = "30m", sev2 = "1h" }
+gate = ["sev1", "sev2"]
+"#;
+
+const MINUTE: i64 = 60_000;
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn declare_update_resolve_keeps_a_timeline_and_edits_the_card() {
+    let mut t = Tester::new(CONFIG).await;
+    t.say("alice", "/incident declare sev2 Checkout returns 500s")
+        .await;
+    let card = t.expect_message("INC-1").await;
+    assert_eq!(card.channel, "#incidents");
+    assert!(
+        card.text.contains("SEV2") && card.text.contains("commander alice"),
+        "{}",
+        card.text
+    );
+    t.say(
+        "bob",
+        "/incident update INC-1 rolled back the config, watching errors",
+    )
+    .await;
+    let edited = t.expect_message("rolled back the config").await;
+    assert_eq!(edited.id, card.id);
+    assert!(edited.edited);
+    t.say("alice", "/incident list").await;
+    assert!(
+        t.expect_message("Checkout returns 500s — commander alice")
+            .await
+            .to
+            .is_some()
+    );
+    t.say("alice", "/incident resolve INC-1 bad feature flag")
+        .await;
+    let resolved = t
+        .expect_message("INC-1 resolved: Checkout returns 500s")
+        .await;
+    assert!(
+        resolved.text.contains("bad feature flag"),
+        "{}",
+        resolved.text
+    );
+    let incident = incidents::get(&t.store.pool, 1).await.unwrap().unwrap();
+    assert_eq!(incident.status, "resolved");
+    assert_eq!(incident.summary.as_deref(), Some("bad feature flag"));
+    let kinds: Vec<String> = incidents::timeline(&t.store.pool, 1)
+        .await
+        .unwrap()
+        .into_iter()
+        .map(|e| e.kind)
+        .collect();
+    assert_eq!(kinds, ["declared", "update", "resolved"]);
+    t.say("alice", "/incident update INC-1 late").await;
+    assert!(
+        t.expect_message("INC-1 is already resolved")
+            .await
+            .to
+            .is_some()
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_commander_is_reminded_once_per_interval_and_updates_snooze_it() {
+    let mut t = Tester::new(CONFIG).await;
+    t.say("alice", "/incident declare sev1 Database down").await;
+    t.expect_message("INC-1").await;
+    let declared = incidents::get(&t.store.pool, 1)
+        .await
+        .unwrap()
+        .unwrap()
+        .declared_at;
+    t.engine.tick(declared + 29 * MINUTE).await.unwrap();
+    t.engine.tick(declared + 31 * MINUTE).await.unwrap();
+    let reminder = t.expect_message("has had no update for 31m").await;
+    assert!(
+        reminder.text.contains("alice, please post one"),
+        "{}",
+        reminder.text
+    );
+    t.engine.tick(declared + 40 * MINUTE).await.unwrap();
+    t.engine.tick(declared + 62 * MINUTE).await.unwrap();
+    let reminders = incidents::timeline(&t.store.pool, 1)
+        .await
+        .unwrap()
+        .into_iter()
+        .filter(|e| e.kind == "reminder")
+        .count();
+    assert_eq!(reminders, 2, "one per 30 minutes");
+    // An update resets the clock.
+    t.say("alice", "/incident update INC-1 failing over").await;
+    let updated = now_ms();
+    t.engine.tick(updated + 29 * MINUTE).await.unwrap();
+    let reminders = incidents::timeline(&t.store.pool, 1)
+        .await
+        .unwrap()
+        .into_iter()
+        .filter(|e| e.kind == "reminder")
+        .count();
+    assert_eq!(reminders, 2, "snoozed by the update");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_open_sev1_holds_prod_deploys_unless_they_are_its_hotfix() {
+    let mut t = Tester::new(CONFIG).await;
+    t.say("alice", "/incident declare sev1 API down").await;
+    t.expect_message("INC-1").await;
+    t.say("bob", "/deploy prod v2").await;
+    let refusal = t.expect_message("on hold").await;
+    assert!(
+        refusal.text.contains("INC-1 (sev1: API down)"),
+        "{}",
+        refusal.text
+    );
+    assert!(refusal.text.contains("--hotfix INC-1"), "{}", refusal.text);
+    assert!(
+        deckhand::store::jobs::get(&t.store.pool, 1)
+            .await
+            .unwrap()
+            .is_none()
+    );
+    t.say("bob", "/deploy staging v2").await;
+    t.wait_for_state(1, JobState::Succeeded).await;
+    t.say("bob", "/deploy prod v2 --hotfix INC-1").await;
+    t.wait_for_state(2, JobState::Succeeded).await;
+    let timeline = incidents::timeline(&t.store.pool, 1).await.unwrap();
+    assert!(
+        timeline
+            .iter()
+            .any(|e| e.kind == "hotfix" && e.text.contains("#2")),
+        "{timeline:?}"
+    );
+    assert!(
+        timeline.iter().any(|e| e.kind == "job"
+            && e.text.contains("deploy #2")
+            && e.text.contains("succeeded")),
+        "{timeline:?}"
+    );
+    assert!(
+        timeline
+            .iter()
+            .any(|e| e.kind == "job" && e.text.contains("deploy #1")),
+        "staging jobs are noted too: {timeline:?}"
+    );
+    let log = audit::recent(&t.store.pool, 50).await.unwrap();
+    assert!(log.iter().any(|e| e.action == "incident.gate_blocked"));
+    assert!(log.iter().any(|e| e.action == "incident.gate_override"));
+    t.say("alice", "/incident resolve INC-1").await;
+    t.expect_message("INC-1 resolved").await;
+    t.say("bob", "/deploy prod v3").await;
+    t.wait_for_state(3, JobState::Succeeded).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn announce_is_for_admins_and_announcers() {
+    const ANNOUNCE: &str = r#"
+[bot]
+announce = ["console:#general"]
+announcers = ["comms"]
+[roles]
+comms = ["console:carol"]
+admins = ["console:alice"]
+[environments.prod]
+[[environments.prod.deploy]]
+name = "Deploy"
+run = ["true"]
+"#;
+    let mut t = Tester::new(ANNOUNCE).await;
+    t.say("mallory", "/announce info \"hello\" world").await;
+    assert!(t.expect_message("You can't announce").await.to.is_some());
+    t.say(
+        "carol",
+        "/announce maintenance urgent \"DB upgrade tonight\" read-only 02:00-02:10 UTC",
+    )
+    .await;
+    let posted = t.expect_message("DB upgrade tonight").await;
+    assert_eq!(posted.channel, "#general");
+    assert!(
+        posted.text.starts_with("@here"),
+        "urgent pings: {}",
+        posted.text
+    );
+}
