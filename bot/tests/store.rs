@@ -457,3 +457,104 @@ store_test!(migrations_are_idempotent, |store| {
     store.migrate().await.unwrap();
     assert!(store.ping().await);
 });
+
+store_test!(announcements_dedupe_by_key_and_are_claimed_once, |store| {
+    use deckhand::store::announcements;
+    let id = announcements::insert(&store.pool, Some("k1"), "{}", "ci", Some(100), 1)
+        .await
+        .unwrap()
+        .unwrap();
+    assert!(
+        announcements::insert(&store.pool, Some("k1"), "{}", "ci", None, 2)
+            .await
+            .unwrap()
+            .is_none()
+    );
+    assert!(
+        announcements::insert(&store.pool, None, "{}", "ci", None, 2)
+            .await
+            .unwrap()
+            .is_some()
+    );
+    assert!(
+        announcements::insert(&store.pool, None, "{}", "ci", None, 3)
+            .await
+            .unwrap()
+            .is_some(),
+        "no key, no dedupe"
+    );
+    assert!(
+        announcements::due(&store.pool, 99)
+            .await
+            .unwrap()
+            .is_empty()
+    );
+    assert_eq!(
+        announcements::due(&store.pool, 100).await.unwrap()[0].id,
+        id
+    );
+    assert!(announcements::claim(&store.pool, id, 100).await.unwrap());
+    assert!(!announcements::claim(&store.pool, id, 101).await.unwrap());
+    assert!(
+        announcements::due(&store.pool, 200)
+            .await
+            .unwrap()
+            .is_empty()
+    );
+    announcements::remember_message(&store.pool, id, "slack", "C1", "1.1")
+        .await
+        .unwrap();
+    assert_eq!(
+        announcements::messages(&store.pool, id).await.unwrap(),
+        vec![("slack".into(), "C1".into(), "1.1".into())]
+    );
+});
+
+store_test!(incident_reminders_are_taken_once, |store| {
+    use deckhand::store::incidents::{self, NewIncident, TimelineEntry};
+    let new = NewIncident {
+        severity: "sev1",
+        title: "down",
+        commander: "console:a",
+        commander_name: "a",
+        platform: "console",
+        channel: "console",
+    };
+    let id = incidents::insert(&store.pool, &new, 10).await.unwrap();
+    assert!(
+        incidents::reminded(&store.pool, id, None, 20)
+            .await
+            .unwrap()
+    );
+    assert!(
+        !incidents::reminded(&store.pool, id, None, 21)
+            .await
+            .unwrap(),
+        "a second replica loses"
+    );
+    assert!(
+        incidents::reminded(&store.pool, id, Some(20), 30)
+            .await
+            .unwrap()
+    );
+    incidents::append(
+        &store.pool,
+        id,
+        &TimelineEntry {
+            at: 11,
+            actor: "a".into(),
+            kind: "update".into(),
+            text: "x".into(),
+        },
+    )
+    .await
+    .unwrap();
+    assert_eq!(incidents::timeline(&store.pool, id).await.unwrap().len(), 1);
+    assert!(
+        incidents::resolve(&store.pool, id, Some("fixed"), 40)
+            .await
+            .unwrap()
+    );
+    assert!(!incidents::resolve(&store.pool, id, None, 41).await.unwrap());
+    assert!(incidents::open(&store.pool).await.unwrap().is_empty());
+});
