@@ -89,6 +89,10 @@ pub enum ParseError {
         what: &'static str,
         given: String,
     },
+    /// Something in the text looks like a credential. The value itself is not kept.
+    Credential {
+        what: &'static str,
+    },
 }
 
 impl ParseError {
@@ -265,6 +269,10 @@ impl ParseError {
                 out,
                 "`{}` is not a person. Mention them (`@alice`) or name a role (`approvers`).",
                 clip(given)
+            ),
+            ParseError::Credential { what } => write!(
+                out,
+                "🔐 That message contains what looks like {what}. I didn't store it or repeat it. Treat it as leaked: rotate it now and delete your message. deckhand tracks secrets by name only, e.g. `/secrets rotated STRIPE_SECRET_KEY prod`."
             ),
             ParseError::InvalidName { what, given } => write!(
                 out,

@@ -11,6 +11,7 @@
 //! ```
 
 mod command;
+mod credential;
 mod error;
 mod help;
 pub mod manifest;
@@ -21,6 +22,7 @@ mod text;
 mod values;
 
 pub use command::{Command, Deploy, IncidentCommand, RollbackTarget, SecretsCommand, Target};
+pub use credential::looks_like_credential;
 pub use error::ParseError;
 pub use help::{help, help_for};
 pub use parse::{did_you_mean, parse};

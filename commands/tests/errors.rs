@@ -384,3 +384,27 @@ fn long_input_is_clipped_in_the_answer() {
     let answer = err(&text).render();
     assert!(answer.len() < 200, "{answer}");
 }
+
+#[test]
+fn a_pasted_credential_is_refused_without_echoing_it() {
+    let e = err(
+        "/secrets add STRIPE_SECRET_KEY prod every=90d owner=@alice sk_live_51HxyzABCdef1234567",
+    );
+    assert_eq!(
+        e,
+        ParseError::Credential {
+            what: "a Stripe live secret key"
+        }
+    );
+    let answer = e.render();
+    assert!(!answer.contains("sk_live_51H"), "{answer}");
+    insta::assert_snapshot!(answer);
+    assert!(matches!(
+        err("/secrets rotated xoxb-1234-5678-abcdefgh"),
+        ParseError::Credential { .. }
+    ));
+    assert!(matches!(
+        err("/lock prod token is Zq8Lw2Xr9Tb4Nc7Vm1Kp5Hs3Jd6Fg0Yt"),
+        ParseError::Credential { .. }
+    ));
+}

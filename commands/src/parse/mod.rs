@@ -17,6 +17,13 @@ use crate::values::JobNumber;
 /// `@deckhand deploy prod`, or `deploy prod`.
 pub fn parse(text: &str) -> Result<Command, ParseError> {
     let line = normalize(text);
+    // Before anything can echo it back: credentials are refused outright.
+    if let Some(what) = line
+        .split_whitespace()
+        .find_map(crate::credential::looks_like_credential)
+    {
+        return Err(ParseError::Credential { what });
+    }
     let mut cursor = Cursor::new(&line);
     let mut word = cursor.next()?;
     // A leading mention of the bot (`<@U0BOT>` from Slack, `<@123>` from Discord, or a
