@@ -184,6 +184,7 @@ impl Engine {
             self.post_announcement(due.id, &announcement, now).await?;
         }
         self.remind_incidents(now).await?;
+        self.remind_secrets(now).await?;
         Ok(())
     }
 }

@@ -11,6 +11,7 @@ pub mod incidents;
 pub mod jobs;
 pub mod manifest;
 pub mod render;
+pub mod secrets;
 pub mod server;
 pub mod slack;
 pub mod steps;

@@ -181,3 +181,8 @@ pub fn verdict(emoji: &str) -> Option<Verdict> {
         _ => None,
     }
 }
+
+/// 💤 snoozes a reminder.
+pub fn is_snooze(emoji: &str) -> bool {
+    matches!(emoji.trim().trim_matches(':'), "💤" | "zzz" | "sleeping")
+}

@@ -199,10 +199,16 @@ pub struct IncidentsConfig {
 #[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct RemindersConfig {
-    /// cron crate syntax: sec min hour day month weekday.
+    /// cron crate syntax: sec min hour day month weekday, in `bot.timezone`.
     pub schedule: String,
     pub channel: String,
     pub escalation_channel: Option<String>,
+    /// The weekly digest's schedule. Default `0 0 9 * * Mon`.
+    pub digest: Option<String>,
+    /// Days before the due date when the owner gets a note. Default 7.
+    pub warn_days: Option<u32>,
+    /// Days overdue before the escalation channel and the attention mention. Default 3.
+    pub escalate_after_days: Option<u32>,
 }
 
 #[derive(Debug, Clone, Deserialize)]

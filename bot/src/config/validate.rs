@@ -224,6 +224,14 @@ pub(super) fn validate(config: &Config, is_set: &dyn Fn(&str) -> bool) -> Result
                 ),
             );
         }
+        if let Some(digest) = &reminders.digest
+            && let Err(e) = cron::Schedule::from_str(digest)
+        {
+            error(
+                "reminders.digest".into(),
+                format!("not a cron schedule ({e}); e.g. `0 0 9 * * Mon`"),
+            );
+        }
         for (key, channel) in [
             ("channel", Some(&reminders.channel)),
             ("escalation_channel", reminders.escalation_channel.as_ref()),

@@ -38,6 +38,7 @@ pub fn content(message: &Message, mention: Option<&str>) -> Value {
         Message::Job(card) => job_card(card),
         Message::Announcement(a) => (announcement(a), Vec::new()),
         Message::Incident(card) => (incident(card), Vec::new()),
+        Message::Reminder(card) => (reminder(card), Vec::new()),
     };
     let mut body = json!({
         "embeds": [embed],
@@ -47,6 +48,30 @@ pub fn content(message: &Message, mention: Option<&str>) -> Value {
     if let Some(user) = mention {
         body["content"] = json!(format!("<@{user}>"));
         body["allowed_mentions"] = json!({ "parse": [], "users": [user] });
+    }
+    if let Message::Reminder(card) = message {
+        let mut who = Vec::new();
+        let mut users = Vec::new();
+        if let Some(attention) = &card.attention {
+            who.push(format!("@{attention}"));
+        }
+        if let Some(user) = card
+            .owner
+            .as_deref()
+            .and_then(|o| o.strip_prefix("discord:"))
+        {
+            who.push(format!("<@{user}>"));
+            users.push(user.to_owned());
+        }
+        if !who.is_empty() {
+            body["content"] = json!(who.join(" "));
+            let parse: Vec<&str> = if card.attention.is_some() {
+                vec!["everyone"]
+            } else {
+                Vec::new()
+            };
+            body["allowed_mentions"] = json!({ "parse": parse, "users": users });
+        }
     }
     if let Message::Announcement(a) = message
         && a.priority == Priority::Urgent
@@ -194,6 +219,30 @@ pub fn announcement_colour(kind: AnnouncementType, priority: Priority) -> u32 {
         AnnouncementType::Reminder => 0xA855F7,
         AnnouncementType::Blocker => 0xB91C1C,
     }
+}
+
+fn reminder(card: &crate::render::ReminderCard) -> Value {
+    let mut footer = Vec::new();
+    if let Some(owner) = &card.owner
+        && !owner.starts_with("discord:")
+    {
+        footer.push(format!("owner: {}", crate::render::mention_name(owner)));
+    }
+    if card.actionable {
+        footer.push(
+            "react ✅ once it is rotated, or 💤 to snooze a day · never paste the value".to_owned(),
+        );
+    }
+    let mut embed = json!({
+        "title": clip(&card.title, 256),
+        "description": clip(&card.lines.join("\n"), MAX_DESCRIPTION),
+        "color": if card.attention.is_some() { 0xDC2626 } else { 0xA855F7 },
+        "footer": { "text": footer.join(" · ") },
+    });
+    if let Some(runbook) = &card.runbook {
+        embed["url"] = json!(runbook);
+    }
+    embed
 }
 
 fn incident(card: &crate::render::IncidentCard) -> Value {

@@ -18,9 +18,6 @@ impl Engine {
         emoji: &str,
         added: bool,
     ) -> anyhow::Result<()> {
-        let Some(verdict) = verdict(emoji) else {
-            return Ok(());
-        };
         let found = messages::find(
             &self.store.pool,
             &origin.platform,
@@ -29,7 +26,22 @@ impl Engine {
         )
         .await?;
         let Some(message) = found else {
-            // Reactions on anything but a job card mean nothing to deckhand.
+            // A secret's reminder: ✅ records its rotation, 💤 snoozes it.
+            if added
+                && let Some(secret) = crate::store::secrets::secret_for_message(
+                    &self.store.pool,
+                    &origin.platform,
+                    &origin.channel,
+                    message_id,
+                )
+                .await?
+            {
+                return self.secret_reaction(origin, secret, emoji).await;
+            }
+            // Reactions on anything else mean nothing to deckhand.
+            return Ok(());
+        };
+        let Some(verdict) = verdict(emoji) else {
             return Ok(());
         };
         let Some(job) = jobs::get(&self.store.pool, message.job_id).await? else {

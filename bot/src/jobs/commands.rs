@@ -72,17 +72,7 @@ impl Engine {
                 self.announce_command(origin, kind, priority, subject, message)
                     .await
             }
-            Command::Secrets(_) => {
-                self.whisper(
-                    origin,
-                    format!(
-                        "`{}` is not enabled in this deckhand yet. `/help` lists what is.",
-                        command.name()
-                    ),
-                )
-                .await;
-                Ok(())
-            }
+            Command::Secrets(secrets) => self.secrets_command(origin, secrets).await,
         }
     }
 
@@ -139,7 +129,7 @@ impl Engine {
     }
 
     /// The env's config, or an answer naming the nearest configured env.
-    pub(super) async fn known_env(&self, origin: &Origin, name: &str) -> Option<&EnvConfig> {
+    pub(crate) async fn known_env(&self, origin: &Origin, name: &str) -> Option<&EnvConfig> {
         if let Some(env) = self.config.env(name) {
             return Some(env);
         }

@@ -126,6 +126,7 @@ impl Engine {
     /// Recovers from a previous crash, then starts the runner and the sweeper.
     pub async fn start(self: &Arc<Self>) -> anyhow::Result<()> {
         self.recover().await?;
+        self.sync_config_secrets().await?;
         tokio::spawn(self.clone().run_queue());
         tokio::spawn(self.clone().sweep());
         Ok(())

@@ -9,7 +9,9 @@ use crate::store::approvals::Approval;
 use crate::store::jobs::Job;
 use crate::store::steps::Step;
 
-pub use plain::{bytes, duration, incident_lines, incident_title, plain, state_icon, subject};
+pub use plain::{
+    bytes, duration, incident_lines, incident_title, mention_name, plain, state_icon, subject,
+};
 
 /// Everything deckhand says.
 #[derive(Debug, Clone, PartialEq)]
@@ -20,6 +22,23 @@ pub enum Message {
     Job(Box<JobCard>),
     Announcement(Announcement),
     Incident(Box<IncidentCard>),
+    Reminder(Box<ReminderCard>),
+}
+
+/// A rotation reminder for one secret (✅ on it records the rotation, 💤 snoozes a day),
+/// or the weekly digest.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ReminderCard {
+    /// One line per secret: the digest has many, a reminder one.
+    pub lines: Vec<String>,
+    pub title: String,
+    /// The owner to mention: a person id (`slack:U123`) or a role name.
+    pub owner: Option<String>,
+    /// `here` / `everyone` for escalated reminders.
+    pub attention: Option<String>,
+    pub runbook: Option<String>,
+    /// Whether ✅ / 💤 work on it (single-secret reminders).
+    pub actionable: bool,
 }
 
 impl Message {

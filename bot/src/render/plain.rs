@@ -16,7 +16,40 @@ pub fn plain(message: &Message) -> String {
         Message::Job(card) => job_card(card),
         Message::Announcement(a) => announcement(a),
         Message::Incident(card) => incident_card(card),
+        Message::Reminder(card) => reminder(card),
     }
+}
+
+/// How a mention of a person or role reads outside its own platform.
+pub fn mention_name(owner: &str) -> String {
+    match owner.split_once(':') {
+        Some((_, id)) => format!("@{id}"),
+        None => format!("@{owner}"),
+    }
+}
+
+fn reminder(card: &super::ReminderCard) -> String {
+    let mut out = String::new();
+    if let Some(who) = &card.attention {
+        out.push_str(&format!("@{who} "));
+    }
+    out.push_str(&format!("*{}*", card.title));
+    for line in &card.lines {
+        out.push('\n');
+        out.push_str(line);
+    }
+    if let Some(owner) = &card.owner {
+        out.push_str(&format!("\nowner: {}", mention_name(owner)));
+    }
+    if let Some(runbook) = &card.runbook {
+        out.push_str(&format!("\nrunbook: {runbook}"));
+    }
+    if card.actionable {
+        out.push_str(
+            "\nReact ✅ once it is rotated, or 💤 to snooze a day. Never paste the value.",
+        );
+    }
+    out
 }
 
 /// Timeline entries a card shows (the newest).

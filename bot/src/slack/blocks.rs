@@ -24,11 +24,27 @@ pub fn content(message: &Message) -> Value {
         Message::Job(card) => job_card(card),
         Message::Announcement(a) => announcement(a),
         Message::Incident(card) => incident(card),
+        Message::Reminder(card) => reminder(card),
     };
     for block in &mut blocks {
         escape_mrkdwn(block);
     }
-    // deckhand's own attention mention goes in after escaping, so it is the only ping.
+    // deckhand's own mentions go in after escaping, so they are the only pings.
+    if let Message::Reminder(card) = message {
+        let mut who = Vec::new();
+        if let Some(attention) = &card.attention {
+            who.push(format!("<!{attention}>"));
+        }
+        if let Some(user) = card.owner.as_deref().and_then(|o| o.strip_prefix("slack:")) {
+            who.push(format!("<@{user}>"));
+        }
+        if !who.is_empty() {
+            blocks.insert(
+                1,
+                json!({ "type": "section", "text": { "type": "mrkdwn", "text": who.join(" ") } }),
+            );
+        }
+    }
     if let Message::Announcement(a) = message
         && a.priority == deckhand_commands::Priority::Urgent
         && let Some(who) = &a.attention
@@ -223,6 +239,31 @@ fn state_text(state: JobState) -> &'static str {
         JobState::Expired => "expired",
         JobState::Interrupted => "interrupted",
     }
+}
+
+fn reminder(card: &crate::render::ReminderCard) -> Vec<Value> {
+    let mut blocks = vec![
+        json!({ "type": "header", "text": { "type": "plain_text", "text": clip(&card.title, 150), "emoji": true } }),
+        section(&card.lines.join("\n")),
+    ];
+    let mut context = Vec::new();
+    if let Some(owner) = &card.owner
+        && !owner.starts_with("slack:")
+    {
+        context.push(format!("owner: {}", crate::render::mention_name(owner)));
+    }
+    if let Some(runbook) = &card.runbook {
+        context.push(format!("runbook: {runbook}"));
+    }
+    if card.actionable {
+        context.push(
+            "react ✅ once it is rotated, or 💤 to snooze a day · never paste the value".to_owned(),
+        );
+    }
+    if !context.is_empty() {
+        blocks.push(json!({ "type": "context", "elements": [{ "type": "mrkdwn", "text": context.join(" · ") }] }));
+    }
+    blocks
 }
 
 fn incident(card: &crate::render::IncidentCard) -> Vec<Value> {
