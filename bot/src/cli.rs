@@ -54,6 +54,27 @@ pub enum Cmd {
         #[arg(value_enum)]
         platform: ManifestPlatform,
     },
+    /// Tracked secrets (names and rotation dates, never values).
+    #[command(subcommand)]
+    Secrets(SecretsCmd),
+}
+
+#[derive(Debug, Subcommand)]
+pub enum SecretsCmd {
+    /// Register the variable names of a `.env.example` as tracked secrets (idempotent;
+    /// values are never read into storage).
+    Import {
+        /// The `.env.example` (or any `NAME=value` file).
+        file: PathBuf,
+        #[arg(long)]
+        env: String,
+        /// Rotation interval, e.g. `90d`.
+        #[arg(long)]
+        every: String,
+        /// Who rotates them: `slack:U123`, `discord:123`, `console:alice` or a role name.
+        #[arg(long)]
+        owner: String,
+    },
 }
 
 #[derive(Debug, Clone, Copy, ValueEnum)]
@@ -99,6 +120,50 @@ async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
                 }
             };
             println!("{text}");
+            Ok(ExitCode::SUCCESS)
+        }
+        Cmd::Secrets(SecretsCmd::Import {
+            ref file,
+            ref env,
+            ref every,
+            ref owner,
+        }) => {
+            let config = match load_config(&cli) {
+                Ok(config) => config,
+                Err(code) => return Ok(code),
+            };
+            let Some(every) = deckhand_commands::HumanDuration::parse(every) else {
+                anyhow::bail!("--every `{every}` is not a duration; write it like `90d` or `30d`");
+            };
+            if config.env(env).is_none() {
+                let names: Vec<&str> = config.environments.keys().map(String::as_str).collect();
+                anyhow::bail!(
+                    "--env `{env}` is not a configured environment ({})",
+                    names.join(", ")
+                );
+            }
+            if !(owner.contains(':') || config.roles.contains_key(owner)) {
+                anyhow::bail!(
+                    "--owner `{owner}` is neither a person (`slack:U123`, `console:alice`) nor a role in [roles]"
+                );
+            }
+            let text = std::fs::read_to_string(&file)
+                .with_context(|| format!("cannot read {}", file.display()))?;
+            let store = Store::connect(&cli.database_url).await?;
+            let engine = Engine::new(Arc::new(config), store, Chat::new(), Settings::default());
+            let (added, known) = engine
+                .import_secrets(&text, env, every.as_secs() as i64, owner)
+                .await?;
+            println!(
+                "registered {} new secret(s) in {env}: {}",
+                added.len(),
+                if added.is_empty() {
+                    "-".into()
+                } else {
+                    added.join(", ")
+                }
+            );
+            println!("{} already tracked", known.len());
             Ok(ExitCode::SUCCESS)
         }
         Cmd::Check => {

@@ -121,7 +121,13 @@ impl Chat {
         match target.post(&channel, message).await {
             Ok(message_id) => Some(Posted {
                 platform: target.name().to_owned(),
-                channel,
+                // The terminal is one channel: reactions there name no other, and console
+                // message ids are unique anyway.
+                channel: if target.name() == "console" {
+                    console::CHANNEL.to_owned()
+                } else {
+                    channel
+                },
                 message_id,
             }),
             Err(error) => {
