@@ -571,3 +571,125 @@ fn manifest_prints_json_for_both_platforms() {
         assert!(value.to_string().contains("deploy"));
     }
 }
+
+const SECRETS_CONFIG: &str = r#"
+[roles]
+team = ["console:*"]
+[environments.prod]
+deployers = ["team"]
+[[environments.prod.deploy]]
+name = "Deploy"
+run = ["true"]
+"#;
+
+#[test]
+fn env_example_import_registers_each_name_once() {
+    let dir = workspace(Some(SECRETS_CONFIG));
+    std::fs::write(dir.join(".env.example"), "# API keys\nSTRIPE_SECRET_KEY=sk_test_replace_me\n\nexport RAILWAY_TOKEN=\n# DATABASE_URL is below\nDATABASE_URL=postgres://localhost/app\n").unwrap();
+    let args = [
+        "secrets",
+        "import",
+        ".env.example",
+        "--env",
+        "prod",
+        "--every",
+        "90d",
+        "--owner",
+        "console:alice",
+    ];
+    let out = deckhand(&dir, &args, &[], "");
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    assert!(
+        text(&out.stdout).contains(
+            "registered 3 new secret(s) in prod: STRIPE_SECRET_KEY, RAILWAY_TOKEN, DATABASE_URL"
+        ),
+        "{}",
+        text(&out.stdout)
+    );
+    let out = deckhand(&dir, &args, &[], "");
+    assert!(
+        text(&out.stdout).contains("registered 0 new secret(s)")
+            && text(&out.stdout).contains("3 already tracked"),
+        "{}",
+        text(&out.stdout)
+    );
+    std::fs::write(
+        dir.join(".env.example"),
+        "STRIPE_SECRET_KEY=\nSENTRY_DSN=\n",
+    )
+    .unwrap();
+    let out = deckhand(&dir, &args, &[], "");
+    assert!(
+        text(&out.stdout).contains("registered 1 new secret(s) in prod: SENTRY_DSN"),
+        "{}",
+        text(&out.stdout)
+    );
+    // Values are never read into storage.
+    let bytes = std::fs::read(dir.join("deckhand.db")).unwrap();
+    assert!(!bytes.windows(17).any(|w| w == b"sk_test_replace_m"));
+    let out = deckhand(&dir, &["console"], &[("USER", "alice")], "/secrets list\n");
+    assert!(
+        text(&out.stdout).contains("`SENTRY_DSN` · prod · owner @alice"),
+        "{}",
+        text(&out.stdout)
+    );
+    let bad = deckhand(
+        &dir,
+        &[
+            "secrets",
+            "import",
+            ".env.example",
+            "--env",
+            "prdo",
+            "--every",
+            "90d",
+            "--owner",
+            "console:alice",
+        ],
+        &[],
+        "",
+    );
+    assert_eq!(bad.status.code(), Some(1));
+    assert!(text(&bad.stderr).contains("--env `prdo` is not a configured environment"));
+}
+
+#[test]
+fn a_pasted_credential_is_refused_and_stored_logged_or_echoed_nowhere() {
+    const LEAKED: &str = "sk_live_51NzQ8dLkPq2Xv9Rt4Wm7Yb3Hc6Jf0Gs1";
+    let dir = workspace(Some(SECRETS_CONFIG));
+    let script = format!(
+        "/secrets add STRIPE_SECRET_KEY prod every=90d owner=@alice {LEAKED}\n/secrets rotated {LEAKED}\n/lock prod key is {LEAKED}\n"
+    );
+    let out = deckhand(
+        &dir,
+        &["console"],
+        &[("USER", "alice"), ("RUST_LOG", "trace")],
+        &script,
+    );
+    let stdout = text(&out.stdout);
+    assert!(
+        stdout.contains("looks like a Stripe live secret key"),
+        "{stdout}"
+    );
+    assert!(stdout.contains("Treat it as leaked"), "{stdout}");
+    assert!(
+        !stdout.contains(LEAKED) && !stdout.contains("51NzQ8"),
+        "echoed in chat: {stdout}"
+    );
+    assert!(
+        !text(&out.stderr).contains("51NzQ8"),
+        "logged: {}",
+        text(&out.stderr)
+    );
+    for file in std::fs::read_dir(&dir).unwrap() {
+        let path = file.unwrap().path();
+        if path.to_string_lossy().contains("deckhand.db") {
+            let bytes = std::fs::read(&path).unwrap();
+            assert!(
+                !bytes.windows(6).any(|w| w == b"51NzQ8"),
+                "{} holds it",
+                path.display()
+            );
+        }
+    }
+}

@@ -302,3 +302,46 @@ fn incident_cards_render_on_every_platform() {
     });
     insta::assert_json_snapshot!("incident_card", rendered);
 }
+
+#[test]
+fn reminders_render_on_every_platform() {
+    use deckhand::render::ReminderCard;
+    let cases = [
+        ("due", ReminderCard {
+            lines: vec!["`STRIPE_SECRET_KEY` · prod · owner @U01ALICE · rotated 2026-09-01 · due 2026-11-30 (0 days left)".into()],
+            title: "⏰ STRIPE_SECRET_KEY (prod) is due for rotation".into(),
+            owner: Some("slack:U01ALICE".into()),
+            attention: None,
+            runbook: Some("https://wiki.example.com/rotate-stripe".into()),
+            actionable: true,
+        }),
+        ("escalated", ReminderCard {
+            lines: vec!["`RAILWAY_TOKEN` · prod · owner @223344556677889900 · due 2026-11-20 (**10 days overdue**)".into()],
+            title: "🚨 RAILWAY_TOKEN (prod) is 10 days overdue for rotation".into(),
+            owner: Some("discord:223344556677889900".into()),
+            attention: Some("here".into()),
+            runbook: None,
+            actionable: true,
+        }),
+        ("digest", ReminderCard {
+            lines: vec!["`A_KEY` · prod · owner @ops · due 2026-12-10 (10 days left)".into(), "`B_KEY` · staging · owner @ops · never rotated · no rotation interval".into()],
+            title: "🗓️ Secrets due in the next 30 days".into(),
+            owner: None,
+            attention: None,
+            runbook: None,
+            actionable: false,
+        }),
+    ];
+    for (name, card) in cases {
+        let message = Message::Reminder(Box::new(card));
+        let rendered = serde_json::json!({
+            "console": plain(&message),
+            "slack": blocks::content(&message),
+            "discord": deckhand::discord::embeds::content(&message, None),
+        });
+        let parsed: Result<slack_morphism::prelude::SlackMessageContent, _> =
+            serde_json::from_value(rendered["slack"].clone());
+        assert!(parsed.is_ok(), "{name}: {parsed:?}");
+        insta::assert_json_snapshot!(format!("reminder_{name}"), rendered);
+    }
+}

@@ -201,6 +201,53 @@ mod tests {
     }
 
     #[test]
+    fn fire_times_follow_local_time_across_daylight_saving() {
+        // 09:00 in Berlin is 08:00 UTC in winter and 07:00 UTC in summer; DST began on
+        // 2026-03-29.
+        let schedule = cron::Schedule::from_str("0 0 9 * * *").unwrap();
+        let berlin: Tz = "Europe/Berlin".parse().unwrap();
+        let utc = |s: &str| {
+            chrono::DateTime::parse_from_rfc3339(s)
+                .unwrap()
+                .timestamp_millis()
+        };
+        let before = latest_fire(
+            &schedule,
+            berlin,
+            utc("2026-03-27T12:00:00Z"),
+            utc("2026-03-28T12:00:00Z"),
+        );
+        assert_eq!(before, Some(utc("2026-03-28T08:00:00Z")));
+        let after = latest_fire(
+            &schedule,
+            berlin,
+            utc("2026-03-28T12:00:00Z"),
+            utc("2026-03-29T12:00:00Z"),
+        );
+        assert_eq!(after, Some(utc("2026-03-29T07:00:00Z")));
+        // Autumn: back to 08:00 UTC after 2026-10-25.
+        let autumn = latest_fire(
+            &schedule,
+            berlin,
+            utc("2026-10-24T12:00:00Z"),
+            utc("2026-10-25T12:00:00Z"),
+        );
+        assert_eq!(autumn, Some(utc("2026-10-25T08:00:00Z")));
+        // A time that does not exist on the spring-forward day is not invented twice.
+        let at_230 = cron::Schedule::from_str("0 30 2 * * *").unwrap();
+        let fires: Vec<i64> = at_230
+            .after(
+                &berlin
+                    .timestamp_millis_opt(utc("2026-03-28T12:00:00Z"))
+                    .unwrap(),
+            )
+            .take(2)
+            .map(|t| t.timestamp_millis())
+            .collect();
+        assert!(fires[0] >= utc("2026-03-29T00:00:00Z") && fires[1] > fires[0]);
+    }
+
+    #[test]
     fn env_example_names_are_read_once_each() {
         let text = "# comment\n\nDATABASE_URL=postgres://x\nexport STRIPE_KEY=\nDATABASE_URL=again\n  SPACED = 1\nnot a var\n";
         assert_eq!(
