@@ -147,7 +147,7 @@ async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
                     "--owner `{owner}` is neither a person (`slack:U123`, `console:alice`) nor a role in [roles]"
                 );
             }
-            let text = std::fs::read_to_string(&file)
+            let text = std::fs::read_to_string(file)
                 .with_context(|| format!("cannot read {}", file.display()))?;
             let store = Store::connect(&cli.database_url).await?;
             let engine = Engine::new(Arc::new(config), store, Chat::new(), Settings::default());
