@@ -546,3 +546,45 @@ async fn a_deploy_started_in_slack_is_announced_on_slack_and_discord() {
     assert!(on_discord.text().contains("v9"));
     h.server.stop().await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn env_options_autocomplete_from_the_config_and_a_retried_interaction_counts_once() {
+    let h = start(true, None).await;
+    let mut autocomplete = command(
+        "500000000000000030",
+        user(ALICE, "alice"),
+        CHANNEL,
+        "deploy",
+        json!([{ "name": "env", "type": 3, "value": "tw", "focused": true }]),
+    );
+    autocomplete["type"] = json!(4);
+    h.discord.dispatch("INTERACTION_CREATE", autocomplete);
+    let choices = h
+        .discord
+        .wait_for_text("POST", "/interactions/500000000000000030/", "\"type\":8")
+        .await;
+    assert_eq!(
+        choices.body["data"]["choices"],
+        json!([{ "name": "twokeys", "value": "twokeys" }])
+    );
+    let deploy = command(
+        "500000000000000031",
+        user(ALICE, "alice"),
+        CHANNEL,
+        "deploy",
+        options(&[("env", json!("prod"))]),
+    );
+    h.discord.dispatch("INTERACTION_CREATE", deploy.clone());
+    h.discord.dispatch("INTERACTION_CREATE", deploy);
+    h.card_id().await;
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    assert_eq!(
+        jobs::history(&h.server.engine.store.pool, "prod", 10)
+            .await
+            .unwrap()
+            .len(),
+        1,
+        "one job"
+    );
+    h.server.stop().await;
+}

@@ -527,6 +527,25 @@ async fn a_burst_of_429s_loses_no_update_and_ends_on_the_latest_state() {
     assert!(h.server.slack.as_ref().unwrap().rate_limit_waits() >= 3);
     let announcement = h.slack.wait_for_text("chat.postMessage", "Deployed").await;
     assert_eq!(announcement.channel(), "#deploys");
+    let metrics = reqwest::get(format!("http://{}/metrics", h.server.addr))
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    assert!(
+        metrics.contains("deckhand_rate_limit_waits_total{platform=\"slack\"} 3"),
+        "{metrics}"
+    );
+    assert!(
+        metrics.contains("deckhand_jobs{state=\"succeeded\"} 1"),
+        "{metrics}"
+    );
+    assert!(metrics.contains("deckhand_commands_total 1"), "{metrics}");
+    assert!(
+        metrics.contains("deckhand_step_duration_seconds_count 6"),
+        "{metrics}"
+    );
     h.server.stop().await;
 }
 

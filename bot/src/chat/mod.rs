@@ -63,6 +63,11 @@ pub trait Platform: Send + Sync {
     async fn edit(&self, channel: &str, message_id: &str, message: &Message) -> anyhow::Result<()>;
     /// A message only `user` sees (Slack ephemeral, Discord ephemeral follow-up).
     async fn whisper(&self, channel: &str, user: &Person, message: &Message) -> anyhow::Result<()>;
+
+    /// (outbound calls made, rate-limit waits), for `/metrics`.
+    fn stats(&self) -> (u64, u64) {
+        (0, 0)
+    }
 }
 
 /// `slack:#deploys` -> (`slack`, `#deploys`).
@@ -86,6 +91,20 @@ impl Chat {
 
     pub fn add(&mut self, platform: Arc<dyn Platform>) {
         self.platforms.insert(platform.name(), platform);
+    }
+
+    /// (platform, outbound calls, rate-limit waits) of every platform.
+    pub fn stats(&self) -> Vec<(&'static str, u64, u64)> {
+        let mut stats: Vec<_> = self
+            .platforms
+            .iter()
+            .map(|(name, p)| {
+                let (calls, waits) = p.stats();
+                (*name, calls, waits)
+            })
+            .collect();
+        stats.sort();
+        stats
     }
 
     pub fn has(&self, name: &str) -> bool {

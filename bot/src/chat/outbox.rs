@@ -60,6 +60,8 @@ pub struct Outbox<E> {
     edits: Mutex<HashMap<MessageKey, watch::Sender<Option<serde_json::Value>>>>,
     /// Rate-limit waits (429s honoured), for metrics and tests.
     pub waits: std::sync::atomic::AtomicU64,
+    /// Calls made (each attempt), for metrics.
+    pub calls: std::sync::atomic::AtomicU64,
     _error: std::marker::PhantomData<fn() -> E>,
 }
 
@@ -77,6 +79,7 @@ impl<E: Retry + Send + 'static> Outbox<E> {
             global: RateLimiter::direct(Quota::per_second(nz(limits.global_per_second))),
             edits: Mutex::new(HashMap::new()),
             waits: std::sync::atomic::AtomicU64::new(0),
+            calls: std::sync::atomic::AtomicU64::new(0),
             _error: std::marker::PhantomData,
         })
     }
@@ -96,6 +99,8 @@ impl<E: Retry + Send + 'static> Outbox<E> {
                 self.per_channel.until_key_ready(key).await;
             }
             self.global.until_ready().await;
+            self.calls
+                .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
             match call().await {
                 Ok(value) => return Ok(value),
                 Err(error) if error.rate_limited().is_some() => {

@@ -303,6 +303,14 @@ impl Platform for DiscordPlatform {
 
     /// Privately through the person's latest interaction here when its token still
     /// works; otherwise a channel message that mentions them.
+    fn stats(&self) -> (u64, u64) {
+        use std::sync::atomic::Ordering::Relaxed;
+        (
+            self.outbox.calls.load(Relaxed),
+            self.outbox.waits.load(Relaxed),
+        )
+    }
+
     async fn whisper(&self, channel: &str, user: &Person, message: &Message) -> anyhow::Result<()> {
         let Some(user_id) = user.id.strip_prefix("discord:") else {
             anyhow::bail!("{} is not a Discord user", user.id);

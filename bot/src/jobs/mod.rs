@@ -84,6 +84,8 @@ pub struct Engine {
     wake: Notify,
     slots: Arc<Semaphore>,
     shutdown: CancellationToken,
+    /// Commands received, for `/metrics`.
+    pub commands_received: std::sync::atomic::AtomicU64,
     /// Commands per person, so one script or one angry person can't flood the engine.
     commands: governor::DefaultKeyedRateLimiter<String>,
 }
@@ -120,6 +122,7 @@ impl Engine {
             slots,
             shutdown: CancellationToken::new(),
             commands,
+            commands_received: std::sync::atomic::AtomicU64::new(0),
         })
     }
 
@@ -188,6 +191,8 @@ impl Engine {
         }
         let result = match event {
             Event::Command { text, .. } => {
+                self.commands_received
+                    .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
                 if self.commands.check_key(&origin.user.id).is_err() {
                     self.whisper(&origin, "You're sending commands faster than I take them; wait a few seconds and try again.").await;
                     self.audit(

@@ -259,6 +259,14 @@ impl Platform for SlackPlatform {
         Ok(())
     }
 
+    fn stats(&self) -> (u64, u64) {
+        use std::sync::atomic::Ordering::Relaxed;
+        (
+            self.outbox.calls.load(Relaxed),
+            self.outbox.waits.load(Relaxed),
+        )
+    }
+
     async fn whisper(&self, channel: &str, user: &Person, message: &Message) -> anyhow::Result<()> {
         let Some(user_id) = user.id.strip_prefix("slack:") else {
             anyhow::bail!("{} is not a Slack user", user.id);

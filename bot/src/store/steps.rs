@@ -167,3 +167,15 @@ pub async fn list<'c>(
         })
         .collect())
 }
+
+/// (count, total seconds) of finished steps, for `/metrics`.
+pub async fn duration_totals<'c>(
+    db: impl Executor<'c, Database = Any>,
+) -> sqlx::Result<(i64, f64)> {
+    let (count, total): (i64, Option<i64>) = sqlx::query_as(
+        "SELECT COUNT(*), SUM(finished_at - started_at) FROM job_steps WHERE finished_at IS NOT NULL AND started_at IS NOT NULL",
+    )
+    .fetch_one(db)
+    .await?;
+    Ok((count, total.unwrap_or(0) as f64 / 1000.0))
+}
