@@ -95,23 +95,16 @@ pub fn state_colour(state: JobState) -> u32 {
     }
 }
 
-fn step_icon(state: StepState) -> &'static str {
-    match state {
-        StepState::Pending => "◻️",
-        StepState::Running => "⏳",
-        StepState::Succeeded => "✅",
-        StepState::Failed => "❌",
-        StepState::FailedIgnored => "⚠️",
-        StepState::Skipped => "⏭",
-    }
-}
-
 fn job_card(card: &JobCard) -> (Value, Vec<Value>) {
     let job = &card.job;
     let what = subject(job);
     let mut description = String::new();
     for step in &card.steps {
-        description.push_str(&format!("{} {}", step_icon(step.state), step.name));
+        description.push_str(&format!(
+            "{} {}",
+            crate::render::step_icon(step.state),
+            step.name
+        ));
         if let (Some(start), Some(end)) = (step.started_at, step.finished_at) {
             description.push_str(&format!(" *({})*", crate::render::duration(end - start)));
         }
@@ -155,7 +148,7 @@ fn job_card(card: &JobCard) -> (Value, Vec<Value>) {
     if let Some(previous) = &job.previous_ref {
         fields.push(json!({ "name": "Was", "value": format!("`{previous}`"), "inline": true }));
     }
-    let mut footer = vec![crate::jobs::state_words(job.state).to_owned()];
+    let mut footer = vec![crate::render::state_words(job.state).to_owned()];
     match (job.started_at, job.finished_at) {
         (Some(s), Some(f)) => footer.push(format!("took {}", crate::render::duration(f - s))),
         (Some(s), None) => footer.push(format!(

@@ -91,7 +91,7 @@ impl Engine {
         let word = if approve { "approve" } else { "reject" };
         let user = &origin.user;
         if job.state != JobState::AwaitingApproval {
-            let state = super::create::state_words(job.state);
+            let state = crate::render::state_words(job.state);
             self.whisper(
                 origin,
                 format!("#{} isn't waiting for approval (it is {state}).", job.id),

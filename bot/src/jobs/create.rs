@@ -62,7 +62,13 @@ pub(super) async fn lock_holder_text(engine: &Engine, lock: &EnvLock) -> String 
         Some(job_id) => {
             let job = jobs::get(&engine.store.pool, job_id).await.ok().flatten();
             let what = job
-                .map(|j| format!("{} {}", j.kind.as_str(), state_words(j.state)))
+                .map(|j| {
+                    format!(
+                        "{} {}",
+                        j.kind.as_str(),
+                        crate::render::state_words(j.state)
+                    )
+                })
                 .unwrap_or_else(|| "job".into());
             format!(
                 "`{}` is locked by {} for job #{job_id} ({what}) {since}. Wait for it to finish, or `/cancel {job_id}`.",
@@ -83,13 +89,6 @@ pub(super) async fn lock_holder_text(engine: &Engine, lock: &EnvLock) -> String 
             }
             text
         }
-    }
-}
-
-pub fn state_words(state: JobState) -> &'static str {
-    match state {
-        JobState::AwaitingApproval => "awaiting approval",
-        other => other.as_str(),
     }
 }
 

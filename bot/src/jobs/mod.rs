@@ -8,8 +8,6 @@ mod recovery;
 mod runner;
 mod views;
 
-pub use create::state_words;
-
 use std::collections::HashMap;
 use std::num::NonZeroU32;
 use std::sync::{Arc, Mutex};

@@ -71,7 +71,7 @@ impl Engine {
                     job.kind.as_str(),
                     subject(job),
                     job.requester_name,
-                    super::create::state_words(job.state)
+                    crate::render::state_words(job.state)
                 );
             }
             out.push('\n');
@@ -110,7 +110,7 @@ impl Engine {
                 subject(&job),
                 job.requester_name,
                 self.clock(job.created_at),
-                super::create::state_words(job.state)
+                crate::render::state_words(job.state)
             );
         }
         self.whisper(origin, out).await;

@@ -10,7 +10,8 @@ use crate::store::jobs::Job;
 use crate::store::steps::Step;
 
 pub use plain::{
-    bytes, duration, incident_lines, incident_title, mention_name, plain, state_icon, subject,
+    bytes, duration, incident_lines, incident_title, mention_name, plain, state_icon, state_words,
+    step_icon, subject,
 };
 
 /// Everything deckhand says.

@@ -125,7 +125,8 @@ pub fn state_icon(state: JobState) -> &'static str {
     }
 }
 
-fn state_words(state: JobState) -> &'static str {
+/// How a state reads in a sentence.
+pub fn state_words(state: JobState) -> &'static str {
     match state {
         JobState::AwaitingApproval => "awaiting approval",
         JobState::Queued => "queued",
@@ -139,7 +140,7 @@ fn state_words(state: JobState) -> &'static str {
     }
 }
 
-fn step_icon(state: StepState) -> &'static str {
+pub fn step_icon(state: StepState) -> &'static str {
     match state {
         StepState::Pending => "◻️",
         StepState::Running => "⏳",

@@ -101,17 +101,6 @@ fn section(text: &str) -> Value {
     json!({ "type": "section", "text": { "type": "mrkdwn", "text": clip(text, MAX_TEXT) } })
 }
 
-fn step_icon(state: StepState) -> &'static str {
-    match state {
-        StepState::Pending => "◻️",
-        StepState::Running => "⏳",
-        StepState::Succeeded => "✅",
-        StepState::Failed => "❌",
-        StepState::FailedIgnored => "⚠️",
-        StepState::Skipped => "⏭",
-    }
-}
-
 fn job_card(card: &JobCard) -> Vec<Value> {
     let job = &card.job;
     let what = subject(job);
@@ -145,7 +134,11 @@ fn job_card(card: &JobCard) -> Vec<Value> {
     if !card.steps.is_empty() {
         let mut list = String::new();
         for step in &card.steps {
-            list.push_str(&format!("{} {}", step_icon(step.state), step.name));
+            list.push_str(&format!(
+                "{} {}",
+                crate::render::step_icon(step.state),
+                step.name
+            ));
             if let (Some(start), Some(end)) = (step.started_at, step.finished_at) {
                 list.push_str(&format!(" _({})_", crate::render::duration(end - start)));
             }
@@ -167,7 +160,7 @@ fn job_card(card: &JobCard) -> Vec<Value> {
             blocks.push(section(&format!("```{}```", clip(&tail, MAX_TEXT - 10))));
         }
     }
-    let mut context = vec![format!("*{}*", state_text(job.state))];
+    let mut context = vec![format!("*{}*", crate::render::state_words(job.state))];
     match (job.started_at, job.finished_at) {
         (Some(s), Some(f)) => context.push(format!("took {}", crate::render::duration(f - s))),
         (Some(s), None) => context.push(format!(
@@ -225,20 +218,6 @@ fn job_card(card: &JobCard) -> Vec<Value> {
         _ => {}
     }
     blocks
-}
-
-fn state_text(state: JobState) -> &'static str {
-    match state {
-        JobState::AwaitingApproval => "awaiting approval",
-        JobState::Queued => "queued",
-        JobState::Running => "running",
-        JobState::Succeeded => "succeeded",
-        JobState::Failed => "failed",
-        JobState::Cancelled => "cancelled",
-        JobState::Rejected => "rejected",
-        JobState::Expired => "expired",
-        JobState::Interrupted => "interrupted",
-    }
 }
 
 fn reminder(card: &crate::render::ReminderCard) -> Vec<Value> {

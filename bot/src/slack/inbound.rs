@@ -89,44 +89,51 @@ impl Inbound {
                         event_id: Some(event_id),
                     }
                 }
-                SlackEventCallbackBody::ReactionAdded(reaction) => match reaction.item {
-                    SlackReactionsItem::Message(message) => {
-                        let Some(channel) = message.origin.channel else {
-                            return;
-                        };
-                        Event::Reaction {
-                            platform: "slack".into(),
-                            channel: channel.0,
-                            message_id: message.origin.ts.0,
-                            user: me.slack.person(&reaction.user.0).await,
-                            emoji: reaction.reaction.0,
-                            added: true,
-                            event_id: Some(event_id),
-                        }
-                    }
-                    SlackReactionsItem::File(_) => return,
-                },
-                SlackEventCallbackBody::ReactionRemoved(reaction) => match reaction.item {
-                    SlackReactionsItem::Message(message) => {
-                        let Some(channel) = message.origin.channel else {
-                            return;
-                        };
-                        Event::Reaction {
-                            platform: "slack".into(),
-                            channel: channel.0,
-                            message_id: message.origin.ts.0,
-                            user: me.slack.person(&reaction.user.0).await,
-                            emoji: reaction.reaction.0,
-                            added: false,
-                            event_id: Some(event_id),
-                        }
-                    }
-                    SlackReactionsItem::File(_) => return,
-                },
+                SlackEventCallbackBody::ReactionAdded(r) => {
+                    let Some(event) = me
+                        .reaction(r.user, r.reaction, r.item, true, event_id)
+                        .await
+                    else {
+                        return;
+                    };
+                    event
+                }
+                SlackEventCallbackBody::ReactionRemoved(r) => {
+                    let Some(event) = me
+                        .reaction(r.user, r.reaction, r.item, false, event_id)
+                        .await
+                    else {
+                        return;
+                    };
+                    event
+                }
                 _ => return,
             };
             me.engine.handle(event).await;
         });
+    }
+
+    /// A reaction on a message (files are not deckhand's business).
+    async fn reaction(
+        &self,
+        user: SlackUserId,
+        emoji: SlackReactionName,
+        item: SlackReactionsItem,
+        added: bool,
+        event_id: String,
+    ) -> Option<Event> {
+        let SlackReactionsItem::Message(message) = item else {
+            return None;
+        };
+        Some(Event::Reaction {
+            platform: "slack".into(),
+            channel: message.origin.channel?.0,
+            message_id: message.origin.ts.0,
+            user: self.slack.person(&user.0).await,
+            emoji: emoji.0,
+            added,
+            event_id: Some(event_id),
+        })
     }
 
     /// Approve / Reject / Cancel buttons become the commands they stand for, so the
