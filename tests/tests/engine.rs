@@ -659,3 +659,28 @@ async fn a_flood_of_commands_is_told_to_slow_down() {
         "others are not slowed"
     );
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_engine_behaves_the_same_on_postgres() {
+    let Some(url) = deckhand::testing::postgres_url() else {
+        return; // CI always sets DECKHAND_TEST_POSTGRES_URL
+    };
+    let (store, _) = deckhand::testing::postgres(&url).await;
+    let mut t = Tester::with_store(CONFIG, store).await;
+    deploy_prod(&mut t, "v1").await;
+    t.say("alice", "/deploy prod broken").await;
+    let card = t.expect_message("awaiting approval").await;
+    t.react("alice", "✅", &card.id).await;
+    t.expect_message("can't approve your own job").await;
+    t.react("bob", "✅", &card.id).await;
+    t.wait_for_state(2, JobState::Failed).await;
+    let rollback = t.wait_for_state(3, JobState::Succeeded).await;
+    assert_eq!(rollback.git_ref.as_deref(), Some("v1"));
+    assert!(!t.locked("prod").await);
+    t.say("alice", "/deploy slow").await;
+    t.wait_for_state(4, JobState::Running).await;
+    t.say("dave", "/deploy slow").await;
+    t.expect_message("is locked").await;
+    t.say("alice", "/cancel 4").await;
+    t.wait_for_state(4, JobState::Cancelled).await;
+}

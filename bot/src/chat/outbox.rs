@@ -173,3 +173,73 @@ impl<E: Retry + Send + 'static> Outbox<E> {
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::sync::atomic::{AtomicU32, Ordering};
+
+    #[derive(Debug)]
+    struct Limited;
+
+    impl std::fmt::Display for Limited {
+        fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+            f.write_str("429")
+        }
+    }
+
+    impl Retry for Limited {
+        fn rate_limited(&self) -> Option<Duration> {
+            Some(Duration::from_millis(50))
+        }
+        fn transient(&self) -> bool {
+            false
+        }
+    }
+
+    #[tokio::test]
+    async fn a_burst_of_fifty_edits_ends_on_the_latest_and_sends_far_fewer() {
+        let outbox: Arc<Outbox<Limited>> = Outbox::new(Limits {
+            per_channel_per_second: 10,
+            per_channel_burst: 1,
+            global_per_second: 100,
+        });
+        let sent = Arc::new(Mutex::new(Vec::new()));
+        let refusals = Arc::new(AtomicU32::new(2));
+        let record = sent.clone();
+        let send: EditFn<Limited> = Arc::new(move |_channel, _ts, body| {
+            let record = record.clone();
+            let refusals = refusals.clone();
+            Box::pin(async move {
+                // The first two calls are rate limited; nothing may be lost because of it.
+                if refusals.load(Ordering::SeqCst) > 0 {
+                    refusals.fetch_sub(1, Ordering::SeqCst);
+                    return Err(Limited);
+                }
+                record.lock().unwrap().push(body);
+                Ok(())
+            })
+        });
+        for n in 1..=50 {
+            outbox.edit("C1", "1.0", serde_json::json!({ "state": n }), send.clone());
+        }
+        let deadline = tokio::time::Instant::now() + Duration::from_secs(10);
+        loop {
+            if sent.lock().unwrap().last() == Some(&serde_json::json!({ "state": 50 })) {
+                break;
+            }
+            assert!(
+                tokio::time::Instant::now() < deadline,
+                "the latest state never arrived: {:?}",
+                sent.lock().unwrap()
+            );
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+        let calls = sent.lock().unwrap().len();
+        assert!(
+            calls < 10,
+            "{calls} calls for 50 updates: edits are coalesced"
+        );
+        assert_eq!(outbox.waits.load(std::sync::atomic::Ordering::Relaxed), 2);
+    }
+}
