@@ -419,6 +419,13 @@ store_test!(inbound_events_are_seen_once, |store| {
             .await
             .unwrap()
     );
+    assert_eq!(events::forget_before(&store.pool, 2).await.unwrap(), 1);
+    assert!(
+        events::first_seen(&store.pool, "slack:Ev1", 3)
+            .await
+            .unwrap(),
+        "forgotten after the retention window"
+    );
 });
 
 store_test!(audit_log_is_append_only, |store| {

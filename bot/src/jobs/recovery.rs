@@ -41,6 +41,12 @@ impl Engine {
                 }
                 Err(e) => tracing::error!(error = %e, "cannot look for expired approvals"),
             }
+            // Delivery ids are kept a week: far longer than any platform retries.
+            if let Err(e) =
+                crate::store::events::forget_before(&self.store.pool, now - 7 * 86_400_000).await
+            {
+                tracing::warn!(error = %e, "could not prune old event ids");
+            }
             if let Err(e) = self.tick(now).await {
                 tracing::error!(error = %format!("{e:#}"), "scheduled work failed");
             }

@@ -17,3 +17,16 @@ pub async fn first_seen<'c>(
     .await?;
     Ok(done.rows_affected() == 1)
 }
+
+/// Forgets delivery ids older than `before`: platforms stop retrying within minutes, and
+/// the table must not grow forever.
+pub async fn forget_before<'c>(
+    db: impl Executor<'c, Database = Any>,
+    before: i64,
+) -> sqlx::Result<u64> {
+    let done = sqlx::query("DELETE FROM inbound_events WHERE received_at < $1")
+        .bind(before)
+        .execute(db)
+        .await?;
+    Ok(done.rows_affected())
+}
