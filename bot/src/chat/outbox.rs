@@ -42,7 +42,15 @@ pub trait Retry: std::fmt::Display {
     fn rate_limited(&self) -> Option<Duration>;
     /// A network hiccup worth another try.
     fn transient(&self) -> bool;
+    /// Whether `rate_limited` is the platform's own Retry-After, or a guess that should
+    /// grow when 429s keep coming.
+    fn wait_is_known(&self) -> bool {
+        true
+    }
 }
+
+/// The longest deckhand waits on a guessed 429 back-off.
+const MAX_GUESSED_WAIT: Duration = Duration::from_secs(30);
 
 /// Sends the given content as the new body of message (channel, id).
 pub type EditFn<E> = Arc<
@@ -92,6 +100,7 @@ impl<E: Retry + Send + 'static> Outbox<E> {
         Fut: Future<Output = Result<T, E>>,
     {
         let mut failures = 0;
+        let mut limited = 0u32;
         let key = channel.map(str::to_owned);
         let channel = channel.unwrap_or("-");
         loop {
@@ -104,7 +113,11 @@ impl<E: Retry + Send + 'static> Outbox<E> {
             match call().await {
                 Ok(value) => return Ok(value),
                 Err(error) if error.rate_limited().is_some() => {
-                    let wait = error.rate_limited().unwrap_or(Duration::from_secs(1));
+                    let mut wait = error.rate_limited().unwrap_or(Duration::from_secs(1));
+                    if !error.wait_is_known() {
+                        wait = (wait * 2u32.saturating_pow(limited)).min(MAX_GUESSED_WAIT);
+                    }
+                    limited += 1;
                     self.waits
                         .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
                     tracing::info!(%channel, wait_ms = wait.as_millis() as u64, "rate limited; waiting");

@@ -104,6 +104,12 @@ impl Retry for serenity::Error {
         }
     }
 
+    /// serenity drops Discord's retry_after behind a proxy: the 1 s above is a guess that
+    /// doubles while 429s keep coming.
+    fn wait_is_known(&self) -> bool {
+        false
+    }
+
     fn transient(&self) -> bool {
         match self {
             serenity::Error::Http(serenity::http::HttpError::UnsuccessfulRequest(response)) => {
