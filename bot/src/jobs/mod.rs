@@ -3,6 +3,7 @@
 
 mod approvals;
 mod commands;
+mod control;
 mod create;
 mod recovery;
 mod runner;
