@@ -693,3 +693,50 @@ fn a_pasted_credential_is_refused_and_stored_logged_or_echoed_nowhere() {
         }
     }
 }
+
+#[test]
+fn a_second_deckhand_on_the_same_file_leaves_live_jobs_alone() {
+    let config = r#"
+[roles]
+team = ["console:*"]
+[environments.prod]
+deployers = ["team"]
+[[environments.prod.deploy]]
+name = "Long migration"
+run = ["sh", "-c", "echo $$ > {dir}/step.pid; exec sleep 300"]
+"#;
+    let dir = workspace(Some(config));
+    let mut first = Command::new(BIN)
+        .arg("console")
+        .current_dir(&dir)
+        .env_remove("DATABASE_URL")
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    let mut stdin = first.stdin.take().unwrap();
+    stdin.write_all(b"/deploy prod v1\n").unwrap();
+    let mut lines = BufReader::new(first.stdout.take().unwrap()).lines();
+    while let Some(Ok(line)) = lines.next() {
+        if line.contains("⏳ Long migration") {
+            break;
+        }
+    }
+    let second = deckhand(&dir, &["console"], &[], "/status prod\n");
+    let stdout = text(&second.stdout);
+    assert!(
+        !stdout.contains("interrupted"),
+        "a live job was taken for a crash: {stdout}"
+    );
+    assert!(
+        stdout.contains("#1 deploy `v1`") && stdout.contains("running"),
+        "{stdout}"
+    );
+    stdin.write_all(b"/cancel 1\n").unwrap();
+    drop(stdin);
+    assert!(first.wait().unwrap().success());
+    if let Ok(pid) = std::fs::read_to_string(dir.join("step.pid")) {
+        Command::new("kill").args(["-9", pid.trim()]).status().ok();
+    }
+}

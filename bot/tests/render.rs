@@ -34,6 +34,7 @@ fn job(state: JobState) -> Job {
         started_at: (state != JobState::AwaitingApproval).then_some(T0 + 60_000),
         finished_at: state.is_terminal().then_some(T0 + 183_000),
         cancel_requested: false,
+        lease_owner: None,
         error: (state == JobState::Failed)
             .then(|| "step `Smoke test` failed: exited with status 1".into()),
         artifact: None,

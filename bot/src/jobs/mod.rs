@@ -367,13 +367,21 @@ impl Engine {
         Ok(true)
     }
 
-    /// Waits until no job is queued or running (jobs awaiting approval stay pending).
+    /// Waits until no job is queued and none of this process's jobs is running (jobs
+    /// awaiting approval stay pending; another process's running jobs are its own).
     pub async fn wait_idle(&self) {
         loop {
             let local = self.running.lock().map(|r| r.len()).unwrap_or(0);
             let busy = jobs::in_states(&self.store.pool, &[JobState::Queued, JobState::Running])
                 .await
-                .map(|j| j.len())
+                .map(|list| {
+                    list.iter()
+                        .filter(|j| {
+                            j.state == JobState::Queued
+                                || j.lease_owner.as_deref() == Some(self.instance.as_str())
+                        })
+                        .count()
+                })
                 .unwrap_or(0);
             if local == 0 && busy == 0 {
                 return;
@@ -395,6 +403,21 @@ impl Engine {
             .map(|t| t.with_timezone(&tz).format("%Y-%m-%d %H:%M %Z").to_string())
             .unwrap_or_default()
     }
+}
+
+/// Whether a lease owner (`host-pid-startms`) is a process alive on this machine: another
+/// deckhand on the same SQLite file, whose jobs must not be taken for a crash's.
+pub(crate) fn owner_alive_here(owner: &str) -> bool {
+    let mut parts = owner.rsplitn(3, '-');
+    let (Some(_started), Some(pid), Some(host)) = (parts.next(), parts.next(), parts.next()) else {
+        return false;
+    };
+    let Ok(pid) = pid.parse::<u32>() else {
+        return false;
+    };
+    host == hostname()
+        && pid != std::process::id()
+        && std::path::Path::new(&format!("/proc/{pid}")).exists()
 }
 
 fn hostname() -> String {

@@ -14,9 +14,21 @@ impl Engine {
     /// be alive: only jobs whose lease ran out are taken (by the sweeper).
     pub(super) async fn recover(self: &Arc<Self>) -> anyhow::Result<()> {
         if self.store.dialect == Dialect::Sqlite {
-            for job in
-                jobs::in_states(&self.store.pool, &[JobState::Running, JobState::Queued]).await?
-            {
+            let left =
+                jobs::in_states(&self.store.pool, &[JobState::Running, JobState::Queued]).await?;
+            // Another deckhand still alive on this file (a console beside `deckhand run`)
+            // owns these jobs: leave them to it, and to the lease sweeper if it dies.
+            if left.iter().any(|j| {
+                j.lease_owner
+                    .as_deref()
+                    .is_some_and(super::owner_alive_here)
+            }) {
+                tracing::warn!(
+                    "another deckhand process is using this SQLite database; its jobs are left alone"
+                );
+                return Ok(());
+            }
+            for job in left {
                 self.interrupt(&job).await?;
             }
         }

@@ -91,6 +91,8 @@ pub struct Job {
     pub started_at: Option<i64>,
     pub finished_at: Option<i64>,
     pub cancel_requested: bool,
+    /// The process running it (`host-pid-startms`), while it runs.
+    pub lease_owner: Option<String>,
     pub error: Option<String>,
     pub artifact: Option<Artifact>,
 }
@@ -118,13 +120,14 @@ struct JobRow {
     started_at: Option<i64>,
     finished_at: Option<i64>,
     cancel_requested: i64,
+    lease_owner: Option<String>,
     error: Option<String>,
     artifact_path: Option<String>,
     artifact_size: Option<i64>,
     artifact_sha256: Option<String>,
 }
 
-const COLUMNS: &str = "id, kind, env, app, git_ref, previous_ref, requester, requester_name, platform, channel, state, reason, params_hash, approvals_required, approval_expires_at, rolls_back, restore_of, created_at, started_at, finished_at, cancel_requested, error, artifact_path, artifact_size, artifact_sha256";
+const COLUMNS: &str = "id, kind, env, app, git_ref, previous_ref, requester, requester_name, platform, channel, state, reason, params_hash, approvals_required, approval_expires_at, rolls_back, restore_of, created_at, started_at, finished_at, cancel_requested, lease_owner, error, artifact_path, artifact_size, artifact_sha256";
 
 impl TryFrom<JobRow> for Job {
     type Error = sqlx::Error;
@@ -159,6 +162,7 @@ impl TryFrom<JobRow> for Job {
             started_at: row.started_at,
             finished_at: row.finished_at,
             cancel_requested: row.cancel_requested != 0,
+            lease_owner: row.lease_owner,
             error: row.error,
         })
     }
