@@ -252,20 +252,6 @@ impl Engine {
         let ended = jobs::get(&self.store.pool, job.id)
             .await?
             .unwrap_or_else(|| job.clone());
-        if rollback && let Err(e) = self.roll_back_automatically(&ended).await {
-            // Never leave the env held by a job that has ended.
-            tracing::error!(error = %format!("{e:#}"), "the automatic rollback could not start");
-            locks::release_job(&self.store.pool, &job.env, job.id).await?;
-            self.chat
-                .post(&job.platform, &job.channel, &Message::text(format!(
-                    "#{} failed and its automatic rollback could not start ({}); `{}` is unlocked. Roll back by hand with `/rollback {}`.",
-                    job.id,
-                    self.redactor.redact(&format!("{e:#}")),
-                    job.env,
-                    job.env
-                )))
-                .await;
-        }
         self.refresh_card(job.id).await;
         self.note_on_open_incidents(
             &ended.requester_name,
@@ -280,7 +266,24 @@ impl Engine {
             ),
         )
         .await;
-        self.announce_outcome(&ended).await?;
+        // The failure is announced before its rollback starts, so the story reads in order.
+        if let Err(e) = self.announce_outcome(&ended).await {
+            tracing::error!(error = %format!("{e:#}"), "could not announce the job's outcome");
+        }
+        if rollback && let Err(e) = self.roll_back_automatically(&ended).await {
+            // Never leave the env held by a job that has ended.
+            tracing::error!(error = %format!("{e:#}"), "the automatic rollback could not start");
+            locks::release_job(&self.store.pool, &job.env, job.id).await?;
+            self.chat
+                .post(&job.platform, &job.channel, &Message::text(format!(
+                    "#{} failed and its automatic rollback could not start ({}); `{}` is unlocked. Roll back by hand with `/rollback {}`.",
+                    job.id,
+                    self.redactor.redact(&format!("{e:#}")),
+                    job.env,
+                    job.env
+                )))
+                .await;
+        }
         Ok(())
     }
 

@@ -63,10 +63,14 @@ pub async fn for_job<'c>(
 /// The next free console message number (`m12` -> 13), so console ids never repeat
 /// across sessions that share a database.
 pub async fn next_console_number<'c>(db: impl Executor<'c, Database = Any>) -> sqlx::Result<u64> {
-    let ids: Vec<(String,)> =
-        sqlx::query_as("SELECT message_id FROM chat_messages WHERE platform = 'console'")
-            .fetch_all(db)
-            .await?;
+    let ids: Vec<(String,)> = sqlx::query_as(
+        "SELECT message_id FROM chat_messages WHERE platform = 'console' \
+         UNION SELECT message_id FROM announcement_messages WHERE platform = 'console' \
+         UNION SELECT message_id FROM incident_messages WHERE platform = 'console' \
+         UNION SELECT message_id FROM reminder_messages WHERE platform = 'console'",
+    )
+    .fetch_all(db)
+    .await?;
     let max = ids
         .iter()
         .filter_map(|(id,)| id.strip_prefix('m')?.parse::<u64>().ok())
