@@ -81,6 +81,14 @@ name = "Too slow"
 run = ["sleep", "30"]
 timeout = "1s"
 
+[environments.quickjob]
+deployers = ["team"]
+timeout = "1s"
+
+[[environments.quickjob.deploy]]
+name = "Slow"
+run = ["sleep", "30"]
+
 [environments.data]
 deployers = ["team"]
 approvers = ["team"]
@@ -231,4 +239,20 @@ async fn restore_of_something_that_is_not_a_backup_is_refused() {
         "{}",
         answer.text
     );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_job_timeout_stops_a_step_that_has_time_left_of_its_own() {
+    let mut t = Tester::new(&config("http://127.0.0.1:9")).await;
+    t.say("alice", "/deploy quickjob").await;
+    let job = t.wait_for_state(1, JobState::Failed).await;
+    assert!(
+        job.error
+            .as_deref()
+            .unwrap()
+            .contains("the job's timeout of 1.0s was reached during step `Slow`"),
+        "{:?}",
+        job.error
+    );
+    assert!(!t.locked("quickjob").await);
 }
