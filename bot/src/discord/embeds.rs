@@ -7,7 +7,6 @@ use serde_json::{Value, json};
 use crate::render::{Announcement, JobCard, Message, plain, state_icon, subject};
 use crate::store::approvals::Decision;
 use crate::store::jobs::JobState;
-use crate::store::steps::StepState;
 use deckhand_commands::{AnnouncementType, Priority};
 
 /// Button custom ids are `ACTION:JOB`.
@@ -98,33 +97,13 @@ pub fn state_colour(state: JobState) -> u32 {
 fn job_card(card: &JobCard) -> (Value, Vec<Value>) {
     let job = &card.job;
     let what = subject(job);
-    let mut description = String::new();
-    for step in &card.steps {
-        description.push_str(&format!(
-            "{} {}",
-            crate::render::step_icon(step.state),
-            step.name
-        ));
-        if let (Some(start), Some(end)) = (step.started_at, step.finished_at) {
-            description.push_str(&format!(" *({})*", crate::render::duration(end - start)));
-        }
-        if matches!(step.state, StepState::Failed | StepState::FailedIgnored)
-            && let Some(error) = &step.error
-        {
-            description.push_str(&format!(" — {error}"));
-        }
-        description.push('\n');
-    }
-    if let Some(failed) = card
+    let mut description: String = card
         .steps
         .iter()
-        .find(|s| s.state == StepState::Failed && !s.output_tail.trim().is_empty())
-    {
-        let lines: Vec<&str> = failed.output_tail.lines().collect();
-        description.push_str(&format!(
-            "```\n{}\n```",
-            lines[lines.len().saturating_sub(8)..].join("\n")
-        ));
+        .map(|s| crate::render::checklist_line(s, "*") + "\n")
+        .collect();
+    if let Some(tail) = crate::render::failed_tail(card, 8) {
+        description.push_str(&format!("```\n{tail}\n```"));
     }
     let approved: Vec<&str> = card
         .approvals
@@ -148,37 +127,13 @@ fn job_card(card: &JobCard) -> (Value, Vec<Value>) {
     if let Some(previous) = &job.previous_ref {
         fields.push(json!({ "name": "Was", "value": format!("`{previous}`"), "inline": true }));
     }
+    // Footers show no markdown: the backticks the notes carry are dropped.
     let mut footer = vec![crate::render::state_words(job.state).to_owned()];
-    match (job.started_at, job.finished_at) {
-        (Some(s), Some(f)) => footer.push(format!("took {}", crate::render::duration(f - s))),
-        (Some(s), None) => footer.push(format!(
-            "running for {}",
-            crate::render::duration(card.now - s)
-        )),
-        _ => {}
-    }
-    if let Some(reason) = &job.reason {
-        footer.push(format!("reason: {reason}"));
-    }
-    if let Some(error) = &job.error
-        && job.state != JobState::Failed
-    {
-        footer.push(error.clone());
-    }
-    if let Some(artifact) = &job.artifact {
-        footer.push(format!(
-            "backup {} ({}, sha256 {})",
-            artifact.path,
-            crate::render::bytes(artifact.size),
-            &artifact.sha256[..artifact.sha256.len().min(12)]
-        ));
-    }
-    if job.state == JobState::AwaitingApproval {
-        footer.push(format!(
-            "react ✅ to approve or ❌ to reject · approvers: {}",
-            card.approvers_hint.replace('`', "")
-        ));
-    }
+    footer.extend(
+        crate::render::card_notes(card)
+            .into_iter()
+            .map(|n| n.replace('`', "")),
+    );
     let embed = json!({
         "title": clip(&format!("{} {} #{} · {}", state_icon(job.state), job.kind.title(), job.id, job.env), 256),
         "description": clip(description.trim_end(), MAX_DESCRIPTION),

@@ -1,6 +1,7 @@
 //! deckhand's messages, platform-neutral, and their plain-text form (console, logs).
 //! Slack Block Kit and Discord embeds render the same [`Message`].
 
+mod card;
 mod plain;
 
 use deckhand_commands::{AnnouncementType, Priority};
@@ -9,6 +10,7 @@ use crate::store::approvals::Approval;
 use crate::store::jobs::Job;
 use crate::store::steps::Step;
 
+pub use card::{card_notes, checklist_line, failed_tail};
 pub use plain::{
     bytes, duration, incident_lines, incident_title, mention_name, plain, state_icon, state_words,
     step_icon, subject,

@@ -234,14 +234,8 @@ fn job_card(card: &JobCard) -> String {
         }
     }
     for step in &card.steps {
-        let _ = write!(out, "\n{} {}", step_icon(step.state), step.name);
-        if let (Some(start), Some(end)) = (step.started_at, step.finished_at) {
-            let _ = write!(out, " ({})", duration(end - start));
-        }
+        let _ = write!(out, "\n{}", super::checklist_line(step, ""));
         if matches!(step.state, StepState::Failed | StepState::FailedIgnored) {
-            if let Some(error) = &step.error {
-                let _ = write!(out, " — {error}");
-            }
             let lines: Vec<&str> = step.output_tail.lines().collect();
             for line in &lines[lines.len().saturating_sub(FAILED_TAIL_LINES)..] {
                 let _ = write!(out, "\n    │ {line}");

@@ -6,7 +6,6 @@ use serde_json::{Value, json};
 use crate::render::{Announcement, JobCard, Message, plain, state_icon, subject};
 use crate::store::approvals::Decision;
 use crate::store::jobs::JobState;
-use crate::store::steps::StepState;
 
 /// Button action ids; their `value` is the job number.
 pub const APPROVE: &str = "deckhand_approve";
@@ -132,68 +131,18 @@ fn job_card(card: &JobCard) -> Vec<Value> {
     }
     blocks.push(json!({ "type": "section", "fields": fields }));
     if !card.steps.is_empty() {
-        let mut list = String::new();
-        for step in &card.steps {
-            list.push_str(&format!(
-                "{} {}",
-                crate::render::step_icon(step.state),
-                step.name
-            ));
-            if let (Some(start), Some(end)) = (step.started_at, step.finished_at) {
-                list.push_str(&format!(" _({})_", crate::render::duration(end - start)));
-            }
-            if matches!(step.state, StepState::Failed | StepState::FailedIgnored)
-                && let Some(error) = &step.error
-            {
-                list.push_str(&format!(" — {error}"));
-            }
-            list.push('\n');
-        }
-        blocks.push(section(list.trim_end()));
-        if let Some(failed) = card
+        let list: Vec<String> = card
             .steps
             .iter()
-            .find(|s| s.state == StepState::Failed && !s.output_tail.trim().is_empty())
-        {
-            let lines: Vec<&str> = failed.output_tail.lines().collect();
-            let tail = lines[lines.len().saturating_sub(8)..].join("\n");
+            .map(|s| crate::render::checklist_line(s, "_"))
+            .collect();
+        blocks.push(section(&list.join("\n")));
+        if let Some(tail) = crate::render::failed_tail(card, 8) {
             blocks.push(section(&format!("```{}```", clip(&tail, MAX_TEXT - 10))));
         }
     }
     let mut context = vec![format!("*{}*", crate::render::state_words(job.state))];
-    match (job.started_at, job.finished_at) {
-        (Some(s), Some(f)) => context.push(format!("took {}", crate::render::duration(f - s))),
-        (Some(s), None) => context.push(format!(
-            "running for {}",
-            crate::render::duration(card.now - s)
-        )),
-        _ => {}
-    }
-    if let Some(reason) = &job.reason {
-        context.push(format!("reason: {reason}"));
-    }
-    if let Some(target) = job.rolls_back {
-        context.push(format!("rolls back #{target}"));
-    }
-    if let Some(error) = &job.error
-        && job.state != JobState::Failed
-    {
-        context.push(error.clone());
-    }
-    if let Some(artifact) = &job.artifact {
-        context.push(format!(
-            "backup {} ({}, sha256 `{}`)",
-            artifact.path,
-            crate::render::bytes(artifact.size),
-            &artifact.sha256[..artifact.sha256.len().min(12)]
-        ));
-    }
-    if job.state == JobState::AwaitingApproval {
-        context.push(format!(
-            "react ✅ to approve or ❌ to reject · approvers: {}",
-            card.approvers_hint
-        ));
-    }
+    context.extend(crate::render::card_notes(card));
     blocks.push(json!({
         "type": "context",
         "elements": [{ "type": "mrkdwn", "text": clip(&context.join(" · "), MAX_TEXT) }]
