@@ -173,6 +173,11 @@ fn trusted(sql: String) -> sqlx::AssertSqlSafe<String> {
     sqlx::AssertSqlSafe(sql)
 }
 
+/// `SELECT` every job column, followed by `filter` (a `WHERE`/`ORDER BY` written here).
+fn select(filter: &str) -> sqlx::query::QueryAs<'static, Any, JobRow, sqlx::any::AnyArguments> {
+    sqlx::query_as(trusted(format!("SELECT {COLUMNS} FROM jobs {filter}")))
+}
+
 fn convert(rows: Vec<JobRow>) -> sqlx::Result<Vec<Job>> {
     rows.into_iter().map(Job::try_from).collect()
 }
@@ -230,11 +235,7 @@ pub async fn insert<'c>(
 }
 
 pub async fn get<'c>(db: impl Executor<'c, Database = Any>, id: i64) -> sqlx::Result<Option<Job>> {
-    let row: Option<JobRow> =
-        sqlx::query_as(trusted(format!("SELECT {COLUMNS} FROM jobs WHERE id = $1")))
-            .bind(id)
-            .fetch_optional(db)
-            .await?;
+    let row: Option<JobRow> = select("WHERE id = $1").bind(id).fetch_optional(db).await?;
     row.map(Job::try_from).transpose()
 }
 
@@ -348,12 +349,9 @@ pub async fn in_states<'c>(
     states: &[JobState],
 ) -> sqlx::Result<Vec<Job>> {
     let list: Vec<String> = states.iter().map(|s| format!("'{}'", s.as_str())).collect();
-    let rows: Vec<JobRow> = sqlx::query_as(trusted(format!(
-        "SELECT {COLUMNS} FROM jobs WHERE state IN ({}) ORDER BY id",
-        list.join(", ")
-    )))
-    .fetch_all(db)
-    .await?;
+    let rows: Vec<JobRow> = select(&format!("WHERE state IN ({}) ORDER BY id", list.join(", ")))
+        .fetch_all(db)
+        .await?;
     convert(rows)
 }
 
@@ -362,9 +360,9 @@ pub async fn orphaned<'c>(
     db: impl Executor<'c, Database = Any>,
     now: i64,
 ) -> sqlx::Result<Vec<Job>> {
-    let rows: Vec<JobRow> = sqlx::query_as(trusted(format!(
-        "SELECT {COLUMNS} FROM jobs WHERE state = 'running' AND (lease_expires_at IS NULL OR lease_expires_at < $1) ORDER BY id"
-    )))
+    let rows: Vec<JobRow> = select(
+        "WHERE state = 'running' AND (lease_expires_at IS NULL OR lease_expires_at < $1) ORDER BY id",
+    )
     .bind(now)
     .fetch_all(db)
     .await?;
@@ -376,9 +374,9 @@ pub async fn approval_expired<'c>(
     db: impl Executor<'c, Database = Any>,
     now: i64,
 ) -> sqlx::Result<Vec<Job>> {
-    let rows: Vec<JobRow> = sqlx::query_as(trusted(format!(
-        "SELECT {COLUMNS} FROM jobs WHERE state = 'awaiting_approval' AND approval_expires_at IS NOT NULL AND approval_expires_at < $1 ORDER BY id"
-    )))
+    let rows: Vec<JobRow> = select(
+        "WHERE state = 'awaiting_approval' AND approval_expires_at IS NOT NULL AND approval_expires_at < $1 ORDER BY id",
+    )
     .bind(now)
     .fetch_all(db)
     .await?;
@@ -391,13 +389,11 @@ pub async fn history<'c>(
     env: &str,
     limit: i64,
 ) -> sqlx::Result<Vec<Job>> {
-    let rows: Vec<JobRow> = sqlx::query_as(trusted(format!(
-        "SELECT {COLUMNS} FROM jobs WHERE env = $1 ORDER BY id DESC LIMIT $2"
-    )))
-    .bind(env)
-    .bind(limit)
-    .fetch_all(db)
-    .await?;
+    let rows: Vec<JobRow> = select("WHERE env = $1 ORDER BY id DESC LIMIT $2")
+        .bind(env)
+        .bind(limit)
+        .fetch_all(db)
+        .await?;
     convert(rows)
 }
 
@@ -408,10 +404,10 @@ pub async fn releases<'c>(
     app: Option<&str>,
     limit: i64,
 ) -> sqlx::Result<Vec<Job>> {
-    let rows: Vec<JobRow> = sqlx::query_as(trusted(format!(
-        "SELECT {COLUMNS} FROM jobs WHERE env = $1 AND ($2 IS NULL OR app = $2) AND kind IN ('deploy', 'rollback') AND state = 'succeeded' \
-         ORDER BY id DESC LIMIT $3"
-    )))
+    let rows: Vec<JobRow> = select(
+        "WHERE env = $1 AND ($2 IS NULL OR app = $2) AND kind IN ('deploy', 'rollback') AND state = 'succeeded' \
+         ORDER BY id DESC LIMIT $3",
+    )
     .bind(env)
     .bind(app)
     .bind(limit)
@@ -426,9 +422,9 @@ pub async fn backups<'c>(
     env: &str,
     limit: i64,
 ) -> sqlx::Result<Vec<Job>> {
-    let rows: Vec<JobRow> = sqlx::query_as(trusted(format!(
-        "SELECT {COLUMNS} FROM jobs WHERE env = $1 AND kind = 'backup' AND state = 'succeeded' AND artifact_path IS NOT NULL ORDER BY id DESC LIMIT $2"
-    )))
+    let rows: Vec<JobRow> = select(
+        "WHERE env = $1 AND kind = 'backup' AND state = 'succeeded' AND artifact_path IS NOT NULL ORDER BY id DESC LIMIT $2",
+    )
     .bind(env)
     .bind(limit)
     .fetch_all(db)
