@@ -383,9 +383,8 @@ env = ["CANARY_TOKEN"]
     }
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn a_job_killed_with_the_process_is_interrupted_with_a_free_lock_after_restart() {
-    let config = r#"
+/// A prod deploy whose one step runs for five minutes, writing its pid to step.pid.
+const LONG_STEP: &str = r#"
 [roles]
 team = ["console:*"]
 [environments.prod]
@@ -394,10 +393,13 @@ deployers = ["team"]
 name = "Long migration"
 run = ["sh", "-c", "echo $$ > {dir}/step.pid; echo migrating; exec sleep 300"]
 "#;
-    let dir = workspace(Some(config));
+
+/// Starts `deckhand console` in `dir`, deploys prod, and returns once the long step runs
+/// (with the console's stdin, still open).
+fn console_with_a_running_job(dir: &Path) -> (std::process::Child, std::process::ChildStdin) {
     let mut child = Command::new(BIN)
         .arg("console")
-        .current_dir(&dir)
+        .current_dir(dir)
         .env_remove("DATABASE_URL")
         .stdin(Stdio::piped())
         .stdout(Stdio::piped())
@@ -410,20 +412,35 @@ run = ["sh", "-c", "echo $$ > {dir}/step.pid; echo migrating; exec sleep 300"]
     let started = Instant::now();
     while let Some(Ok(line)) = lines.next() {
         if line.contains("⏳ Long migration") {
-            break;
+            return (child, stdin);
         }
         assert!(
             started.elapsed() < Duration::from_secs(30),
             "the step never started"
         );
     }
+    panic!("the console ended before the step started");
+}
+
+/// The step's process group outlives a killed deckhand; tests clean it up.
+fn kill_the_step(dir: &Path) {
+    if let Ok(pid) = std::fs::read_to_string(dir.join("step.pid")) {
+        Command::new("kill")
+            .args(["-9", pid.trim()])
+            .stderr(Stdio::null())
+            .status()
+            .ok();
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_job_killed_with_the_process_is_interrupted_with_a_free_lock_after_restart() {
+    let dir = workspace(Some(LONG_STEP));
+    let (mut child, stdin) = console_with_a_running_job(&dir);
     child.kill().unwrap(); // SIGKILL: no cleanup runs
     child.wait().unwrap();
     drop(stdin);
-    // The step's own process group outlived deckhand; clean it up.
-    if let Ok(pid) = std::fs::read_to_string(dir.join("step.pid")) {
-        Command::new("kill").args(["-9", pid.trim()]).status().ok();
-    }
+    kill_the_step(&dir);
 
     let url = format!("sqlite://{}/deckhand.db", dir.display());
     let store = Store::connect(&url).await.unwrap();
@@ -704,33 +721,8 @@ fn a_pasted_credential_is_refused_and_stored_logged_or_echoed_nowhere() {
 
 #[test]
 fn a_second_deckhand_on_the_same_file_leaves_live_jobs_alone() {
-    let config = r#"
-[roles]
-team = ["console:*"]
-[environments.prod]
-deployers = ["team"]
-[[environments.prod.deploy]]
-name = "Long migration"
-run = ["sh", "-c", "echo $$ > {dir}/step.pid; exec sleep 300"]
-"#;
-    let dir = workspace(Some(config));
-    let mut first = Command::new(BIN)
-        .arg("console")
-        .current_dir(&dir)
-        .env_remove("DATABASE_URL")
-        .stdin(Stdio::piped())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::null())
-        .spawn()
-        .unwrap();
-    let mut stdin = first.stdin.take().unwrap();
-    stdin.write_all(b"/deploy prod v1\n").unwrap();
-    let mut lines = BufReader::new(first.stdout.take().unwrap()).lines();
-    while let Some(Ok(line)) = lines.next() {
-        if line.contains("⏳ Long migration") {
-            break;
-        }
-    }
+    let dir = workspace(Some(LONG_STEP));
+    let (mut first, mut stdin) = console_with_a_running_job(&dir);
     let second = deckhand(&dir, &["console"], &[], "/status prod\n");
     let stdout = text(&second.stdout);
     assert!(
@@ -744,7 +736,5 @@ run = ["sh", "-c", "echo $$ > {dir}/step.pid; exec sleep 300"]
     stdin.write_all(b"/cancel 1\n").unwrap();
     drop(stdin);
     assert!(first.wait().unwrap().success());
-    if let Ok(pid) = std::fs::read_to_string(dir.join("step.pid")) {
-        Command::new("kill").args(["-9", pid.trim()]).status().ok();
-    }
+    kill_the_step(&dir);
 }
