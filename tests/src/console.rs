@@ -171,11 +171,4 @@ impl Tester {
             .expect("store")
             .is_some()
     }
-
-    /// Waits for every queued and running job to end.
-    pub async fn idle(&self) {
-        tokio::time::timeout(PATIENCE, self.engine.wait_idle())
-            .await
-            .expect("jobs still running");
-    }
 }
