@@ -35,6 +35,15 @@ pub fn quick_settings() -> Settings {
     }
 }
 
+/// Outbound limits high enough that tests never wait on them (the 429 tests set their own).
+pub fn fast_limits() -> deckhand::chat::outbox::Limits {
+    deckhand::chat::outbox::Limits {
+        per_channel_per_second: 50,
+        per_channel_burst: 50,
+        global_per_second: 200,
+    }
+}
+
 impl Tester {
     /// An engine on a fresh SQLite store with `config` (where `{dir}` is replaced by a
     /// scratch directory).

@@ -6,7 +6,7 @@ use std::time::Duration;
 use deckhand::config::Config;
 use deckhand::discord::DiscordSettings;
 use deckhand::server::{Options, Server};
-use deckhand::slack::{Limits, SlackSettings};
+use deckhand::slack::SlackSettings;
 use deckhand::store::Store;
 use deckhand_tests::console::quick_settings;
 use deckhand_tests::discord::FakeDiscord;
@@ -32,14 +32,6 @@ run = ["true"]
     )
 }
 
-fn fast() -> Limits {
-    Limits {
-        per_channel_per_second: 50,
-        per_channel_burst: 50,
-        global_per_second: 200,
-    }
-}
-
 struct Harness {
     slack: FakeSlack,
     discord: FakeDiscord,
@@ -56,7 +48,7 @@ async fn start_with(store: Store, slack: FakeSlack, discord: FakeDiscord) -> Har
             app_token: None,
             signing_secret: Some("secret".to_owned().into()),
             api_url: Some(slack.api_url.clone()),
-            limits: fast(),
+            limits: deckhand_tests::console::fast_limits(),
         }),
         discord: Some(DiscordSettings {
             token: "bot-token".to_owned().into(),
@@ -64,7 +56,7 @@ async fn start_with(store: Store, slack: FakeSlack, discord: FakeDiscord) -> Har
             api_url: Some(discord.api_url.clone()),
             guild_id: None,
             gateway: false,
-            limits: fast(),
+            limits: deckhand_tests::console::fast_limits(),
         }),
         api_token: Some(TOKEN.to_owned().into()),
     };

@@ -7,7 +7,7 @@ use std::time::Duration;
 use deckhand::config::Config;
 use deckhand::discord::DiscordSettings;
 use deckhand::server::{Options, Server};
-use deckhand::slack::{Limits, SlackSettings};
+use deckhand::slack::SlackSettings;
 use deckhand::store::jobs::{self, JobState};
 use deckhand_tests::console::quick_settings;
 use deckhand_tests::discord::{FakeDiscord, GUILD_ID, button, command, reaction, user};
@@ -78,14 +78,6 @@ fn signing_key() -> SigningKey {
     SigningKey::from_bytes(&[7u8; 32])
 }
 
-fn fast() -> Limits {
-    Limits {
-        per_channel_per_second: 50,
-        per_channel_burst: 50,
-        global_per_second: 200,
-    }
-}
-
 struct Harness {
     discord: FakeDiscord,
     server: Server,
@@ -101,7 +93,7 @@ async fn start(gateway: bool, slack: Option<SlackSettings>) -> Harness {
         api_url: Some(discord.api_url.clone()),
         guild_id: Some(GUILD_ID.parse().unwrap()),
         gateway,
-        limits: fast(),
+        limits: deckhand_tests::console::fast_limits(),
     };
     let (store, _) = deckhand::testing::sqlite().await;
     let config = Config::parse(&config(), "discord-test.toml").unwrap();
@@ -246,7 +238,7 @@ async fn commands_are_registered_only_when_they_changed() {
         api_url: Some(discord.api_url.clone()),
         guild_id: Some(GUILD_ID.parse().unwrap()),
         gateway: true,
-        limits: fast(),
+        limits: deckhand_tests::console::fast_limits(),
     };
     let (store, _) = deckhand::testing::sqlite().await;
     let config = Config::parse(&config(), "discord-test.toml").unwrap();
@@ -514,7 +506,7 @@ async fn a_deploy_started_in_slack_is_announced_on_slack_and_discord() {
         app_token: None,
         signing_secret: Some("secret".to_owned().into()),
         api_url: Some(slack.api_url.clone()),
-        limits: fast(),
+        limits: deckhand_tests::console::fast_limits(),
     };
     let h = start(true, Some(settings)).await;
     let body =

@@ -236,11 +236,7 @@ async fn reminders_reach_slack_and_discord() {
     use deckhand::server::{Options, Server};
     let slack = deckhand_tests::slack::FakeSlack::start().await;
     let discord = deckhand_tests::discord::FakeDiscord::start().await;
-    let fast = deckhand::slack::Limits {
-        per_channel_per_second: 50,
-        per_channel_burst: 50,
-        global_per_second: 200,
-    };
+    let fast = deckhand_tests::console::fast_limits();
     let text = config(&[("DUE_KEY", 90), ("LATE_KEY", 100)])
         .replace("console:#ops-leads", "discord:600000000000000007")
         .replace("console:#ops", "slack:#ops")

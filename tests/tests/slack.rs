@@ -115,14 +115,6 @@ async fn start(mode: Mode, limits: Limits) -> Harness {
     }
 }
 
-fn fast() -> Limits {
-    Limits {
-        per_channel_per_second: 50,
-        per_channel_burst: 50,
-        global_per_second: 200,
-    }
-}
-
 impl Harness {
     async fn post_signed(
         &self,
@@ -202,7 +194,7 @@ fn now() -> i64 {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn http_mode_deploy_is_approved_by_reaction_and_announced() {
-    let h = start(Mode::Http, fast()).await;
+    let h = start(Mode::Http, deckhand_tests::console::fast_limits()).await;
     let ack = h
         .command("U01ALICE", "/deploy", "prod v1.4.2", "trigger-1")
         .await;
@@ -257,7 +249,7 @@ async fn http_mode_deploy_is_approved_by_reaction_and_announced() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn self_approval_in_slack_is_refused_with_an_ephemeral_reason() {
-    let h = start(Mode::Http, fast()).await;
+    let h = start(Mode::Http, deckhand_tests::console::fast_limits()).await;
     h.command("U01ALICE", "/deploy", "prod v2", "trigger-1")
         .await;
     h.slack
@@ -286,7 +278,7 @@ async fn self_approval_in_slack_is_refused_with_an_ephemeral_reason() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn tampered_or_missing_signature_gets_401_and_nothing_happens() {
-    let h = start(Mode::Http, fast()).await;
+    let h = start(Mode::Http, deckhand_tests::console::fast_limits()).await;
     let body = slash_command("U01ALICE", "C1", "/deploy", "prod v1", "trigger-1");
     let tampered = sign(SECRET, now(), &body.replace("v1", "v2"));
     let answer = h
@@ -331,7 +323,7 @@ async fn tampered_or_missing_signature_gets_401_and_nothing_happens() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_stale_timestamp_gets_401() {
-    let h = start(Mode::Http, fast()).await;
+    let h = start(Mode::Http, deckhand_tests::console::fast_limits()).await;
     let body = slash_command("U01ALICE", "C1", "/deploy", "prod v1", "trigger-1");
     let old = now() - 6 * 60;
     let answer = h
@@ -351,7 +343,7 @@ async fn a_stale_timestamp_gets_401() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn url_verification_is_answered_with_the_challenge() {
-    let h = start(Mode::Http, fast()).await;
+    let h = start(Mode::Http, deckhand_tests::console::fast_limits()).await;
     let answer = h.event(serde_json::json!({"token": "t", "challenge": "3eZbrw1aBm2rZgRNFdxV2595E9CY3gmdALWMmHkvFXO7tYXAYM8P", "type": "url_verification"})).await;
     assert_eq!(answer.status(), 200);
     assert_eq!(
@@ -363,7 +355,7 @@ async fn url_verification_is_answered_with_the_challenge() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn retried_deliveries_create_one_job_and_count_one_approval() {
-    let h = start(Mode::Http, fast()).await;
+    let h = start(Mode::Http, deckhand_tests::console::fast_limits()).await;
     let body = slash_command("U01ALICE", "C1", "/deploy", "twokeys v1", "trigger-1");
     h.post_signed(
         "/slack/commands",
@@ -449,7 +441,7 @@ async fn retried_deliveries_create_one_job_and_count_one_approval() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_parse_error_is_the_ack_itself_and_makes_no_job() {
-    let h = start(Mode::Http, fast()).await;
+    let h = start(Mode::Http, deckhand_tests::console::fast_limits()).await;
     let ack: Value = h
         .command("U01ALICE", "/deploy", "prod v1;rm", "trigger-1")
         .await
@@ -467,7 +459,7 @@ async fn a_parse_error_is_the_ack_itself_and_makes_no_job() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn buttons_approve_and_umbrella_and_mentions_work() {
-    let h = start(Mode::Http, fast()).await;
+    let h = start(Mode::Http, deckhand_tests::console::fast_limits()).await;
     h.command("U01ALICE", "/deckhand", "deploy prod v3", "trigger-1")
         .await;
     let card = h
@@ -551,7 +543,7 @@ async fn a_burst_of_429s_loses_no_update_and_ends_on_the_latest_state() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn socket_mode_deploy_acks_runs_and_survives_a_disconnect() {
-    let h = start(Mode::Socket, fast()).await;
+    let h = start(Mode::Socket, deckhand_tests::console::fast_limits()).await;
     let envelope = h.slack.envelope(
         "slash_commands",
         slash_command_payload("U01ALICE", "C1", "/deploy", "prod v7", "trigger-s1"),
@@ -605,7 +597,7 @@ async fn socket_mode_deploy_acks_runs_and_survives_a_disconnect() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn peoples_text_can_never_ping_a_channel() {
-    let h = start(Mode::Http, fast()).await;
+    let h = start(Mode::Http, deckhand_tests::console::fast_limits()).await;
     h.command(
         "U01ALICE",
         "/lock",
