@@ -1,7 +1,7 @@
 //! Evaluating due status and building reminders for 100,000 secrets.
 
 use criterion::{Criterion, criterion_group, criterion_main};
-use deckhand::secrets::policy::{self, DAY_MS, Tiers};
+use deckhand::secrets::due::{self, DAY_MS, Tiers};
 use deckhand::store::secrets::Secret;
 use std::hint::black_box;
 
@@ -33,11 +33,11 @@ fn reminders(c: &mut Criterion) {
     let secrets = registry(100_000);
     let now = 120 * DAY_MS;
     let tiers = Tiers::default();
-    let due = policy::plan(&secrets, now, &tiers).len();
+    let due = due::plan(&secrets, now, &tiers).len();
     println!("100,000 secrets: {due} reminders at the sample time");
     c.bench_function("plan_reminders_100k", |b| {
         b.iter(|| {
-            let planned = policy::plan(black_box(&secrets), black_box(now), &tiers);
+            let planned = due::plan(black_box(&secrets), black_box(now), &tiers);
             // Build each reminder's text, as a run does.
             let lines: usize = planned
                 .iter()
@@ -53,7 +53,7 @@ fn reminders(c: &mut Criterion) {
         })
     });
     c.bench_function("digest_100k", |b| {
-        b.iter(|| policy::digest(black_box(&secrets), black_box(now), &tiers).len())
+        b.iter(|| due::digest(black_box(&secrets), black_box(now), &tiers).len())
     });
 }
 

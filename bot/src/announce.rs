@@ -7,8 +7,11 @@ use std::collections::BTreeSet;
 use anyhow::Context as _;
 use deckhand_commands::Priority;
 
-use crate::chat::Posted;
-use crate::jobs::Engine;
+use std::sync::Arc;
+
+use crate::chat::{Origin, Posted};
+use crate::ctx::Ctx;
+use crate::policy;
 use crate::render::{Announcement, Message};
 use crate::store::{announcements, now_ms};
 
@@ -30,19 +33,58 @@ pub enum Outcome {
     },
 }
 
-impl Engine {
+/// Announcements: from chat (`/announce`), the REST API and jobs.
+pub struct Announcements {
+    ctx: Arc<Ctx>,
+}
+
+impl Announcements {
+    pub fn new(ctx: Arc<Ctx>) -> Announcements {
+        Announcements { ctx }
+    }
+
+    /// `/announce`: for the announcer roles (default: admins), to every announce channel.
+    pub async fn command(
+        &self,
+        origin: &Origin,
+        kind: deckhand_commands::AnnouncementType,
+        priority: Priority,
+        subject: String,
+        message: String,
+    ) -> anyhow::Result<()> {
+        policy::may_announce(&self.ctx.config, &origin.user.id)?;
+        let announcement = Announcement {
+            sender: origin.user.name.clone(),
+            recipients: vec!["all".into()],
+            kind,
+            priority,
+            subject,
+            message,
+            references: Vec::new(),
+            attention: None,
+        };
+        match self.announce(announcement, None, None).await? {
+            Outcome::Posted { messages, .. } => {
+                let text = format!("📣 Announced in {} channel(s).", messages.len());
+                self.ctx.whisper(origin, text).await;
+            }
+            other => tracing::debug!(?other, "announcement"),
+        }
+        Ok(())
+    }
+
     /// The channel refs an announcement goes to: `all` means every announce channel of
     /// every platform; the config's per-type routes are always added.
     pub fn route(&self, announcement: &Announcement) -> Vec<String> {
         let mut channels = BTreeSet::new();
         for recipient in &announcement.recipients {
             if recipient == "all" {
-                channels.extend(self.config.bot.announce.iter().cloned());
+                channels.extend(self.ctx.config.bot.announce.iter().cloned());
             } else {
                 channels.insert(recipient.clone());
             }
         }
-        if let Some(extra) = self.config.bot.announce_routes.get(&announcement.kind) {
+        if let Some(extra) = self.ctx.config.bot.announce_routes.get(&announcement.kind) {
             channels.extend(extra.iter().cloned());
         }
         channels.into_iter().collect()
@@ -56,13 +98,13 @@ impl Engine {
         scheduled_for: Option<i64>,
     ) -> anyhow::Result<Outcome> {
         if announcement.priority == Priority::Urgent {
-            announcement.attention = self.config.attention().map(str::to_owned);
+            announcement.attention = self.ctx.config.attention().map(str::to_owned);
         }
         let body = serde_json::to_string(&announcement)?;
         let now = now_ms();
         let due_later = scheduled_for.filter(|at| *at > now);
         let id = match announcements::insert(
-            &self.store.pool,
+            &self.ctx.store.pool,
             key,
             &body,
             &announcement.sender,
@@ -73,7 +115,7 @@ impl Engine {
         {
             Some(id) => id,
             None => {
-                let existing = announcements::by_key(&self.store.pool, key.unwrap_or_default())
+                let existing = announcements::by_key(&self.ctx.store.pool, key.unwrap_or_default())
                     .await?
                     .context("an idempotency key without its announcement")?;
                 return Ok(Outcome::Duplicate {
@@ -82,15 +124,16 @@ impl Engine {
                 });
             }
         };
-        self.audit(
-            &announcement.sender,
-            "api",
-            "announcement.created",
-            None,
-            None,
-            &format!("#{id} {}: {}", announcement.kind, announcement.subject),
-        )
-        .await;
+        self.ctx
+            .audit(
+                &announcement.sender,
+                "api",
+                "announcement.created",
+                None,
+                None,
+                &format!("#{id} {}: {}", announcement.kind, announcement.subject),
+            )
+            .await;
         if let Some(at) = due_later {
             return Ok(Outcome::Scheduled { id, at });
         }
@@ -105,15 +148,15 @@ impl Engine {
         announcement: &Announcement,
         now: i64,
     ) -> anyhow::Result<Vec<Posted>> {
-        if !announcements::claim(&self.store.pool, id, now).await? {
+        if !announcements::claim(&self.ctx.store.pool, id, now).await? {
             return self.announcement_messages(id).await;
         }
         let message = Message::Announcement(announcement.clone());
         let mut posted = Vec::new();
         for channel in self.route(announcement) {
-            if let Some(p) = self.chat.post_to(&channel, &message).await {
+            if let Some(p) = self.ctx.chat.post_to(&channel, &message).await {
                 announcements::remember_message(
-                    &self.store.pool,
+                    &self.ctx.store.pool,
                     id,
                     &p.platform,
                     &p.channel,
@@ -127,7 +170,7 @@ impl Engine {
     }
 
     pub async fn announcement_messages(&self, id: i64) -> anyhow::Result<Vec<Posted>> {
-        Ok(announcements::messages(&self.store.pool, id)
+        Ok(announcements::messages(&self.ctx.store.pool, id)
             .await?
             .into_iter()
             .map(|(platform, channel, message_id)| Posted {
@@ -145,14 +188,14 @@ impl Engine {
         key: &str,
         mut announcement: Announcement,
     ) -> anyhow::Result<Option<(i64, Vec<Posted>)>> {
-        let Some(existing) = announcements::by_key(&self.store.pool, key).await? else {
+        let Some(existing) = announcements::by_key(&self.ctx.store.pool, key).await? else {
             return Ok(None);
         };
         if announcement.priority == Priority::Urgent {
-            announcement.attention = self.config.attention().map(str::to_owned);
+            announcement.attention = self.ctx.config.attention().map(str::to_owned);
         }
         announcements::update_body(
-            &self.store.pool,
+            &self.ctx.store.pool,
             existing.id,
             &serde_json::to_string(&announcement)?,
             now_ms(),
@@ -161,30 +204,28 @@ impl Engine {
         let messages = self.announcement_messages(existing.id).await?;
         let message = Message::Announcement(announcement.clone());
         for posted in &messages {
-            self.chat.edit(posted, &message).await;
+            self.ctx.chat.edit(posted, &message).await;
         }
-        self.audit(
-            &announcement.sender,
-            "api",
-            "announcement.updated",
-            None,
-            None,
-            &format!("#{} {}", existing.id, announcement.subject),
-        )
-        .await;
+        self.ctx
+            .audit(
+                &announcement.sender,
+                "api",
+                "announcement.updated",
+                None,
+                None,
+                &format!("#{} {}", existing.id, announcement.subject),
+            )
+            .await;
         Ok(Some((existing.id, messages)))
     }
 
-    /// Work that is due at `now`: scheduled announcements and incident update reminders.
-    /// The sweeper calls it every second; tests call it with the time they want.
-    pub async fn tick(&self, now: i64) -> anyhow::Result<()> {
-        for due in announcements::due(&self.store.pool, now).await? {
+    /// Posts the scheduled announcements that are due at `now`.
+    pub async fn post_due(&self, now: i64) -> anyhow::Result<()> {
+        for due in announcements::due(&self.ctx.store.pool, now).await? {
             let announcement: Announcement =
                 serde_json::from_str(&due.body).context("a stored announcement")?;
             self.post_announcement(due.id, &announcement, now).await?;
         }
-        self.remind_incidents(now).await?;
-        self.remind_secrets(now).await?;
         Ok(())
     }
 }

@@ -20,7 +20,7 @@ use crate::announce::Outcome;
 use crate::chat::Posted;
 use crate::jobs::Engine;
 use crate::render::Announcement;
-use crate::store::{jobs, locks, now_ms, steps};
+use crate::store::jobs;
 
 /// Announcement bodies are small; anything bigger is a mistake or an attack.
 pub const MAX_BODY: usize = 64 * 1024;
@@ -299,7 +299,7 @@ async fn create(State(api): State<Api>, headers: HeaderMap, body: axum::body::By
         .get("idempotency-key")
         .and_then(|v| v.to_str().ok())
         .filter(|k| !k.is_empty() && k.len() <= 200);
-    match api.engine.announce(announcement, key, scheduled_for).await {
+    match api.engine.announcements().announce(announcement, key, scheduled_for).await {
         Ok(Outcome::Posted { id, messages }) => (StatusCode::CREATED, Json(json!({ "id": id, "status": "posted", "messages": refs(&messages) }))).into_response(),
         Ok(Outcome::Duplicate { id, messages }) => (StatusCode::OK, Json(json!({ "id": id, "status": "duplicate", "messages": refs(&messages) }))).into_response(),
         Ok(Outcome::Scheduled { id, at }) => (
@@ -331,7 +331,12 @@ async fn update(
         Ok(valid) => valid,
         Err(errors) => return unprocessable(errors),
     };
-    match api.engine.update_announcement(&key, announcement).await {
+    match api
+        .engine
+        .announcements()
+        .update_announcement(&key, announcement)
+        .await
+    {
         Ok(Some((id, messages))) => {
             Json(json!({ "id": id, "status": "updated", "messages": refs(&messages) }))
                 .into_response()
@@ -375,31 +380,20 @@ async fn list_jobs(
         return *refused;
     }
     let limit = query.limit.unwrap_or(50).clamp(1, 500);
-    let pool = &api.engine.store.pool;
-    let mut list = Vec::new();
-    let envs: Vec<String> = match query.env {
-        Some(env) => vec![env],
-        None => api.engine.config.environments.keys().cloned().collect(),
-    };
-    for env in envs {
-        match jobs::history(pool, &env, limit).await {
-            Ok(found) => list.extend(found),
-            Err(e) => return problem(StatusCode::SERVICE_UNAVAILABLE, &format!("database: {e}")),
+    match api.engine.recent_jobs(query.env, limit).await {
+        Ok(list) => {
+            Json(json!({ "jobs": list.iter().map(job_json).collect::<Vec<_>>() })).into_response()
         }
+        Err(e) => problem(StatusCode::SERVICE_UNAVAILABLE, &format!("database: {e:#}")),
     }
-    list.sort_by_key(|job| std::cmp::Reverse(job.id));
-    list.truncate(limit as usize);
-    Json(json!({ "jobs": list.iter().map(job_json).collect::<Vec<_>>() })).into_response()
 }
 
 async fn job(State(api): State<Api>, headers: HeaderMap, Path(id): Path<i64>) -> Response {
     if let Err(refused) = api.admit(&headers) {
         return *refused;
     }
-    let pool = &api.engine.store.pool;
-    match jobs::get(pool, id).await {
-        Ok(Some(job)) => {
-            let checklist = steps::list(pool, id).await.unwrap_or_default();
+    match api.engine.job_with_steps(id).await {
+        Ok(Some((job, checklist))) => {
             let mut body = job_json(&job);
             body["steps"] = json!(checklist.iter().map(|s| json!({
                 "name": s.name, "state": s.state.as_str(), "started_at": s.started_at,
@@ -416,20 +410,17 @@ async fn environments(State(api): State<Api>, headers: HeaderMap) -> Response {
     if let Err(refused) = api.admit(&headers) {
         return *refused;
     }
-    let pool = &api.engine.store.pool;
-    let now = now_ms();
-    let mut out = Vec::new();
-    for name in api.engine.config.environments.keys() {
-        let current = jobs::releases(pool, name, None, 1)
-            .await
-            .ok()
-            .and_then(|r| r.into_iter().next());
-        let lock = locks::get(pool, name, now).await.ok().flatten();
-        out.push(json!({
-            "name": name,
-            "current": current.as_ref().map(job_json),
-            "lock": lock.map(|l| json!({ "holder": l.holder, "job_id": l.job_id, "reason": l.reason, "since": l.since, "expires_at": l.expires_at })),
-        }));
-    }
+    let envs = match api.engine.environments().await {
+        Ok(envs) => envs,
+        Err(e) => return problem(StatusCode::SERVICE_UNAVAILABLE, &format!("database: {e:#}")),
+    };
+    let out: Vec<Value> = envs
+        .into_iter()
+        .map(|env| json!({
+            "name": env.name,
+            "current": env.current.as_ref().map(job_json),
+            "lock": env.lock.map(|l| json!({ "holder": l.holder, "job_id": l.job_id, "reason": l.reason, "since": l.since, "expires_at": l.expires_at })),
+        }))
+        .collect();
     Json(json!({ "environments": out })).into_response()
 }

@@ -152,7 +152,8 @@ async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             let store = Store::connect(&cli.database_url).await?;
             let engine = Engine::new(Arc::new(config), store, Chat::new(), Settings::default());
             let (added, known) = engine
-                .import_secrets(&text, env, every.as_secs() as i64, owner)
+                .secrets()
+                .import(&text, env, every.as_secs() as i64, owner)
                 .await?;
             println!(
                 "registered {} new secret(s) in {env}: {}",
@@ -329,7 +330,7 @@ async fn console_session(
     if interactive {
         eprintln!(
             "deckhand console ({}). You are `{user}`; `@bob TEXT` speaks as bob, `@bob react ✅ m3` reacts. Try /help. Ctrl-D quits.",
-            engine.config.source
+            engine.config().source
         );
     }
     let mut lines = tokio::io::BufReader::new(tokio::io::stdin()).lines();

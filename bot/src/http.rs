@@ -30,7 +30,7 @@ pub fn api_token_from_env() -> Option<secrecy::SecretString> {
 
 /// 200 when the database answers, 503 when it does not.
 async fn healthz(State(engine): State<Arc<Engine>>) -> impl IntoResponse {
-    let database = engine.store.ping().await;
+    let database = engine.store().ping().await;
     let status = if database {
         StatusCode::OK
     } else {
@@ -39,7 +39,7 @@ async fn healthz(State(engine): State<Arc<Engine>>) -> impl IntoResponse {
     let body = json!({
         "status": if database { "healthy" } else { "unhealthy" },
         "database": if database { "connected" } else { "unreachable" },
-        "dialect": format!("{:?}", engine.store.dialect).to_lowercase(),
+        "dialect": format!("{:?}", engine.store().dialect).to_lowercase(),
         "version": env!("CARGO_PKG_VERSION"),
     });
     (status, axum::Json(body))
@@ -50,9 +50,7 @@ async fn healthz(State(engine): State<Arc<Engine>>) -> impl IntoResponse {
 async fn metrics(State(engine): State<Arc<Engine>>) -> impl IntoResponse {
     use std::fmt::Write as _;
     let mut out = String::new();
-    let commands = engine
-        .commands_received
-        .load(std::sync::atomic::Ordering::Relaxed);
+    let commands = engine.commands_received();
     let _ = writeln!(
         out,
         "# HELP deckhand_commands_total Commands received from every platform.\n# TYPE deckhand_commands_total counter\ndeckhand_commands_total {commands}"
@@ -61,9 +59,7 @@ async fn metrics(State(engine): State<Arc<Engine>>) -> impl IntoResponse {
         out,
         "# HELP deckhand_jobs Jobs by state.\n# TYPE deckhand_jobs gauge"
     );
-    let counts = crate::store::jobs::count_by_state(&engine.store.pool)
-        .await
-        .unwrap_or_default();
+    let counts = engine.jobs_by_state().await.unwrap_or_default();
     for state in crate::store::jobs::JobState::ALL {
         let n = counts
             .iter()
@@ -72,9 +68,7 @@ async fn metrics(State(engine): State<Arc<Engine>>) -> impl IntoResponse {
             .unwrap_or(0);
         let _ = writeln!(out, "deckhand_jobs{{state=\"{}\"}} {n}", state.as_str());
     }
-    let (steps, seconds) = crate::store::steps::duration_totals(&engine.store.pool)
-        .await
-        .unwrap_or((0, 0.0));
+    let (steps, seconds) = engine.step_totals().await.unwrap_or((0, 0.0));
     let _ = writeln!(
         out,
         "# HELP deckhand_step_duration_seconds Time spent in finished steps.\n# TYPE deckhand_step_duration_seconds summary\ndeckhand_step_duration_seconds_sum {seconds}\ndeckhand_step_duration_seconds_count {steps}"
@@ -83,7 +77,7 @@ async fn metrics(State(engine): State<Arc<Engine>>) -> impl IntoResponse {
         out,
         "# HELP deckhand_outbound_calls_total Calls to chat platforms' APIs.\n# TYPE deckhand_outbound_calls_total counter"
     );
-    let stats = engine.chat.stats();
+    let stats = engine.chat().stats();
     for (platform, calls, _) in &stats {
         let _ = writeln!(
             out,

@@ -4,8 +4,12 @@
 
 use deckhand_commands::{AnnouncementType, IncidentCommand, IncidentId, Priority, Severity};
 
-use crate::chat::Posted;
-use crate::jobs::{Engine, Origin};
+use std::sync::Arc;
+
+use crate::announce::Announcements;
+use crate::chat::{Origin, Posted};
+use crate::ctx::Ctx;
+use crate::refusal::{GatingIncident, Refusal};
 use crate::render::{Announcement, IncidentCard, Message, duration};
 use crate::store::incidents::{self, Incident, NewIncident, TimelineEntry};
 use crate::store::now_ms;
@@ -13,12 +17,18 @@ use crate::store::now_ms;
 /// Open incidents shown by `/incident list`.
 const LIST_LIMIT: usize = 20;
 
-impl Engine {
-    pub async fn incident_command(
-        &self,
-        origin: &Origin,
-        command: IncidentCommand,
-    ) -> anyhow::Result<()> {
+/// Incidents, their status cards, commander reminders and the deploy gate.
+pub struct Incidents {
+    ctx: Arc<Ctx>,
+    announcements: Arc<Announcements>,
+}
+
+impl Incidents {
+    pub fn new(ctx: Arc<Ctx>, announcements: Arc<Announcements>) -> Incidents {
+        Incidents { ctx, announcements }
+    }
+
+    pub async fn command(&self, origin: &Origin, command: IncidentCommand) -> anyhow::Result<()> {
         match command {
             IncidentCommand::Declare { severity, title } => {
                 self.declare(origin, severity, &title).await
@@ -35,6 +45,7 @@ impl Engine {
     /// the channel it was declared in.
     fn incident_channels(&self, incident: &Incident) -> Vec<String> {
         let configured = self
+            .ctx
             .config
             .incidents
             .as_ref()
@@ -43,39 +54,32 @@ impl Engine {
         if !configured.is_empty() {
             return configured;
         }
-        if !self.config.bot.announce.is_empty() {
-            return self.config.bot.announce.clone();
+        if !self.ctx.config.bot.announce.is_empty() {
+            return self.ctx.config.bot.announce.clone();
         }
         vec![format!("{}:{}", incident.platform, incident.channel)]
     }
 
-    fn timezone(&self) -> chrono_tz::Tz {
-        self.config
-            .bot
-            .timezone
-            .as_deref()
-            .and_then(|t| t.parse().ok())
-            .unwrap_or(chrono_tz::UTC)
-    }
-
     async fn incident_card(&self, incident: Incident) -> anyhow::Result<Message> {
-        let timeline = incidents::timeline(&self.store.pool, incident.id).await?;
+        let timeline = incidents::timeline(&self.ctx.store.pool, incident.id).await?;
         Ok(Message::Incident(Box::new(IncidentCard {
             incident,
             timeline,
             now: now_ms(),
-            timezone: self.timezone(),
+            timezone: self.ctx.clock.tz,
         })))
     }
 
     /// Edits every status card of an incident.
     pub async fn refresh_incident(&self, id: i64) -> anyhow::Result<()> {
-        let Some(incident) = incidents::get(&self.store.pool, id).await? else {
+        let Some(incident) = incidents::get(&self.ctx.store.pool, id).await? else {
             return Ok(());
         };
         let card = self.incident_card(incident).await?;
-        for (platform, channel, message_id) in incidents::messages(&self.store.pool, id).await? {
-            self.chat
+        for (platform, channel, message_id) in incidents::messages(&self.ctx.store.pool, id).await?
+        {
+            self.ctx
+                .chat
                 .edit(
                     &Posted {
                         platform,
@@ -96,7 +100,7 @@ impl Engine {
             kind: kind.to_owned(),
             text: text.to_owned(),
         };
-        incidents::append(&self.store.pool, id, &entry).await?;
+        incidents::append(&self.ctx.store.pool, id, &entry).await?;
         Ok(())
     }
 
@@ -108,7 +112,7 @@ impl Engine {
     ) -> anyhow::Result<()> {
         let now = now_ms();
         let id = incidents::insert(
-            &self.store.pool,
+            &self.ctx.store.pool,
             &NewIncident {
                 severity: severity.as_str(),
                 title,
@@ -130,25 +134,26 @@ impl Engine {
             ),
         )
         .await?;
-        self.audit(
-            &origin.user.id,
-            &origin.platform,
-            "incident.declared",
-            None,
-            None,
-            &format!("INC-{id} {severity} {title}"),
-        )
-        .await;
-        let incident = incidents::get(&self.store.pool, id)
+        self.ctx
+            .audit(
+                &origin.user.id,
+                &origin.platform,
+                "incident.declared",
+                None,
+                None,
+                &format!("INC-{id} {severity} {title}"),
+            )
+            .await;
+        let incident = incidents::get(&self.ctx.store.pool, id)
             .await?
             .ok_or_else(|| anyhow::anyhow!("INC-{id} vanished"))?;
         let card = self.incident_card(incident.clone()).await?;
         let mut posted_here = false;
         for channel in self.incident_channels(&incident) {
-            if let Some(p) = self.chat.post_to(&channel, &card).await {
+            if let Some(p) = self.ctx.chat.post_to(&channel, &card).await {
                 posted_here |= p.platform == origin.platform && p.channel == origin.channel;
                 incidents::remember_message(
-                    &self.store.pool,
+                    &self.ctx.store.pool,
                     id,
                     &p.platform,
                     &p.channel,
@@ -158,31 +163,16 @@ impl Engine {
             }
         }
         if !posted_here {
-            self.say(origin, format!("🚨 INC-{id} declared ({severity}): {title}. {} is commander; update it with `/incident update INC-{id} …`.", origin.user.name)).await;
+            self.ctx.say(origin, format!("🚨 INC-{id} declared ({severity}): {title}. {} is commander; update it with `/incident update INC-{id} …`.", origin.user.name)).await;
         }
         Ok(())
     }
 
-    async fn open_incident(
-        &self,
-        origin: &Origin,
-        id: IncidentId,
-    ) -> anyhow::Result<Option<Incident>> {
-        match incidents::get(&self.store.pool, id.0 as i64).await? {
-            Some(incident) if incident.is_open() => Ok(Some(incident)),
-            Some(_) => {
-                self.whisper(origin, format!("{id} is already resolved."))
-                    .await;
-                Ok(None)
-            }
-            None => {
-                self.whisper(
-                    origin,
-                    format!("There is no {id}. `/incident list` shows the open ones."),
-                )
-                .await;
-                Ok(None)
-            }
+    async fn open_incident(&self, id: IncidentId) -> anyhow::Result<Incident> {
+        match incidents::get(&self.ctx.store.pool, id.0 as i64).await? {
+            Some(incident) if incident.is_open() => Ok(incident),
+            Some(_) => Err(Refusal::IncidentResolved { id }.into()),
+            None => Err(Refusal::NoSuchIncident { id }.into()),
         }
     }
 
@@ -192,21 +182,20 @@ impl Engine {
         id: IncidentId,
         text: &str,
     ) -> anyhow::Result<()> {
-        let Some(incident) = self.open_incident(origin, id).await? else {
-            return Ok(());
-        };
+        let incident = self.open_incident(id).await?;
         self.timeline(incident.id, &origin.user.name, "update", text)
             .await?;
-        incidents::touch(&self.store.pool, incident.id, now_ms()).await?;
-        self.audit(
-            &origin.user.id,
-            &origin.platform,
-            "incident.updated",
-            None,
-            None,
-            &format!("{id}: {text}"),
-        )
-        .await;
+        incidents::touch(&self.ctx.store.pool, incident.id, now_ms()).await?;
+        self.ctx
+            .audit(
+                &origin.user.id,
+                &origin.platform,
+                "incident.updated",
+                None,
+                None,
+                &format!("{id}: {text}"),
+            )
+            .await;
         self.refresh_incident(incident.id).await
     }
 
@@ -216,11 +205,9 @@ impl Engine {
         id: IncidentId,
         summary: Option<&str>,
     ) -> anyhow::Result<()> {
-        let Some(incident) = self.open_incident(origin, id).await? else {
-            return Ok(());
-        };
+        let incident = self.open_incident(id).await?;
         let now = now_ms();
-        if !incidents::resolve(&self.store.pool, incident.id, summary, now).await? {
+        if !incidents::resolve(&self.ctx.store.pool, incident.id, summary, now).await? {
             return Ok(());
         }
         let lasted = duration(now - incident.declared_at);
@@ -231,15 +218,16 @@ impl Engine {
             &format!("resolved by {} after {lasted}", origin.user.name),
         )
         .await?;
-        self.audit(
-            &origin.user.id,
-            &origin.platform,
-            "incident.resolved",
-            None,
-            None,
-            &format!("{id} after {lasted}"),
-        )
-        .await;
+        self.ctx
+            .audit(
+                &origin.user.id,
+                &origin.platform,
+                "incident.resolved",
+                None,
+                None,
+                &format!("{id} after {lasted}"),
+            )
+            .await;
         self.refresh_incident(incident.id).await?;
         let mut message = format!("Resolved by {} after {lasted}.", origin.user.name);
         if let Some(summary) = summary {
@@ -255,14 +243,16 @@ impl Engine {
             references: vec![id.to_string()],
             attention: None,
         };
-        self.announce(announcement, None, None).await?;
+        self.announcements
+            .announce(announcement, None, None)
+            .await?;
         Ok(())
     }
 
     async fn incident_list(&self, origin: &Origin) -> anyhow::Result<()> {
-        let open = incidents::open(&self.store.pool).await?;
+        let open = incidents::open(&self.ctx.store.pool).await?;
         if open.is_empty() {
-            self.whisper(origin, "No open incidents. 🎉").await;
+            self.ctx.whisper(origin, "No open incidents. 🎉").await;
             return Ok(());
         }
         let now = now_ms();
@@ -280,17 +270,17 @@ impl Engine {
                 )
             })
             .collect();
-        self.whisper(origin, lines.join("\n")).await;
+        self.ctx.whisper(origin, lines.join("\n")).await;
         Ok(())
     }
 
     /// Reminds commanders whose incident has had no update for its severity's interval.
     /// An update snoozes it; a reminder is sent once per interval, even across replicas.
-    pub(crate) async fn remind_incidents(&self, now: i64) -> anyhow::Result<()> {
-        let Some(config) = &self.config.incidents else {
+    pub async fn remind(&self, now: i64) -> anyhow::Result<()> {
+        let Some(config) = &self.ctx.config.incidents else {
             return Ok(());
         };
-        for incident in incidents::open(&self.store.pool).await? {
+        for incident in incidents::open(&self.ctx.store.pool).await? {
             let Some(every) =
                 Severity::parse(&incident.severity).and_then(|s| config.update_every.get(&s))
             else {
@@ -304,7 +294,7 @@ impl Engine {
                 continue;
             }
             if !incidents::reminded(
-                &self.store.pool,
+                &self.ctx.store.pool,
                 incident.id,
                 incident.last_reminded_at,
                 now,
@@ -332,7 +322,8 @@ impl Engine {
                 incident.commander_name,
                 incident.id
             );
-            self.chat
+            self.ctx
+                .chat
                 .post(&incident.platform, &incident.channel, &Message::text(text))
                 .await;
         }
@@ -340,11 +331,12 @@ impl Engine {
     }
 
     /// Open incidents that hold deploys to `env`, if the env is gated.
-    pub(crate) async fn gating_incidents(&self, env: &str) -> anyhow::Result<Vec<Incident>> {
-        let Some(config) = &self.config.incidents else {
+    pub async fn gating(&self, env: &str) -> anyhow::Result<Vec<GatingIncident>> {
+        let Some(config) = &self.ctx.config.incidents else {
             return Ok(Vec::new());
         };
         let gated = self
+            .ctx
             .config
             .env(env)
             .and_then(|e| e.incident_gate)
@@ -352,17 +344,22 @@ impl Engine {
         if !gated {
             return Ok(Vec::new());
         }
-        Ok(incidents::open(&self.store.pool)
+        Ok(incidents::open(&self.ctx.store.pool)
             .await?
             .into_iter()
             .filter(|i| Severity::parse(&i.severity).is_some_and(|s| config.gate.contains(&s)))
+            .map(|i| GatingIncident {
+                id: i.id,
+                severity: i.severity,
+                title: i.title,
+            })
             .collect())
     }
 
     /// Adds a line to every open incident's timeline (a job that ran meanwhile).
-    pub(crate) async fn note_on_open_incidents(&self, actor: &str, kind: &str, text: &str) {
+    pub async fn note_on_open(&self, actor: &str, kind: &str, text: &str) {
         let result: anyhow::Result<()> = async {
-            for incident in incidents::open(&self.store.pool).await? {
+            for incident in incidents::open(&self.ctx.store.pool).await? {
                 self.timeline(incident.id, actor, kind, text).await?;
                 self.refresh_incident(incident.id).await?;
             }
@@ -374,7 +371,7 @@ impl Engine {
         }
     }
 
-    pub(crate) async fn note_on_incident(
+    pub async fn note_on(
         &self,
         id: i64,
         actor: &str,

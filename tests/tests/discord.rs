@@ -115,7 +115,9 @@ impl Harness {
     async fn wait_state(&self, env: &str, id: i64, state: JobState) {
         let deadline = tokio::time::Instant::now() + Duration::from_secs(20);
         loop {
-            let job = jobs::get(&self.server.engine.store.pool, id).await.unwrap();
+            let job = jobs::get(&self.server.engine.store().pool, id)
+                .await
+                .unwrap();
             if job
                 .as_ref()
                 .is_some_and(|j| j.state == state && j.env == env)
@@ -332,7 +334,7 @@ async fn a_reaction_replayed_after_a_resume_counts_once() {
     tokio::time::sleep(Duration::from_millis(200)).await;
     h.discord.redispatch("MESSAGE_REACTION_ADD", bob, sequence);
     tokio::time::sleep(Duration::from_millis(500)).await;
-    let store = &h.server.engine.store.pool;
+    let store = &h.server.engine.store().pool;
     assert_eq!(
         deckhand::store::approvals::list(store, 1)
             .await
@@ -420,7 +422,7 @@ async fn the_http_endpoint_answers_ping_and_rejects_bad_signatures() {
     assert_eq!(unsigned.status(), 401);
     tokio::time::sleep(Duration::from_millis(300)).await;
     assert!(
-        jobs::get(&h.server.engine.store.pool, 1)
+        jobs::get(&h.server.engine.store().pool, 1)
             .await
             .unwrap()
             .is_none(),
@@ -571,7 +573,7 @@ async fn env_options_autocomplete_from_the_config_and_a_retried_interaction_coun
     h.card_id().await;
     tokio::time::sleep(Duration::from_millis(500)).await;
     assert_eq!(
-        jobs::history(&h.server.engine.store.pool, "prod", 10)
+        jobs::history(&h.server.engine.store().pool, "prod", 10)
             .await
             .unwrap()
             .len(),

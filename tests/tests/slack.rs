@@ -166,7 +166,7 @@ impl Harness {
     }
 
     async fn jobs(&self) -> usize {
-        jobs::history(&self.server.engine.store.pool, "prod", 100)
+        jobs::history(&self.server.engine.store().pool, "prod", 100)
             .await
             .unwrap()
             .len()
@@ -175,7 +175,9 @@ impl Harness {
     async fn wait_state(&self, id: i64, state: JobState) {
         let deadline = tokio::time::Instant::now() + Duration::from_secs(20);
         loop {
-            let job = jobs::get(&self.server.engine.store.pool, id).await.unwrap();
+            let job = jobs::get(&self.server.engine.store().pool, id)
+                .await
+                .unwrap();
             if job.as_ref().is_some_and(|j| j.state == state) {
                 return;
             }
@@ -405,7 +407,7 @@ async fn retried_deliveries_create_one_job_and_count_one_approval() {
         assert_eq!(retried.status(), 200);
     }
     tokio::time::sleep(Duration::from_millis(500)).await;
-    let store = &h.server.engine.store.pool;
+    let store = &h.server.engine.store().pool;
     assert_eq!(
         jobs::history(store, "twokeys", 10).await.unwrap().len(),
         1,

@@ -20,6 +20,14 @@ pub struct Person {
     pub name: String,
 }
 
+/// Where a command came from, and who sent it: answers go back there.
+#[derive(Debug, Clone)]
+pub struct Origin {
+    pub platform: String,
+    pub channel: String,
+    pub user: Person,
+}
+
 /// What a platform delivers, verified and stripped of platform types.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Event {

@@ -35,6 +35,9 @@ pub struct Config {
     /// The file this came from, or [`DEMO_SOURCE`].
     #[serde(skip)]
     pub source: String,
+    /// `bot.timezone`, parsed once at load (UTC when unset).
+    #[serde(skip)]
+    pub clock: crate::clock::Clock,
 }
 
 #[derive(Debug, Clone, Default, Deserialize)]
@@ -340,6 +343,9 @@ impl Config {
         let mut config = validate::deserialize(text, source)?;
         config.source = source.to_owned();
         validate::validate(&config, &|name| std::env::var_os(name).is_some())?;
+        if let Some(tz) = config.bot.timezone.as_deref().and_then(|t| t.parse().ok()) {
+            config.clock = crate::clock::Clock::new(tz);
+        }
         Ok(config)
     }
 

@@ -165,7 +165,7 @@ impl Inbound {
                 String::new(),
             )
         });
-        let config = &self.engine.config;
+        let config = self.engine.config();
         let names: Vec<&String> = match name.as_str() {
             "app" => config.apps.keys().collect(),
             _ => config.environments.keys().collect(),

@@ -3,46 +3,22 @@
 use std::sync::Arc;
 
 use super::{Engine, Origin};
+use crate::policy;
+use crate::refusal::{Act, Refusal};
 use crate::store::jobs::{self, JobState};
 use crate::store::locks::{self, EnvLock};
 use crate::store::now_ms;
 
 impl Engine {
-    pub(super) async fn cancel(
+    pub(crate) async fn cancel(
         self: &Arc<Self>,
         origin: &Origin,
         job_id: i64,
     ) -> anyhow::Result<()> {
-        let Some(job) = jobs::get(&self.store.pool, job_id).await? else {
-            self.whisper(origin, format!("There is no job #{job_id}."))
-                .await;
-            return Ok(());
-        };
-        let allowed = job.requester == origin.user.id
-            || self
-                .config
-                .env(&job.env)
-                .is_some_and(|env| self.may_deploy(env, &origin.user.id));
-        if !allowed {
-            self.whisper(
-                origin,
-                format!(
-                    "You can't cancel #{job_id}: only its requester and `{}`'s deployers can.",
-                    job.env
-                ),
-            )
-            .await;
-            self.audit(
-                &origin.user.id,
-                &origin.platform,
-                "command.denied",
-                Some(&job.env),
-                Some(job_id),
-                "cancel",
-            )
-            .await;
-            return Ok(());
-        }
+        let job = jobs::get(&self.ctx.store.pool, job_id)
+            .await?
+            .ok_or(Refusal::NoSuchJob { job: job_id })?;
+        policy::may_cancel(&self.ctx.config, &job, &origin.user.id)?;
         match job.state {
             JobState::AwaitingApproval | JobState::Queued => {
                 let reason = format!("cancelled by {}", origin.user.name);
@@ -80,7 +56,7 @@ impl Engine {
                 }
             }
             JobState::Running => {
-                jobs::request_cancel(&self.store.pool, job_id).await?;
+                jobs::request_cancel(&self.ctx.store.pool, job_id).await?;
                 if let Some(token) = self
                     .running
                     .lock()
@@ -107,30 +83,19 @@ impl Engine {
                 )
                 .await;
             }
-            state => {
-                self.whisper(
-                    origin,
-                    format!("#{job_id} has already ended ({}).", state.as_str()),
-                )
-                .await;
-            }
+            state => return Err(Refusal::AlreadyEnded { job: job_id, state }.into()),
         }
         Ok(())
     }
 
-    pub(super) async fn lock(
+    pub(crate) async fn lock(
         &self,
         origin: &Origin,
         env_name: &str,
         duration: Option<deckhand_commands::HumanDuration>,
         reason: Option<String>,
     ) -> anyhow::Result<()> {
-        let Some(env) = self.known_env(origin, env_name).await else {
-            return Ok(());
-        };
-        if !self.authorize_deployer(origin, env_name, env, "lock").await {
-            return Ok(());
-        }
+        self.deployable_env(origin, env_name, Act::Lock)?;
         let now = now_ms();
         let lock = EnvLock {
             env: env_name.to_owned(),
@@ -141,13 +106,14 @@ impl Engine {
             since: now,
             expires_at: duration.map(|d| now + d.as_secs() as i64 * 1000),
         };
-        let mut conn = self.store.pool.acquire().await?;
+        let mut conn = self.ctx.store.pool.acquire().await?;
         if !locks::acquire(&mut conn, &lock, now).await? {
             drop(conn);
-            if let Some(held) = locks::get(&self.store.pool, env_name, now).await? {
-                self.refuse_locked(origin, &held).await;
-            }
-            return Ok(());
+            return match locks::get(&self.ctx.store.pool, env_name, now).await? {
+                Some(held) => Err(self.locked(held).await.into()),
+                // Released between the two looks: the person can simply try again.
+                None => Ok(()),
+            };
         }
         drop(conn);
         self.audit(
@@ -175,21 +141,13 @@ impl Engine {
         Ok(())
     }
 
-    pub(super) async fn unlock(&self, origin: &Origin, env_name: &str) -> anyhow::Result<()> {
-        let Some(env) = self.known_env(origin, env_name).await else {
-            return Ok(());
-        };
-        if !self
-            .authorize_deployer(origin, env_name, env, "unlock")
-            .await
-        {
-            return Ok(());
-        }
+    pub(crate) async fn unlock(&self, origin: &Origin, env_name: &str) -> anyhow::Result<()> {
+        self.deployable_env(origin, env_name, Act::Unlock)?;
         let now = now_ms();
-        let held = locks::get(&self.store.pool, env_name, now).await?;
+        let held = locks::get(&self.ctx.store.pool, env_name, now).await?;
         match held {
             Some(lock) if lock.job_id.is_none() => {
-                locks::release_manual(&self.store.pool, env_name).await?;
+                locks::release_manual(&self.ctx.store.pool, env_name).await?;
                 self.audit(
                     &origin.user.id,
                     &origin.platform,
@@ -211,12 +169,17 @@ impl Engine {
                 .await;
             }
             Some(lock) => {
-                let job = lock.job_id.unwrap_or_default();
-                self.whisper(origin, format!("`{env_name}` is held by job #{job}, not by a person: it frees itself when the job ends, or `/cancel {job}`.")).await;
+                return Err(Refusal::HeldByJob {
+                    env: env_name.to_owned(),
+                    job: lock.job_id.unwrap_or_default(),
+                }
+                .into());
             }
             None => {
-                self.whisper(origin, format!("`{env_name}` isn't locked."))
-                    .await
+                return Err(Refusal::NotLocked {
+                    env: env_name.to_owned(),
+                }
+                .into());
             }
         }
         Ok(())

@@ -7,13 +7,14 @@ use sha2::{Digest, Sha256};
 
 use super::{Engine, Origin};
 use crate::config::JobKind;
+use crate::refusal::Refusal;
 use crate::store::jobs::{Job, JobState, NewJob};
 use crate::store::locks::{self, EnvLock};
 use crate::store::{audit, jobs, now_ms, steps};
 
 /// What a new job should be.
 #[derive(Debug, Clone)]
-pub(super) struct JobSpec {
+pub(crate) struct JobSpec {
     pub kind: JobKind,
     pub env: String,
     pub app: Option<String>,
@@ -45,63 +46,32 @@ impl JobSpec {
     }
 }
 
-/// Why a job could not be created.
-pub(super) enum Refused {
-    Locked(EnvLock),
-}
-
-/// Fails a job when the lock is not free, with the lock's holder.
-pub(super) async fn lock_holder_text(engine: &Engine, lock: &EnvLock) -> String {
-    let now = now_ms();
-    let since = format!(
-        "since {} ({} ago)",
-        engine.clock(lock.since),
-        crate::render::duration(now - lock.since)
-    );
-    match lock.job_id {
-        Some(job_id) => {
-            let job = jobs::get(&engine.store.pool, job_id).await.ok().flatten();
-            let what = job
-                .map(|j| {
-                    format!(
-                        "{} {}",
-                        j.kind.as_str(),
-                        crate::render::state_words(j.state)
-                    )
-                })
-                .unwrap_or_else(|| "job".into());
-            format!(
-                "`{}` is locked by {} for job #{job_id} ({what}) {since}. Wait for it to finish, or `/cancel {job_id}`.",
-                lock.env, lock.holder_name
-            )
-        }
-        None => {
-            let mut text = format!("`{}` is locked by {} {since}", lock.env, lock.holder_name);
-            if let Some(reason) = &lock.reason {
-                text.push_str(&format!(": {reason}"));
-            }
-            match lock.expires_at {
-                Some(at) => text.push_str(&format!(". The lock ends at {}.", engine.clock(at))),
-                None => text.push_str(&format!(
-                    ". Ask them, or `/unlock {}` when it's safe.",
-                    lock.env
-                )),
-            }
-            text
+impl Engine {
+    /// The refusal for an env someone holds, with what the holding job is doing.
+    pub(crate) async fn locked(&self, lock: EnvLock) -> Refusal {
+        Refusal::Locked {
+            job: self.holding_job(&lock).await,
+            lock: Box::new(lock),
+            now: now_ms(),
         }
     }
-}
 
-impl Engine {
+    /// What the job holding a lock is doing, if a job holds it.
+    pub(crate) async fn holding_job(&self, lock: &EnvLock) -> Option<(JobKind, JobState)> {
+        let id = lock.job_id?;
+        let job = jobs::get(&self.ctx.store.pool, id).await.ok().flatten()?;
+        Some((job.kind, job.state))
+    }
+
     /// Creates the job, its checklist and its env lock atomically; posts its card; wakes
     /// the runner when it needs no approval.
-    pub(super) async fn create_job(
+    pub(crate) async fn create_job(
         self: &Arc<Self>,
         origin: &Origin,
         spec: JobSpec,
         requester: &crate::chat::Person,
-    ) -> anyhow::Result<Result<Job, Refused>> {
-        let Some(env) = self.config.env(&spec.env) else {
+    ) -> anyhow::Result<Job> {
+        let Some(env) = self.ctx.config.env(&spec.env) else {
             anyhow::bail!("env {} vanished from the config", spec.env);
         };
         let names: Vec<String> = env
@@ -134,7 +104,7 @@ impl Engine {
             rolls_back: spec.rolls_back,
             restore_of: spec.restore_of,
         };
-        let mut tx = self.store.pool.begin().await?;
+        let mut tx = self.ctx.store.pool.begin().await?;
         // The lock first (a write, so SQLite takes its write lock before any read).
         let lock = EnvLock {
             env: spec.env.clone(),
@@ -147,9 +117,9 @@ impl Engine {
         };
         if !locks::acquire(&mut tx, &lock, now).await? {
             tx.rollback().await?;
-            let held = locks::get(&self.store.pool, &spec.env, now).await?;
+            let held = locks::get(&self.ctx.store.pool, &spec.env, now).await?;
             return match held {
-                Some(held) => Ok(Err(Refused::Locked(held))),
+                Some(held) => Err(self.locked(held).await.into()),
                 None => anyhow::bail!(
                     "the lock on {} was taken and released meanwhile; try again",
                     spec.env
@@ -183,13 +153,13 @@ impl Engine {
         )
         .await?;
         tx.commit().await?;
-        let job = jobs::get(&self.store.pool, id)
+        let job = jobs::get(&self.ctx.store.pool, id)
             .await?
             .ok_or_else(|| anyhow::anyhow!("job {id} disappeared after it was created"))?;
         self.post_card(&job).await?;
         if state == JobState::Queued {
             self.wake.notify_one();
         }
-        Ok(Ok(job))
+        Ok(job)
     }
 }

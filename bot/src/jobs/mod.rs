@@ -1,5 +1,5 @@
-//! The job engine: turns verified events into jobs, approvals and answers; runs jobs;
-//! keeps cards current; recovers after a crash.
+//! The job engine: creates jobs from commands, decides approvals, runs jobs, keeps their
+//! cards current and recovers after a crash.
 
 mod approvals;
 mod commands;
@@ -9,6 +9,8 @@ mod recovery;
 mod runner;
 mod views;
 
+pub use views::EnvView;
+
 use std::collections::HashMap;
 use std::num::NonZeroU32;
 use std::sync::{Arc, Mutex};
@@ -16,16 +18,16 @@ use std::time::Duration;
 
 use tokio::sync::{Notify, Semaphore};
 use tokio_util::sync::CancellationToken;
-use tracing::Instrument as _;
 
-use crate::chat::{Chat, Event, Person, Posted};
+use crate::announce::Announcements;
+use crate::chat::{Chat, Person, Posted};
 use crate::config::Config;
+use crate::ctx::Ctx;
+use crate::incidents::Incidents;
 use crate::render::{JobCard, Message};
-use crate::steps::Redactor;
+use crate::secrets::Secrets;
 use crate::store::jobs::{Job, JobState};
-use crate::store::{
-    Store, approvals as approval_rows, audit, events, jobs, messages, now_ms, steps,
-};
+use crate::store::{Store, approvals as approval_rows, jobs, messages, now_ms, steps};
 
 /// Timings of the engine's background work. Tests shorten them.
 #[derive(Debug, Clone)]
@@ -53,13 +55,7 @@ impl Default for Settings {
     }
 }
 
-/// Where a command came from, and who sent it: answers go back there.
-#[derive(Debug, Clone)]
-pub struct Origin {
-    pub platform: String,
-    pub channel: String,
-    pub user: Person,
-}
+pub use crate::chat::Origin;
 
 /// The person deckhand acts as when it starts work by itself (automatic rollbacks).
 pub fn deckhand_person() -> Person {
@@ -69,14 +65,15 @@ pub fn deckhand_person() -> Person {
     }
 }
 
+/// The job engine, and the holder of the features events reach through `dispatch`.
 pub struct Engine {
-    pub config: Arc<Config>,
-    pub store: Store,
-    pub chat: Chat,
-    pub settings: Settings,
+    pub(crate) ctx: Arc<Ctx>,
+    announcements: Arc<Announcements>,
+    incidents: Arc<Incidents>,
+    secrets: Arc<Secrets>,
+    settings: Settings,
     /// This process, as the owner of job leases.
     instance: String,
-    redactor: Redactor,
     http: reqwest::Client,
     /// Jobs this process runs, to cancel them at once.
     running: Mutex<HashMap<i64, CancellationToken>>,
@@ -84,14 +81,13 @@ pub struct Engine {
     slots: Arc<Semaphore>,
     shutdown: CancellationToken,
     /// Commands received, for `/metrics`.
-    pub commands_received: std::sync::atomic::AtomicU64,
+    pub(crate) commands_received: std::sync::atomic::AtomicU64,
     /// Commands per person, so one script or one angry person can't flood the engine.
-    commands: governor::DefaultKeyedRateLimiter<String>,
+    pub(crate) commands: governor::DefaultKeyedRateLimiter<String>,
 }
 
 impl Engine {
     pub fn new(config: Arc<Config>, store: Store, chat: Chat, settings: Settings) -> Arc<Engine> {
-        let redactor = Redactor::from_env(&config.secret_names());
         let slots = Arc::new(Semaphore::new(config.bot.max_concurrent_jobs.unwrap_or(4)));
         let http = reqwest::Client::builder()
             .user_agent(concat!("deckhand/", env!("CARGO_PKG_VERSION")))
@@ -103,10 +99,15 @@ impl Engine {
         let commands = governor::RateLimiter::keyed(
             governor::Quota::per_minute(per_minute).allow_burst(burst),
         );
+        let ctx = Arc::new(Ctx::new(config, store, chat));
+        let announcements = Arc::new(Announcements::new(ctx.clone()));
+        let incidents = Arc::new(Incidents::new(ctx.clone(), announcements.clone()));
+        let secrets = Arc::new(Secrets::new(ctx.clone()));
         Arc::new(Engine {
-            config,
-            store,
-            chat,
+            ctx,
+            announcements,
+            incidents,
+            secrets,
             settings,
             instance: format!(
                 "{}-{}-{}",
@@ -114,7 +115,6 @@ impl Engine {
                 std::process::id(),
                 chrono::Utc::now().timestamp_millis()
             ),
-            redactor,
             http,
             running: Mutex::new(HashMap::new()),
             wake: Notify::new(),
@@ -128,7 +128,7 @@ impl Engine {
     /// Recovers from a previous crash, then starts the runner and the sweeper.
     pub async fn start(self: &Arc<Self>) -> anyhow::Result<()> {
         self.recover().await?;
-        self.sync_config_secrets().await?;
+        self.secrets.sync_config().await?;
         tokio::spawn(self.clone().run_queue());
         tokio::spawn(self.clone().sweep());
         Ok(())
@@ -139,114 +139,54 @@ impl Engine {
         self.shutdown.cancel();
     }
 
-    /// Handles one event to its end (answers sent, job created), not to the job's end.
-    pub async fn handle(self: &Arc<Self>, event: Event) {
-        let (platform, channel, user, event_id) = match &event {
-            Event::Command {
-                platform,
-                channel,
-                user,
-                event_id,
-                ..
-            }
-            | Event::Reaction {
-                platform,
-                channel,
-                user,
-                event_id,
-                ..
-            } => (platform, channel, user, event_id),
-        };
-        let origin = Origin {
-            platform: platform.clone(),
-            channel: channel.clone(),
-            user: user.clone(),
-        };
-        let span =
-            tracing::info_span!("event", platform = %origin.platform, user = %origin.user.id);
-        let event_id = event_id.clone();
-        self.handle_in_span(origin, event, event_id)
-            .instrument(span)
-            .await;
+    pub fn config(&self) -> &Config {
+        &self.ctx.config
     }
 
-    async fn handle_in_span(
-        self: &Arc<Self>,
-        origin: Origin,
-        event: Event,
-        event_id: Option<String>,
-    ) {
-        let platform = &origin.platform;
-        if let Some(id) = &event_id {
-            match events::first_seen(&self.store.pool, &format!("{platform}:{id}"), now_ms()).await
-            {
-                Ok(true) => {}
-                Ok(false) => {
-                    tracing::info!(event_id = %id, "duplicate delivery ignored");
-                    return;
-                }
-                Err(e) => return self.internal_error(&origin, e.into()).await,
-            }
-        }
-        let result = match event {
-            Event::Command { text, .. } => {
-                self.commands_received
-                    .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
-                if self.commands.check_key(&origin.user.id).is_err() {
-                    self.whisper(&origin, "You're sending commands faster than I take them; wait a few seconds and try again.").await;
-                    self.audit(
-                        &origin.user.id,
-                        &origin.platform,
-                        "command.rate_limited",
-                        None,
-                        None,
-                        "",
-                    )
-                    .await;
-                    return;
-                }
-                self.command(&origin, &text).await
-            }
-            Event::Reaction {
-                message_id,
-                emoji,
-                added,
-                ..
-            } => self.reaction(&origin, &message_id, &emoji, added).await,
-        };
-        if let Err(error) = result {
-            self.internal_error(&origin, error).await;
-        }
+    pub fn store(&self) -> &Store {
+        &self.ctx.store
     }
 
-    /// Logs the detail; the person gets a short apology with a reference to find it.
-    async fn internal_error(&self, origin: &Origin, error: anyhow::Error) {
-        let reference = format!("E{:x}", now_ms() % 0xfffff);
-        tracing::error!(%reference, error = %format!("{error:#}"), "handling an event failed");
-        self.whisper(
-            origin,
-            format!("Sorry, something went wrong on my side (ref `{reference}`); nothing was changed that the card doesn't show. The team can find the details in deckhand's log."),
-        )
-        .await;
+    pub fn chat(&self) -> &Chat {
+        &self.ctx.chat
+    }
+
+    pub fn announcements(&self) -> &Announcements {
+        &self.announcements
+    }
+
+    pub fn incidents(&self) -> &Incidents {
+        &self.incidents
+    }
+
+    pub fn secrets(&self) -> &Secrets {
+        &self.secrets
+    }
+
+    /// Commands received since start, for `/metrics`.
+    pub fn commands_received(&self) -> u64 {
+        self.commands_received
+            .load(std::sync::atomic::Ordering::Relaxed)
+    }
+
+    /// Work that is due at `now`: scheduled announcements, incident update reminders and
+    /// secret reminders. The sweeper calls it every second; tests call it with the time
+    /// they want.
+    pub async fn tick(&self, now: i64) -> anyhow::Result<()> {
+        self.announcements.post_due(now).await?;
+        self.incidents.remind(now).await?;
+        self.secrets.remind(now).await?;
+        Ok(())
     }
 
     /// An answer only the person sees.
     pub(crate) async fn whisper(&self, origin: &Origin, text: impl Into<String>) {
-        self.chat
-            .whisper(
-                &origin.platform,
-                &origin.channel,
-                &origin.user,
-                &Message::text(text),
-            )
-            .await;
+        self.ctx.whisper(origin, text).await;
     }
 
     /// An answer the channel sees.
     pub(crate) async fn say(&self, origin: &Origin, text: impl Into<String>) {
-        self.chat
-            .post(&origin.platform, &origin.channel, &Message::text(text))
-            .await;
+        self.ctx.say(origin, text).await;
     }
 
     /// Appends to the audit log; a failure is logged, never hidden.
@@ -259,25 +199,17 @@ impl Engine {
         job: Option<i64>,
         detail: &str,
     ) {
-        let entry = audit::AuditEntry {
-            at: now_ms(),
-            actor: actor.to_owned(),
-            platform: platform.to_owned(),
-            action: action.to_owned(),
-            env: env.map(str::to_owned),
-            job_id: job,
-            detail: self.redactor.redact(detail),
-        };
-        if let Err(e) = audit::append(&self.store.pool, &entry).await {
-            tracing::error!(error = %e, ?entry, "cannot write the audit log");
-        }
+        self.ctx
+            .audit(actor, platform, action, env, job, detail)
+            .await;
     }
 
     /// The job's card as of now.
     async fn card(&self, job: Job) -> anyhow::Result<Message> {
-        let steps = steps::list(&self.store.pool, job.id).await?;
-        let approvals = approval_rows::list(&self.store.pool, job.id).await?;
+        let steps = steps::list(&self.ctx.store.pool, job.id).await?;
+        let approvals = approval_rows::list(&self.ctx.store.pool, job.id).await?;
         let approvers_hint = self
+            .ctx
             .config
             .env(&job.env)
             .map(|e| {
@@ -301,11 +233,16 @@ impl Engine {
     /// Posts a job's card where the command came from and remembers it for reactions.
     async fn post_card(&self, job: &Job) -> anyhow::Result<Option<Posted>> {
         let message = self.card(job.clone()).await?;
-        let Some(posted) = self.chat.post(&job.platform, &job.channel, &message).await else {
+        let Some(posted) = self
+            .ctx
+            .chat
+            .post(&job.platform, &job.channel, &message)
+            .await
+        else {
             return Ok(None);
         };
         messages::remember(
-            &self.store.pool,
+            &self.ctx.store.pool,
             &messages::MessageRef {
                 platform: posted.platform.clone(),
                 channel: posted.channel.clone(),
@@ -322,17 +259,17 @@ impl Engine {
     /// Edits every card of a job to show its current state.
     async fn refresh_card(&self, job_id: i64) {
         let result: anyhow::Result<()> = async {
-            let Some(job) = jobs::get(&self.store.pool, job_id).await? else {
+            let Some(job) = jobs::get(&self.ctx.store.pool, job_id).await? else {
                 return Ok(());
             };
             let message = self.card(job).await?;
-            for m in messages::for_job(&self.store.pool, job_id).await? {
+            for m in messages::for_job(&self.ctx.store.pool, job_id).await? {
                 let posted = Posted {
                     platform: m.platform,
                     channel: m.channel,
                     message_id: m.message_id,
                 };
-                self.chat.edit(&posted, &message).await;
+                self.ctx.chat.edit(&posted, &message).await;
             }
             Ok(())
         }
@@ -354,7 +291,7 @@ impl Engine {
         error: Option<&str>,
         keep_lock: bool,
     ) -> anyhow::Result<bool> {
-        let mut tx = self.store.pool.begin().await?;
+        let mut tx = self.ctx.store.pool.begin().await?;
         if !jobs::transition(&mut *tx, job.id, from, to, error, now_ms()).await? {
             tx.rollback().await?;
             return Ok(false);
@@ -372,17 +309,18 @@ impl Engine {
     pub async fn wait_idle(&self) {
         loop {
             let local = self.running.lock().map(|r| r.len()).unwrap_or(0);
-            let busy = jobs::in_states(&self.store.pool, &[JobState::Queued, JobState::Running])
-                .await
-                .map(|list| {
-                    list.iter()
-                        .filter(|j| {
-                            j.state == JobState::Queued
-                                || j.lease_owner.as_deref() == Some(self.instance.as_str())
-                        })
-                        .count()
-                })
-                .unwrap_or(0);
+            let busy =
+                jobs::in_states(&self.ctx.store.pool, &[JobState::Queued, JobState::Running])
+                    .await
+                    .map(|list| {
+                        list.iter()
+                            .filter(|j| {
+                                j.state == JobState::Queued
+                                    || j.lease_owner.as_deref() == Some(self.instance.as_str())
+                            })
+                            .count()
+                    })
+                    .unwrap_or(0);
             if local == 0 && busy == 0 {
                 return;
             }
@@ -391,17 +329,8 @@ impl Engine {
     }
 
     /// How a time reads to people: in the configured time zone.
-    pub(crate) fn clock(&self, ms: i64) -> String {
-        let tz: chrono_tz::Tz = self
-            .config
-            .bot
-            .timezone
-            .as_deref()
-            .and_then(|t| t.parse().ok())
-            .unwrap_or(chrono_tz::UTC);
-        chrono::DateTime::from_timestamp_millis(ms)
-            .map(|t| t.with_timezone(&tz).format("%Y-%m-%d %H:%M %Z").to_string())
-            .unwrap_or_default()
+    pub fn clock(&self, ms: i64) -> String {
+        self.ctx.clock.time(ms)
     }
 }
 

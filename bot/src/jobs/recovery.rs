@@ -12,10 +12,11 @@ impl Engine {
     /// Run once at start. On SQLite this process is the only runner, so anything left
     /// running or queued belongs to a process that died. On Postgres other replicas may
     /// be alive: only jobs whose lease ran out are taken (by the sweeper).
-    pub(super) async fn recover(self: &Arc<Self>) -> anyhow::Result<()> {
-        if self.store.dialect == Dialect::Sqlite {
+    pub(crate) async fn recover(self: &Arc<Self>) -> anyhow::Result<()> {
+        if self.ctx.store.dialect == Dialect::Sqlite {
             let left =
-                jobs::in_states(&self.store.pool, &[JobState::Running, JobState::Queued]).await?;
+                jobs::in_states(&self.ctx.store.pool, &[JobState::Running, JobState::Queued])
+                    .await?;
             // Another deckhand still alive on this file (a console beside `deckhand run`)
             // owns these jobs: leave them to it, and to the lease sweeper if it dies.
             if left.iter().any(|j| {
@@ -36,14 +37,14 @@ impl Engine {
     }
 
     /// Periodic: expired approvals and orphaned running jobs.
-    pub(super) async fn sweep(self: Arc<Self>) {
+    pub(crate) async fn sweep(self: Arc<Self>) {
         loop {
             tokio::select! {
                 _ = tokio::time::sleep(self.settings.sweep) => {}
                 _ = self.shutdown.cancelled() => return,
             }
             let now = now_ms();
-            match jobs::approval_expired(&self.store.pool, now).await {
+            match jobs::approval_expired(&self.ctx.store.pool, now).await {
                 Ok(expired) => {
                     for job in expired {
                         if let Err(e) = self.expire(&job).await {
@@ -55,14 +56,15 @@ impl Engine {
             }
             // Delivery ids are kept a week: far longer than any platform retries.
             if let Err(e) =
-                crate::store::events::forget_before(&self.store.pool, now - 7 * 86_400_000).await
+                crate::store::events::forget_before(&self.ctx.store.pool, now - 7 * 86_400_000)
+                    .await
             {
                 tracing::warn!(error = %e, "could not prune old event ids");
             }
             if let Err(e) = self.tick(now).await {
                 tracing::error!(error = %format!("{e:#}"), "scheduled work failed");
             }
-            match jobs::orphaned(&self.store.pool, now).await {
+            match jobs::orphaned(&self.ctx.store.pool, now).await {
                 Ok(orphans) => {
                     for job in orphans {
                         if let Err(e) = self.interrupt(&job).await {
@@ -77,7 +79,7 @@ impl Engine {
 
     async fn interrupt(&self, job: &Job) -> anyhow::Result<()> {
         let now = now_ms();
-        let step = steps::list(&self.store.pool, job.id)
+        let step = steps::list(&self.ctx.store.pool, job.id)
             .await?
             .into_iter()
             .find(|s| s.state == crate::store::steps::StepState::Running)
@@ -98,7 +100,7 @@ impl Engine {
         {
             return Ok(());
         }
-        steps::interrupt_running(&self.store.pool, job.id, now).await?;
+        steps::interrupt_running(&self.ctx.store.pool, job.id, now).await?;
         self.audit(
             "deckhand",
             "deckhand",
@@ -112,7 +114,7 @@ impl Engine {
         let what = crate::render::subject(job);
         let announcement = crate::render::Announcement {
             sender: "deckhand".into(),
-            recipients: self.config.announce_channels(&job.env).to_vec(),
+            recipients: self.ctx.config.announce_channels(&job.env).to_vec(),
             kind: deckhand_commands::AnnouncementType::Blocker,
             priority: deckhand_commands::Priority::High,
             subject: format!(
@@ -130,10 +132,10 @@ impl Engine {
             references: vec![format!("#{}", job.id)],
             attention: None,
         };
-        if let Err(e) = self.announce(announcement, None, None).await {
+        if let Err(e) = self.announcements.announce(announcement, None, None).await {
             tracing::error!(error = %format!("{e:#}"), "could not announce the interruption");
         }
-        self.chat
+        self.ctx.chat
             .post(&job.platform, &job.channel, &Message::text(format!(
                 "⚠️ #{} ({} of `{what}` to `{}`) was interrupted: {}. Nothing was re-run. Check `{}`, then deploy again or roll back; the env is unlocked.",
                 job.id,

@@ -21,7 +21,7 @@ use crate::store::{locks, now_ms};
 
 impl Engine {
     /// The claim loop: one slot per concurrent job; sleeps until woken or polled.
-    pub(super) async fn run_queue(self: Arc<Self>) {
+    pub(crate) async fn run_queue(self: Arc<Self>) {
         loop {
             if self.shutdown.is_cancelled() {
                 return;
@@ -32,8 +32,8 @@ impl Engine {
             let now = now_ms();
             let lease_until = now + self.settings.lease.as_millis() as i64;
             match jobs::claim_next(
-                &self.store.pool,
-                self.store.dialect,
+                &self.ctx.store.pool,
+                self.ctx.store.dialect,
                 &self.instance,
                 lease_until,
                 now,
@@ -115,7 +115,8 @@ impl Engine {
         let ending = match self.run_steps(&job, &token).await {
             Ok(ending) => ending,
             Err(e) => Ending::Failed(
-                self.redactor
+                self.ctx
+                    .redactor()
                     .redact(&format!("deckhand could not run the job: {e:#}")),
             ),
         };
@@ -133,7 +134,7 @@ impl Engine {
         loop {
             tokio::time::sleep(self.settings.heartbeat).await;
             let until = now_ms() + self.settings.lease.as_millis() as i64;
-            match jobs::heartbeat(&self.store.pool, job_id, &self.instance, until).await {
+            match jobs::heartbeat(&self.ctx.store.pool, job_id, &self.instance, until).await {
                 Ok(Some(false)) => {}
                 Ok(Some(true)) => token.cancel(),
                 Ok(None) => {
@@ -147,14 +148,14 @@ impl Engine {
     }
 
     async fn run_steps(&self, job: &Job, token: &CancellationToken) -> anyhow::Result<Ending> {
-        let Some(env) = self.config.env(&job.env) else {
+        let Some(env) = self.ctx.config.env(&job.env) else {
             return Ok(Ending::Failed(format!(
                 "environment `{}` is no longer configured",
                 job.env
             )));
         };
         let backup = match job.restore_of {
-            Some(id) => jobs::get(&self.store.pool, id)
+            Some(id) => jobs::get(&self.ctx.store.pool, id)
                 .await?
                 .and_then(|b| b.artifact),
             None => None,
@@ -168,7 +169,7 @@ impl Engine {
                 return Ok(Ending::Cancelled);
             }
             let idx = idx as i64;
-            step_rows::start(&self.store.pool, job.id, idx, now_ms()).await?;
+            step_rows::start(&self.ctx.store.pool, job.id, idx, now_ms()).await?;
             self.refresh_card(job.id).await;
             let timeout = step
                 .timeout
@@ -176,7 +177,7 @@ impl Engine {
                 .unwrap_or(DEFAULT_STEP_TIMEOUT);
             let ctx = StepContext {
                 vars: vars.clone(),
-                redactor: &self.redactor,
+                redactor: self.ctx.redactor(),
                 cancel: token.clone(),
                 deadline: (Instant::now() + timeout).min(job_deadline),
                 http: &self.http,
@@ -187,7 +188,7 @@ impl Engine {
             };
             let outcome = steps::execute(step, &ctx).await;
             if let Some(artifact) = &outcome.artifact {
-                jobs::set_artifact(&self.store.pool, job.id, artifact).await?;
+                jobs::set_artifact(&self.ctx.store.pool, job.id, artifact).await?;
             }
             let state = match (outcome.ok(), step.continue_on_error && !outcome.cancelled) {
                 (true, _) => StepState::Succeeded,
@@ -195,7 +196,7 @@ impl Engine {
                 (false, false) => StepState::Failed,
             };
             step_rows::finish(
-                &self.store.pool,
+                &self.ctx.store.pool,
                 job.id,
                 idx,
                 state,
@@ -234,6 +235,7 @@ impl Engine {
         let rollback = state == JobState::Failed
             && job.kind == JobKind::Deploy
             && self
+                .ctx
                 .config
                 .env(&job.env)
                 .is_some_and(|e| e.rollback_on_failure);
@@ -249,23 +251,24 @@ impl Engine {
             error.unwrap_or(""),
         )
         .await;
-        let ended = jobs::get(&self.store.pool, job.id)
+        let ended = jobs::get(&self.ctx.store.pool, job.id)
             .await?
             .unwrap_or_else(|| job.clone());
         self.refresh_card(job.id).await;
-        self.note_on_open_incidents(
-            &ended.requester_name,
-            "job",
-            &format!(
-                "{} #{} of `{}` to {} {}",
-                ended.kind.as_str(),
-                ended.id,
-                subject(&ended),
-                ended.env,
-                ended.state.as_str()
-            ),
-        )
-        .await;
+        self.incidents
+            .note_on_open(
+                &ended.requester_name,
+                "job",
+                &format!(
+                    "{} #{} of `{}` to {} {}",
+                    ended.kind.as_str(),
+                    ended.id,
+                    subject(&ended),
+                    ended.env,
+                    ended.state.as_str()
+                ),
+            )
+            .await;
         // The failure is announced before its rollback starts, so the story reads in order.
         if let Err(e) = self.announce_outcome(&ended).await {
             tracing::error!(error = %format!("{e:#}"), "could not announce the job's outcome");
@@ -273,12 +276,12 @@ impl Engine {
         if rollback && let Err(e) = self.roll_back_automatically(&ended).await {
             // Never leave the env held by a job that has ended.
             tracing::error!(error = %format!("{e:#}"), "the automatic rollback could not start");
-            locks::release_job(&self.store.pool, &job.env, job.id).await?;
-            self.chat
+            locks::release_job(&self.ctx.store.pool, &job.env, job.id).await?;
+            self.ctx.chat
                 .post(&job.platform, &job.channel, &Message::text(format!(
                     "#{} failed and its automatic rollback could not start ({}); `{}` is unlocked. Roll back by hand with `/rollback {}`.",
                     job.id,
-                    self.redactor.redact(&format!("{e:#}")),
+                    self.ctx.redactor().redact(&format!("{e:#}")),
                     job.env,
                     job.env
                 )))
@@ -291,10 +294,10 @@ impl Engine {
     /// the env lock straight over so nothing slips in between.
     async fn roll_back_automatically(self: &Arc<Self>, failed: &Job) -> anyhow::Result<()> {
         let releases =
-            jobs::releases(&self.store.pool, &failed.env, failed.app.as_deref(), 1).await?;
+            jobs::releases(&self.ctx.store.pool, &failed.env, failed.app.as_deref(), 1).await?;
         let Some(good) = releases.first().filter(|j| j.git_ref.is_some()) else {
-            locks::release_job(&self.store.pool, &failed.env, failed.id).await?;
-            self.chat
+            locks::release_job(&self.ctx.store.pool, &failed.env, failed.id).await?;
+            self.ctx.chat
                 .post(&failed.platform, &failed.channel, &Message::text(format!(
                     "#{} failed and `{}` has no earlier successful deploy to roll back to. Check it by hand.",
                     failed.id, failed.env
@@ -314,7 +317,7 @@ impl Engine {
             restore_of: None,
         };
         let id = self.hand_over(failed, &spec).await?;
-        self.chat
+        self.ctx.chat
             .post(&failed.platform, &failed.channel, &Message::text(format!(
                 "↩️ #{} failed; rolling `{}` back to `{}` (the last good deploy, #{}) as job #{id}.",
                 failed.id,
@@ -323,7 +326,7 @@ impl Engine {
                 good.id
             )))
             .await;
-        if let Some(job) = jobs::get(&self.store.pool, id).await? {
+        if let Some(job) = jobs::get(&self.ctx.store.pool, id).await? {
             self.post_card(&job).await?;
         }
         self.wake.notify_one();
@@ -334,6 +337,7 @@ impl Engine {
     /// transaction.
     async fn hand_over(&self, from: &Job, spec: &JobSpec) -> anyhow::Result<i64> {
         let env = self
+            .ctx
             .config
             .env(&spec.env)
             .ok_or_else(|| anyhow::anyhow!("env {} is not configured", spec.env))?;
@@ -344,7 +348,7 @@ impl Engine {
             .collect();
         let me = deckhand_person();
         let now = now_ms();
-        let mut tx = self.store.pool.begin().await?;
+        let mut tx = self.ctx.store.pool.begin().await?;
         let new = jobs::NewJob {
             kind: spec.kind,
             env: spec.env.clone(),
@@ -392,19 +396,21 @@ impl Engine {
     /// A started job is noted on open incidents and, where the env asks for it (prod by
     /// default), announced.
     async fn job_started(&self, job: &Job) {
-        self.note_on_open_incidents(
-            &job.requester_name,
-            "job",
-            &format!(
-                "{} #{} of `{}` to {} started",
-                job.kind.as_str(),
-                job.id,
-                subject(job),
-                job.env
-            ),
-        )
-        .await;
+        self.incidents
+            .note_on_open(
+                &job.requester_name,
+                "job",
+                &format!(
+                    "{} #{} of `{}` to {} started",
+                    job.kind.as_str(),
+                    job.id,
+                    subject(job),
+                    job.env
+                ),
+            )
+            .await;
         let announce = self
+            .ctx
             .config
             .env(&job.env)
             .and_then(|e| e.announce_started)
@@ -419,7 +425,7 @@ impl Engine {
         }
         let announcement = Announcement {
             sender: "deckhand".into(),
-            recipients: self.config.announce_channels(&job.env).to_vec(),
+            recipients: self.ctx.config.announce_channels(&job.env).to_vec(),
             kind: AnnouncementType::Deployment,
             priority: Priority::Normal,
             subject: format!(
@@ -440,7 +446,7 @@ impl Engine {
             references: vec![format!("#{}", job.id)],
             attention: None,
         };
-        if let Err(e) = self.announce(announcement, None, None).await {
+        if let Err(e) = self.announcements.announce(announcement, None, None).await {
             tracing::error!(error = %format!("{e:#}"), "could not announce the job's start");
         }
     }
@@ -452,7 +458,7 @@ impl Engine {
             (Some(s), Some(f)) => duration(f - s),
             _ => "?".into(),
         };
-        let approvers: Vec<String> = approvals::list(&self.store.pool, job.id)
+        let approvers: Vec<String> = approvals::list(&self.ctx.store.pool, job.id)
             .await?
             .into_iter()
             .filter(|a| a.decision == Decision::Approve)
@@ -501,7 +507,7 @@ impl Engine {
         {
             details.push_str(&format!("\n{error}"));
         }
-        let channels = self.config.announce_channels(&job.env).to_vec();
+        let channels = self.ctx.config.announce_channels(&job.env).to_vec();
         let announcement = Announcement {
             sender: "deckhand".into(),
             recipients: channels,
@@ -512,7 +518,9 @@ impl Engine {
             references: vec![format!("#{}", job.id)],
             attention: None,
         };
-        self.announce(announcement, None, None).await?;
+        self.announcements
+            .announce(announcement, None, None)
+            .await?;
         Ok(())
     }
 }

@@ -1,26 +1,28 @@
-//! Read-only answers: `/status`, `/history`, `/backup list`.
+//! Read-only answers: `/status`, `/history`, `/backup list`, and the reads behind the
+//! REST API and `/metrics`.
 
 use std::fmt::Write as _;
 
 use super::{Engine, Origin};
+use crate::policy;
 use crate::render::{bytes, duration, state_icon, subject};
-use crate::store::jobs::{self, JobState};
+use crate::store::jobs::{self, Job, JobState};
+use crate::store::locks::EnvLock;
+use crate::store::steps::{self, Step};
 use crate::store::{locks, now_ms};
 
 impl Engine {
-    pub(super) async fn status(&self, origin: &Origin, only: Option<&str>) -> anyhow::Result<()> {
+    pub(crate) async fn status(&self, origin: &Origin, only: Option<&str>) -> anyhow::Result<()> {
         let names: Vec<String> = match only {
             Some(name) => {
-                if self.known_env(origin, name).await.is_none() {
-                    return Ok(());
-                }
+                policy::known_env(&self.ctx.config, name)?;
                 vec![name.to_owned()]
             }
-            None => self.config.environments.keys().cloned().collect(),
+            None => self.ctx.config.environments.keys().cloned().collect(),
         };
         let now = now_ms();
         let active = jobs::in_states(
-            &self.store.pool,
+            &self.ctx.store.pool,
             &[
                 JobState::AwaitingApproval,
                 JobState::Queued,
@@ -31,7 +33,7 @@ impl Engine {
         let mut out = String::new();
         for name in &names {
             let _ = write!(out, "*{name}*");
-            match jobs::releases(&self.store.pool, name, None, 1)
+            match jobs::releases(&self.ctx.store.pool, name, None, 1)
                 .await?
                 .first()
             {
@@ -47,7 +49,7 @@ impl Engine {
                 }
                 None => out.push_str(" has no successful deploy yet"),
             }
-            match locks::get(&self.store.pool, name, now).await? {
+            match locks::get(&self.ctx.store.pool, name, now).await? {
                 Some(lock) if lock.job_id.is_none() => {
                     let _ = write!(
                         out,
@@ -80,16 +82,14 @@ impl Engine {
         Ok(())
     }
 
-    pub(super) async fn history(
+    pub(crate) async fn history(
         &self,
         origin: &Origin,
         env: &str,
         limit: u32,
     ) -> anyhow::Result<()> {
-        if self.known_env(origin, env).await.is_none() {
-            return Ok(());
-        }
-        let list = jobs::history(&self.store.pool, env, i64::from(limit)).await?;
+        policy::known_env(&self.ctx.config, env)?;
+        let list = jobs::history(&self.ctx.store.pool, env, i64::from(limit)).await?;
         if list.is_empty() {
             self.whisper(origin, format!("`{env}` has no jobs yet."))
                 .await;
@@ -117,11 +117,9 @@ impl Engine {
         Ok(())
     }
 
-    pub(super) async fn backup_list(&self, origin: &Origin, env: &str) -> anyhow::Result<()> {
-        if self.known_env(origin, env).await.is_none() {
-            return Ok(());
-        }
-        let list = jobs::backups(&self.store.pool, env, 20).await?;
+    pub(crate) async fn backup_list(&self, origin: &Origin, env: &str) -> anyhow::Result<()> {
+        policy::known_env(&self.ctx.config, env)?;
+        let list = jobs::backups(&self.ctx.store.pool, env, 20).await?;
         if list.is_empty() {
             self.whisper(
                 origin,
@@ -146,5 +144,69 @@ impl Engine {
         }
         self.whisper(origin, out).await;
         Ok(())
+    }
+}
+
+/// What runs in an env now: its current release and whoever holds it.
+#[derive(Debug, Clone)]
+pub struct EnvView {
+    pub name: String,
+    pub current: Option<Job>,
+    pub lock: Option<EnvLock>,
+}
+
+/// Reads for the REST API and `/metrics`, so they never touch the database themselves.
+impl Engine {
+    /// The newest jobs, of one env or of all, newest first.
+    pub async fn recent_jobs(&self, env: Option<String>, limit: i64) -> anyhow::Result<Vec<Job>> {
+        let envs: Vec<String> = match env {
+            Some(env) => vec![env],
+            None => self.ctx.config.environments.keys().cloned().collect(),
+        };
+        let mut list = Vec::new();
+        for env in envs {
+            list.extend(jobs::history(&self.ctx.store.pool, &env, limit).await?);
+        }
+        list.sort_by_key(|job| std::cmp::Reverse(job.id));
+        list.truncate(usize::try_from(limit).unwrap_or(0));
+        Ok(list)
+    }
+
+    /// A job and its checklist.
+    pub async fn job_with_steps(&self, id: i64) -> anyhow::Result<Option<(Job, Vec<Step>)>> {
+        let Some(job) = jobs::get(&self.ctx.store.pool, id).await? else {
+            return Ok(None);
+        };
+        let checklist = steps::list(&self.ctx.store.pool, id).await?;
+        Ok(Some((job, checklist)))
+    }
+
+    /// Every configured env with its current release and lock.
+    pub async fn environments(&self) -> anyhow::Result<Vec<EnvView>> {
+        let now = now_ms();
+        let mut out = Vec::new();
+        for name in self.ctx.config.environments.keys() {
+            let current = jobs::releases(&self.ctx.store.pool, name, None, 1)
+                .await?
+                .into_iter()
+                .next();
+            let lock = locks::get(&self.ctx.store.pool, name, now).await?;
+            out.push(EnvView {
+                name: name.clone(),
+                current,
+                lock,
+            });
+        }
+        Ok(out)
+    }
+
+    /// (state, jobs in it) for every state that has jobs.
+    pub async fn jobs_by_state(&self) -> anyhow::Result<Vec<(String, i64)>> {
+        Ok(jobs::count_by_state(&self.ctx.store.pool).await?)
+    }
+
+    /// (finished steps, seconds spent in them).
+    pub async fn step_totals(&self) -> anyhow::Result<(i64, f64)> {
+        Ok(steps::duration_totals(&self.ctx.store.pool).await?)
     }
 }

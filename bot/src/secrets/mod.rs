@@ -1,27 +1,39 @@
 //! Secret rotation: the registry (config, chat, `.env.example` import), `/secrets`, and
 //! reminders on a cron schedule with escalation tiers, sent once per fire time.
 
-pub mod policy;
+pub mod due;
 
 use std::str::FromStr as _;
+use std::sync::Arc;
 
 use deckhand_commands::{Person as Named, SecretsCommand};
 
-use crate::jobs::{Engine, Origin};
+use crate::chat::Origin;
+use crate::ctx::Ctx;
+use crate::refusal::Refusal;
 use crate::render::{Message, ReminderCard, mention_name};
 use crate::store::now_ms;
 use crate::store::secrets::{self, NewSecret, Secret};
-use policy::{DAY_MS, Status, Tier, Tiers};
+use due::{DAY_MS, Status, Tier, Tiers};
 
 /// The kinds of scheduled run, each with its own fire times.
 const REMINDERS: &str = "reminders";
 const DIGEST: &str = "digest";
 const DEFAULT_DIGEST: &str = "0 0 9 * * Mon";
 
-impl Engine {
+/// The secret registry and its reminders.
+pub struct Secrets {
+    ctx: Arc<Ctx>,
+}
+
+impl Secrets {
+    pub fn new(ctx: Arc<Ctx>) -> Secrets {
+        Secrets { ctx }
+    }
+
     fn tiers(&self) -> Tiers {
         let mut tiers = Tiers::default();
-        if let Some(r) = &self.config.reminders {
+        if let Some(r) = &self.ctx.config.reminders {
             if let Some(days) = r.warn_days {
                 tiers.warn_days = i64::from(days);
             }
@@ -32,24 +44,13 @@ impl Engine {
         tiers
     }
 
-    fn tz(&self) -> chrono_tz::Tz {
-        self.config
-            .bot
-            .timezone
-            .as_deref()
-            .and_then(|t| t.parse().ok())
-            .unwrap_or(chrono_tz::UTC)
-    }
-
     fn date(&self, ms: i64) -> String {
-        chrono::DateTime::from_timestamp_millis(ms)
-            .map(|t| t.with_timezone(&self.tz()).format("%Y-%m-%d").to_string())
-            .unwrap_or_default()
+        self.ctx.clock.date(ms)
     }
 
     /// Registers the config's `[[secrets]]` and brings known ones up to date.
-    pub async fn sync_config_secrets(&self) -> anyhow::Result<()> {
-        for secret in &self.config.secrets {
+    pub async fn sync_config(&self) -> anyhow::Result<()> {
+        for secret in &self.ctx.config.secrets {
             let new = NewSecret {
                 name: secret.name.clone(),
                 env: secret.env.clone(),
@@ -63,8 +64,8 @@ impl Engine {
                 provider_note: secret.provider_note.clone(),
                 source: "config".into(),
             };
-            if !secrets::insert(&self.store.pool, &new, now_ms()).await? {
-                secrets::sync_from_config(&self.store.pool, &new).await?;
+            if !secrets::insert(&self.ctx.store.pool, &new, now_ms()).await? {
+                secrets::sync_from_config(&self.ctx.store.pool, &new).await?;
             }
         }
         Ok(())
@@ -99,31 +100,27 @@ impl Engine {
         line
     }
 
-    pub async fn secrets_command(
-        &self,
-        origin: &Origin,
-        command: SecretsCommand,
-    ) -> anyhow::Result<()> {
+    pub async fn command(&self, origin: &Origin, command: SecretsCommand) -> anyhow::Result<()> {
         let now = now_ms();
         let tiers = self.tiers();
         match command {
             SecretsCommand::List { env } => {
-                let all = secrets::all(&self.store.pool).await?;
+                let all = secrets::all(&self.ctx.store.pool).await?;
                 let lines: Vec<String> = all
                     .iter()
                     .filter(|s| env.as_ref().is_none_or(|e| &s.env == e))
-                    .map(|s| self.secret_line(s, &policy::status(s, now, &tiers)))
+                    .map(|s| self.secret_line(s, &due::status(s, now, &tiers)))
                     .collect();
                 let text = if lines.is_empty() {
                     "No secrets are tracked yet. Add one with `/secrets add NAME ENV every=90d owner=@someone`.".to_owned()
                 } else {
                     format!("*Tracked secrets*\n{}", lines.join("\n"))
                 };
-                self.whisper(origin, text).await;
+                self.ctx.whisper(origin, text).await;
             }
             SecretsCommand::Due => {
-                let all = secrets::all(&self.store.pool).await?;
-                let due = policy::plan(&all, now, &tiers);
+                let all = secrets::all(&self.ctx.store.pool).await?;
+                let due = due::plan(&all, now, &tiers);
                 let text = if due.is_empty() {
                     format!("Nothing is due in the next {} days. 🎉", tiers.warn_days)
                 } else {
@@ -131,35 +128,27 @@ impl Engine {
                         due.iter().map(|(s, st)| self.secret_line(s, st)).collect();
                     format!("*Due or overdue*\n{}", lines.join("\n"))
                 };
-                self.whisper(origin, text).await;
+                self.ctx.whisper(origin, text).await;
             }
             SecretsCommand::Rotated { name, env } => {
-                let found = secrets::by_name(&self.store.pool, &name).await?;
+                let found = secrets::by_name(&self.ctx.store.pool, &name).await?;
                 let matching: Vec<&Secret> = found
                     .iter()
                     .filter(|s| env.as_ref().is_none_or(|e| &s.env == e))
                     .collect();
                 match matching.as_slice() {
-                    [] => {
-                        self.whisper(
-                            origin,
-                            format!(
-                                "No tracked secret `{name}`{}. `/secrets list` shows them.",
-                                env.map(|e| format!(" in `{e}`")).unwrap_or_default()
-                            ),
-                        )
-                        .await
-                    }
+                    [] => return Err(Refusal::NoSuchSecret { name, env }.into()),
                     [secret] => {
-                        if !self.may_manage_secret(secret, &origin.user.id) {
-                            self.whisper(origin, format!("You can't record rotations of `{name}`: ask its owner ({}), a deployer of `{}`, or an admin.", mention_name(&secret.owner), secret.env)).await;
-                            return Ok(());
-                        }
+                        crate::policy::may_record_rotation(
+                            &self.ctx.config,
+                            secret,
+                            &origin.user.id,
+                        )?;
                         self.record_rotation(origin, secret).await?;
                     }
                     several => {
-                        let envs: Vec<&str> = several.iter().map(|s| s.env.as_str()).collect();
-                        self.whisper(origin, format!("`{name}` is tracked in {}: say which, e.g. `/secrets rotated {name} {}`.", envs.join(", "), envs[0])).await;
+                        let envs = several.iter().map(|s| s.env.clone()).collect();
+                        return Err(Refusal::AmbiguousSecret { name, envs }.into());
                     }
                 }
             }
@@ -170,21 +159,8 @@ impl Engine {
                 owner,
                 runbook,
             } => {
-                let Some(env_config) = self.known_env(origin, &env).await else {
-                    return Ok(());
-                };
-                if !(self.config.is_admin(&origin.user.id)
-                    || self.config.includes(&env_config.deployers, &origin.user.id))
-                {
-                    self.whisper(
-                        origin,
-                        format!(
-                            "You can't add secrets to `{env}`: only its deployers and admins can."
-                        ),
-                    )
-                    .await;
-                    return Ok(());
-                }
+                let env_config = crate::policy::known_env(&self.ctx.config, &env)?;
+                crate::policy::may_add_secret(&self.ctx.config, &env, env_config, &origin.user.id)?;
                 let owner = self.owner_ref(origin, &owner);
                 let new = NewSecret {
                     name: name.clone(),
@@ -196,19 +172,20 @@ impl Engine {
                     provider_note: None,
                     source: "chat".into(),
                 };
-                if secrets::insert(&self.store.pool, &new, now).await? {
-                    self.audit(
-                        &origin.user.id,
-                        &origin.platform,
-                        "secret.added",
-                        Some(&env),
-                        None,
-                        &format!("{name} every {every} owner {owner}"),
-                    )
-                    .await;
-                    self.say(origin, format!("🔑 Tracking `{name}` in `{env}`: rotate every {every}, owner {}. I'll remind before it is due.", mention_name(&owner))).await;
+                if secrets::insert(&self.ctx.store.pool, &new, now).await? {
+                    self.ctx
+                        .audit(
+                            &origin.user.id,
+                            &origin.platform,
+                            "secret.added",
+                            Some(&env),
+                            None,
+                            &format!("{name} every {every} owner {owner}"),
+                        )
+                        .await;
+                    self.ctx.say(origin, format!("🔑 Tracking `{name}` in `{env}`: rotate every {every}, owner {}. I'll remind before it is due.", mention_name(&owner))).await;
                 } else {
-                    self.whisper(origin, format!("`{name}` is already tracked in `{env}`; `/secrets list {env}` shows it.")).await;
+                    return Err(Refusal::SecretAlreadyTracked { name, env }.into());
                 }
             }
         }
@@ -219,67 +196,53 @@ impl Engine {
     fn owner_ref(&self, origin: &Origin, owner: &Named) -> String {
         match owner {
             Named::Mention(id) => format!("{}:{id}", origin.platform),
-            Named::Name(name) if self.config.roles.contains_key(name) || name.contains(':') => {
+            Named::Name(name) if self.ctx.config.roles.contains_key(name) || name.contains(':') => {
                 name.clone()
             }
             Named::Name(name) => format!("{}:{name}", origin.platform),
         }
     }
 
-    fn is_owner(&self, secret: &Secret, person: &str) -> bool {
-        secret.owner == person
-            || self
-                .config
-                .includes(std::slice::from_ref(&secret.owner), person)
-    }
-
-    fn may_manage_secret(&self, secret: &Secret, person: &str) -> bool {
-        self.is_owner(secret, person)
-            || self.config.is_admin(person)
-            || self
-                .config
-                .env(&secret.env)
-                .is_some_and(|e| self.config.includes(&e.deployers, person))
-    }
-
     async fn record_rotation(&self, origin: &Origin, secret: &Secret) -> anyhow::Result<()> {
-        secrets::rotated(&self.store.pool, secret.id, &origin.user.name, now_ms()).await?;
-        self.audit(
-            &origin.user.id,
-            &origin.platform,
-            "secret.rotated",
-            Some(&secret.env),
-            None,
-            &secret.name,
-        )
-        .await;
-        let updated = secrets::get(&self.store.pool, secret.id)
+        secrets::rotated(&self.ctx.store.pool, secret.id, &origin.user.name, now_ms()).await?;
+        self.ctx
+            .audit(
+                &origin.user.id,
+                &origin.platform,
+                "secret.rotated",
+                Some(&secret.env),
+                None,
+                &secret.name,
+            )
+            .await;
+        let updated = secrets::get(&self.ctx.store.pool, secret.id)
             .await?
             .unwrap_or_else(|| secret.clone());
-        let status = policy::status(&updated, now_ms(), &self.tiers());
+        let status = due::status(&updated, now_ms(), &self.tiers());
         let next = status
             .due_at
             .map(|d| format!(" Next rotation due {}.", self.date(d)))
             .unwrap_or_default();
-        self.say(
-            origin,
-            format!(
-                "✅ `{}` ({}) rotated by {}.{next}",
-                secret.name, secret.env, origin.user.name
-            ),
-        )
-        .await;
+        self.ctx
+            .say(
+                origin,
+                format!(
+                    "✅ `{}` ({}) rotated by {}.{next}",
+                    secret.name, secret.env, origin.user.name
+                ),
+            )
+            .await;
         Ok(())
     }
 
     /// ✅ from the owner (or an admin) on a reminder records the rotation; 💤 snoozes a day.
-    pub(crate) async fn secret_reaction(
+    pub async fn reaction(
         &self,
         origin: &Origin,
         secret_id: i64,
         emoji: &str,
     ) -> anyhow::Result<()> {
-        let Some(secret) = secrets::get(&self.store.pool, secret_id).await? else {
+        let Some(secret) = secrets::get(&self.ctx.store.pool, secret_id).await? else {
             return Ok(());
         };
         let rotated = crate::chat::verdict(emoji) == Some(crate::chat::Verdict::Approve);
@@ -287,60 +250,51 @@ impl Engine {
         if !rotated && !snooze {
             return Ok(());
         }
-        if !(self.is_owner(&secret, &origin.user.id) || self.config.is_admin(&origin.user.id)) {
-            self.whisper(
-                origin,
-                format!(
-                    "Only `{}`'s owner ({}) or an admin can do that.",
-                    secret.name,
-                    mention_name(&secret.owner)
-                ),
-            )
-            .await;
-            return Ok(());
-        }
+        crate::policy::may_answer_reminder(&self.ctx.config, &secret, &origin.user.id)?;
         if rotated {
             return self.record_rotation(origin, &secret).await;
         }
-        secrets::snooze(&self.store.pool, secret.id, now_ms() + DAY_MS).await?;
-        self.audit(
-            &origin.user.id,
-            &origin.platform,
-            "secret.snoozed",
-            Some(&secret.env),
-            None,
-            &secret.name,
-        )
-        .await;
-        self.whisper(origin, format!("💤 `{}` snoozed for a day.", secret.name))
+        secrets::snooze(&self.ctx.store.pool, secret.id, now_ms() + DAY_MS).await?;
+        self.ctx
+            .audit(
+                &origin.user.id,
+                &origin.platform,
+                "secret.snoozed",
+                Some(&secret.env),
+                None,
+                &secret.name,
+            )
+            .await;
+        self.ctx
+            .whisper(origin, format!("💤 `{}` snoozed for a day.", secret.name))
             .await;
         Ok(())
     }
 
     /// The reminder run and the digest, each at most once per fire time. After downtime
     /// across several fire times only the latest is sent: one catch-up, not one each.
-    pub(crate) async fn remind_secrets(&self, now: i64) -> anyhow::Result<()> {
-        let Some(config) = &self.config.reminders else {
+    pub async fn remind(&self, now: i64) -> anyhow::Result<()> {
+        let Some(config) = &self.ctx.config.reminders else {
             return Ok(());
         };
-        let tz = self.tz();
+        let tz = self.ctx.clock.tz;
         for (kind, expression) in [
             (REMINDERS, config.schedule.as_str()),
             (DIGEST, config.digest.as_deref().unwrap_or(DEFAULT_DIGEST)),
         ] {
             let schedule = cron::Schedule::from_str(expression)?;
-            let since = match secrets::last_run(&self.store.pool, kind).await? {
+            let since = match secrets::last_run(&self.ctx.store.pool, kind).await? {
                 Some(last) => last,
                 None => {
                     // First start: tracking begins now; earlier fire times are not owed.
-                    secrets::record_run(&self.store.pool, kind, now, now).await?;
+                    secrets::record_run(&self.ctx.store.pool, kind, now, now).await?;
                     continue;
                 }
             };
-            let Some(fire) = policy::latest_fire(&schedule, tz, since, now) else {
+            let Some(fire) = due::latest_fire(&schedule, tz, since, now) else {
                 continue;
             };
-            if !secrets::record_run(&self.store.pool, kind, fire, now).await? {
+            if !secrets::record_run(&self.ctx.store.pool, kind, fire, now).await? {
                 continue; // another replica (or an earlier tick) sent it
             }
             match kind {
@@ -352,11 +306,11 @@ impl Engine {
     }
 
     async fn send_reminders(&self, now: i64) -> anyhow::Result<()> {
-        let Some(config) = &self.config.reminders else {
+        let Some(config) = &self.ctx.config.reminders else {
             return Ok(());
         };
-        let all = secrets::all(&self.store.pool).await?;
-        for (secret, status) in policy::plan(&all, now, &self.tiers()) {
+        let all = secrets::all(&self.ctx.store.pool).await?;
+        for (secret, status) in due::plan(&all, now, &self.tiers()) {
             let (title, channel, attention) = match status.tier {
                 Tier::Soon => (
                     format!(
@@ -384,7 +338,7 @@ impl Engine {
                         .escalation_channel
                         .clone()
                         .unwrap_or_else(|| config.channel.clone()),
-                    self.config.attention().map(str::to_owned),
+                    self.ctx.config.attention().map(str::to_owned),
                 ),
             };
             let mut lines = vec![self.secret_line(secret, &status)];
@@ -399,9 +353,9 @@ impl Engine {
                 runbook: secret.runbook.clone(),
                 actionable: true,
             }));
-            if let Some(posted) = self.chat.post_to(&channel, &card).await {
+            if let Some(posted) = self.ctx.chat.post_to(&channel, &card).await {
                 secrets::remember_message(
-                    &self.store.pool,
+                    &self.ctx.store.pool,
                     &posted.platform,
                     &posted.channel,
                     &posted.message_id,
@@ -414,12 +368,12 @@ impl Engine {
     }
 
     async fn send_digest(&self, now: i64) -> anyhow::Result<()> {
-        let Some(config) = &self.config.reminders else {
+        let Some(config) = &self.ctx.config.reminders else {
             return Ok(());
         };
-        let all = secrets::all(&self.store.pool).await?;
+        let all = secrets::all(&self.ctx.store.pool).await?;
         let tiers = self.tiers();
-        let listed = policy::digest(&all, now, &tiers);
+        let listed = due::digest(&all, now, &tiers);
         let lines: Vec<String> = if listed.is_empty() {
             vec![format!(
                 "Nothing is due in the next {} days, and every secret has an interval.",
@@ -439,13 +393,13 @@ impl Engine {
             runbook: None,
             actionable: false,
         }));
-        self.chat.post_to(&config.channel, &card).await;
+        self.ctx.chat.post_to(&config.channel, &card).await;
         Ok(())
     }
 
     /// `deckhand secrets import`: registers the names of a `.env.example` not yet known.
     /// Returns (added, already known).
-    pub async fn import_secrets(
+    pub async fn import(
         &self,
         text: &str,
         env: &str,
@@ -453,7 +407,7 @@ impl Engine {
         owner: &str,
     ) -> anyhow::Result<(Vec<String>, Vec<String>)> {
         let (mut added, mut known) = (Vec::new(), Vec::new());
-        for name in policy::env_example_names(text) {
+        for name in due::env_example_names(text) {
             let new = NewSecret {
                 name: name.clone(),
                 env: env.to_owned(),
@@ -464,21 +418,22 @@ impl Engine {
                 provider_note: None,
                 source: "import".into(),
             };
-            if secrets::insert(&self.store.pool, &new, now_ms()).await? {
+            if secrets::insert(&self.ctx.store.pool, &new, now_ms()).await? {
                 added.push(name);
             } else {
                 known.push(name);
             }
         }
-        self.audit(
-            "cli",
-            "cli",
-            "secret.imported",
-            Some(env),
-            None,
-            &added.join(", "),
-        )
-        .await;
+        self.ctx
+            .audit(
+                "cli",
+                "cli",
+                "secret.imported",
+                Some(env),
+                None,
+                &added.join(", "),
+            )
+            .await;
         Ok((added, known))
     }
 }

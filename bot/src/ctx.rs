@@ -1,0 +1,97 @@
+//! What every feature needs and nothing more: the config, the store, the chat platforms,
+//! the audit log (redacted) and the clock.
+
+use std::sync::Arc;
+
+use crate::chat::{Chat, Origin};
+use crate::clock::Clock;
+use crate::config::Config;
+use crate::refusal::Refusal;
+use crate::render::Message;
+use crate::steps::Redactor;
+use crate::store::{Store, audit, now_ms};
+
+pub struct Ctx {
+    pub config: Arc<Config>,
+    pub store: Store,
+    pub chat: Chat,
+    pub clock: Clock,
+    redactor: Redactor,
+}
+
+impl Ctx {
+    pub fn new(config: Arc<Config>, store: Store, chat: Chat) -> Ctx {
+        let redactor = Redactor::from_env(&config.secret_names());
+        let clock = config.clock;
+        Ctx {
+            config,
+            store,
+            chat,
+            clock,
+            redactor,
+        }
+    }
+
+    pub fn redactor(&self) -> &Redactor {
+        &self.redactor
+    }
+
+    /// An answer only the person sees.
+    pub async fn whisper(&self, origin: &Origin, text: impl Into<String>) {
+        self.chat
+            .whisper(
+                &origin.platform,
+                &origin.channel,
+                &origin.user,
+                &Message::text(text),
+            )
+            .await;
+    }
+
+    /// An answer the channel sees.
+    pub async fn say(&self, origin: &Origin, text: impl Into<String>) {
+        self.chat
+            .post(&origin.platform, &origin.channel, &Message::text(text))
+            .await;
+    }
+
+    /// Tells the person why not, and records that they were turned down.
+    pub async fn refuse(&self, origin: &Origin, refusal: &Refusal) {
+        tracing::info!(refusal = refusal.kind(), "refused");
+        let row = refusal.audit();
+        self.audit(
+            &origin.user.id,
+            &origin.platform,
+            &row.action,
+            row.env.as_deref(),
+            row.job,
+            &row.detail,
+        )
+        .await;
+        self.whisper(origin, refusal.render(&self.clock)).await;
+    }
+
+    /// Appends to the audit log; a failure is logged, never hidden.
+    pub async fn audit(
+        &self,
+        actor: &str,
+        platform: &str,
+        action: &str,
+        env: Option<&str>,
+        job: Option<i64>,
+        detail: &str,
+    ) {
+        let entry = audit::AuditEntry {
+            at: now_ms(),
+            actor: actor.to_owned(),
+            platform: platform.to_owned(),
+            action: action.to_owned(),
+            env: env.map(str::to_owned),
+            job_id: job,
+            detail: self.redactor.redact(detail),
+        };
+        if let Err(e) = audit::append(&self.store.pool, &entry).await {
+            tracing::error!(error = %e, ?entry, "cannot write the audit log");
+        }
+    }
+}
