@@ -13,6 +13,7 @@ use crate::chat::{Origin, Posted};
 use crate::ctx::Ctx;
 use crate::policy;
 use crate::render::{Announcement, Message};
+use crate::store::messages::Subject;
 use crate::store::{announcements, now_ms};
 
 /// What happened to an announcement that was asked for.
@@ -155,30 +156,18 @@ impl Announcements {
         let mut posted = Vec::new();
         for channel in self.route(announcement) {
             if let Some(p) = self.ctx.chat.post_to(&channel, &message).await {
-                announcements::remember_message(
-                    &self.ctx.store.pool,
-                    id,
-                    &p.platform,
-                    &p.channel,
-                    &p.message_id,
-                )
-                .await?;
+                self.ctx.remember(&p, Subject::Announcement(id)).await?;
                 posted.push(p);
             }
         }
         Ok(posted)
     }
 
+    /// Every message that shows the announcement.
     pub async fn announcement_messages(&self, id: i64) -> anyhow::Result<Vec<Posted>> {
-        Ok(announcements::messages(&self.ctx.store.pool, id)
-            .await?
-            .into_iter()
-            .map(|(platform, channel, message_id)| Posted {
-                platform,
-                channel,
-                message_id,
-            })
-            .collect())
+        let mut posted = self.ctx.posted(Subject::Announcement(id)).await?;
+        posted.sort_by(|a, b| (&a.platform, &a.channel).cmp(&(&b.platform, &b.channel)));
+        Ok(posted)
     }
 
     /// Replaces an announcement's content and edits every message that shows it.

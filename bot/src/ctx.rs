@@ -3,12 +3,13 @@
 
 use std::sync::Arc;
 
-use crate::chat::{Chat, Origin};
+use crate::chat::{Chat, Origin, Posted};
 use crate::clock::Clock;
 use crate::config::Config;
 use crate::refusal::Refusal;
 use crate::render::Message;
 use crate::steps::Redactor;
+use crate::store::messages::{self, PostedMessage, Subject};
 use crate::store::{Store, audit, now_ms};
 
 pub struct Ctx {
@@ -53,6 +54,40 @@ impl Ctx {
         self.chat
             .post(&origin.platform, &origin.channel, &Message::text(text))
             .await;
+    }
+
+    /// Remembers that `posted` shows `subject`, so edits and reactions find it.
+    pub async fn remember(&self, posted: &Posted, subject: Subject) -> anyhow::Result<()> {
+        let message = PostedMessage {
+            platform: posted.platform.clone(),
+            channel: posted.channel.clone(),
+            message_id: posted.message_id.clone(),
+            subject,
+            purpose: subject.purpose().to_owned(),
+        };
+        messages::remember(&self.store.pool, &message, now_ms()).await?;
+        Ok(())
+    }
+
+    /// Every message that shows `subject`.
+    pub async fn posted(&self, subject: Subject) -> anyhow::Result<Vec<Posted>> {
+        Ok(messages::for_subject(&self.store.pool, subject)
+            .await?
+            .into_iter()
+            .map(|m| Posted {
+                platform: m.platform,
+                channel: m.channel,
+                message_id: m.message_id,
+            })
+            .collect())
+    }
+
+    /// Edits every message that shows `subject`.
+    pub async fn edit_all(&self, subject: Subject, message: &Message) -> anyhow::Result<()> {
+        for posted in self.posted(subject).await? {
+            self.chat.edit(&posted, message).await;
+        }
+        Ok(())
     }
 
     /// Tells the person why not, and records that they were turned down.

@@ -7,11 +7,12 @@ use deckhand_commands::{AnnouncementType, IncidentCommand, IncidentId, Priority,
 use std::sync::Arc;
 
 use crate::announce::Announcements;
-use crate::chat::{Origin, Posted};
+use crate::chat::Origin;
 use crate::ctx::Ctx;
 use crate::refusal::{GatingIncident, Refusal};
 use crate::render::{Announcement, IncidentCard, Message, duration};
 use crate::store::incidents::{self, Incident, NewIncident, TimelineEntry};
+use crate::store::messages::Subject;
 use crate::store::now_ms;
 
 /// Open incidents shown by `/incident list`.
@@ -76,20 +77,7 @@ impl Incidents {
             return Ok(());
         };
         let card = self.incident_card(incident).await?;
-        for (platform, channel, message_id) in incidents::messages(&self.ctx.store.pool, id).await?
-        {
-            self.ctx
-                .chat
-                .edit(
-                    &Posted {
-                        platform,
-                        channel,
-                        message_id,
-                    },
-                    &card,
-                )
-                .await;
-        }
+        self.ctx.edit_all(Subject::Incident(id), &card).await?;
         Ok(())
     }
 
@@ -152,14 +140,7 @@ impl Incidents {
         for channel in self.incident_channels(&incident) {
             if let Some(p) = self.ctx.chat.post_to(&channel, &card).await {
                 posted_here |= p.platform == origin.platform && p.channel == origin.channel;
-                incidents::remember_message(
-                    &self.ctx.store.pool,
-                    id,
-                    &p.platform,
-                    &p.channel,
-                    &p.message_id,
-                )
-                .await?;
+                self.ctx.remember(&p, Subject::Incident(id)).await?;
             }
         }
         if !posted_here {

@@ -1,11 +1,12 @@
-//! Where reactions meet features: the message reacted to says what it shows (a job card,
-//! a secret's reminder), and the reaction goes to that feature.
+//! Where reactions meet features: the message reacted to says what it shows, and the
+//! reaction goes to that feature (✅/❌ on a job card, ✅/💤 on a secret's reminder).
 
 use std::sync::Arc;
 
 use crate::chat::{Origin, Verdict, verdict};
 use crate::jobs::Engine;
-use crate::store::{jobs, messages};
+use crate::store::jobs;
+use crate::store::messages::{self, Subject};
 
 impl Engine {
     pub(crate) async fn reaction(
@@ -17,35 +18,32 @@ impl Engine {
     ) -> anyhow::Result<()> {
         let pool = &self.store().pool;
         let found = messages::find(pool, &origin.platform, &origin.channel, message_id).await?;
+        // Reactions on anything deckhand did not post mean nothing to it.
         let Some(message) = found else {
-            // A secret's reminder: ✅ records its rotation, 💤 snoozes it.
-            if added
-                && let Some(secret) = crate::store::secrets::secret_for_message(
-                    pool,
-                    &origin.platform,
-                    &origin.channel,
-                    message_id,
-                )
-                .await?
-            {
-                return self.secrets().reaction(origin, secret, emoji).await;
+            return Ok(());
+        };
+        match message.subject {
+            Subject::Job(id) => {
+                let Some(verdict) = verdict(emoji) else {
+                    return Ok(());
+                };
+                let Some(job) = jobs::get(pool, id).await? else {
+                    return Ok(());
+                };
+                match (added, verdict) {
+                    (true, verdict) => {
+                        self.decide(origin, job, verdict == Verdict::Approve, None)
+                            .await
+                    }
+                    // A removed ✅ before quorum takes that approval back.
+                    (false, Verdict::Approve) => self.withdraw(origin, &job).await,
+                    (false, Verdict::Reject) => Ok(()),
+                }
             }
-            // Reactions on anything else mean nothing to deckhand.
-            return Ok(());
-        };
-        let Some(verdict) = verdict(emoji) else {
-            return Ok(());
-        };
-        let Some(job) = jobs::get(pool, message.job_id).await? else {
-            return Ok(());
-        };
-        if !added {
-            if verdict == Verdict::Approve {
-                self.withdraw(origin, &job).await?;
-            }
-            return Ok(());
+            Subject::Secret(id) if added => self.secrets().reaction(origin, id, emoji).await,
+            // Announcements and incident cards take no reactions; nor does taking back a
+            // reaction on a reminder.
+            Subject::Secret(_) | Subject::Announcement(_) | Subject::Incident(_) => Ok(()),
         }
-        self.decide(origin, job, verdict == Verdict::Approve, None)
-            .await
     }
 }

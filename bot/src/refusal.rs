@@ -495,9 +495,12 @@ impl Refusal {
                 row("command.refused", Some(env), None, self.kind())
             }
             // No job row to point at: the number goes in the detail.
-            Refusal::NoSuchJob { job } => {
-                row("command.refused", None, None, &format!("no_such_job #{job}"))
-            }
+            Refusal::NoSuchJob { job } => row(
+                "command.refused",
+                None,
+                None,
+                &format!("no_such_job #{job}"),
+            ),
             Refusal::AlreadyEnded { job, .. } => {
                 row("command.refused", None, Some(*job), self.kind())
             }

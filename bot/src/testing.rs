@@ -27,13 +27,22 @@ pub fn scratch_dir(prefix: &str) -> PathBuf {
 
 /// A migrated SQLite store in a new file; returns its URL too.
 pub async fn sqlite() -> (Store, String) {
+    sqlite_at(i64::MAX).await
+}
+
+/// A SQLite store in a new file with migrations applied up to `version`.
+pub async fn sqlite_at(version: i64) -> (Store, String) {
     let url = format!(
         "sqlite://{}/deckhand.db",
         scratch_dir("deckhand-test").display()
     );
-    let store = Store::connect(&url)
+    let store = Store::open(&url)
         .await
         .expect("cannot open a test SQLite store");
+    store
+        .migrate_to(version)
+        .await
+        .expect("cannot migrate a test SQLite store");
     (store, url)
 }
 
@@ -46,6 +55,23 @@ pub fn postgres_url() -> Option<String> {
 /// Panics (failing the test) when the configured Postgres cannot be reached: a missing
 /// database must never look like a pass.
 pub async fn postgres(base: &str) -> (Store, String) {
+    postgres_at(base, i64::MAX).await
+}
+
+/// The Postgres URL tests run on. Outside CI, `None` when it is not set (the test then
+/// covers SQLite only); in CI (`CI` set) a missing URL fails the test instead.
+pub fn require_postgres() -> Option<String> {
+    let url = postgres_url();
+    if url.is_none() && std::env::var_os("CI").is_some() {
+        panic!(
+            "{POSTGRES_ENV} must be set in CI: the Postgres half of this test cannot be skipped"
+        );
+    }
+    url
+}
+
+/// A Postgres store in a new schema with migrations applied up to `version`.
+pub async fn postgres_at(base: &str, version: i64) -> (Store, String) {
     use sqlx::Connection as _;
     let schema = unique("deckhand_test");
     let mut conn = sqlx::PgConnection::connect(base)
@@ -57,8 +83,12 @@ pub async fn postgres(base: &str) -> (Store, String) {
         .expect("cannot create a test schema");
     let separator = if base.contains('?') { '&' } else { '?' };
     let url = format!("{base}{separator}options=-c%20search_path%3D{schema}");
-    let store = Store::connect(&url)
+    let store = Store::open(&url)
         .await
         .expect("cannot open a test Postgres store");
+    store
+        .migrate_to(version)
+        .await
+        .expect("cannot migrate a test Postgres store");
     (store, url)
 }

@@ -479,7 +479,7 @@ fn psql(url: &str, sql: &str) -> String {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn postgres_backup_then_restore_brings_a_dropped_table_back() {
-    let Some(base) = testing::postgres_url() else {
+    let Some(base) = testing::require_postgres() else {
         return;
     };
     // A database of its own, so pg_restore --clean touches nothing else.

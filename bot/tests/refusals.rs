@@ -176,7 +176,10 @@ fn every_refusal_reads_and_audits_as_pinned() {
             refusal.render(&clock),
             audit.action,
             audit.env.as_deref().unwrap_or("-"),
-            audit.job.map(|j| j.to_string()).unwrap_or_else(|| "-".into()),
+            audit
+                .job
+                .map(|j| j.to_string())
+                .unwrap_or_else(|| "-".into()),
             audit.detail
         ));
     }

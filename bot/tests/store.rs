@@ -23,7 +23,7 @@ macro_rules! store_test {
 
             #[tokio::test]
             async fn postgres() {
-                let Some(url) = testing::postgres_url() else {
+                let Some(url) = testing::require_postgres() else {
                     // Only a developer machine without Postgres gets here; CI sets the URL.
                     return;
                 };
@@ -379,11 +379,11 @@ store_test!(an_expired_manual_lock_is_free, |store| {
 
 store_test!(message_refs_find_their_job, |store| {
     let id = insert(&store, "a", JobState::AwaitingApproval).await;
-    let m = messages::MessageRef {
+    let m = messages::PostedMessage {
         platform: "slack".into(),
         channel: "C1".into(),
         message_id: "1.2".into(),
-        job_id: id,
+        subject: messages::Subject::Job(id),
         purpose: "card".into(),
     };
     messages::remember(&store.pool, &m, 1).await.unwrap();
@@ -400,7 +400,12 @@ store_test!(message_refs_find_their_job, |store| {
             .unwrap()
             .is_none()
     );
-    assert_eq!(messages::for_job(&store.pool, id).await.unwrap(), vec![m]);
+    assert_eq!(
+        messages::for_subject(&store.pool, messages::Subject::Job(id))
+            .await
+            .unwrap(),
+        vec![m]
+    );
 });
 
 store_test!(inbound_events_are_seen_once, |store| {
@@ -508,12 +513,19 @@ store_test!(announcements_dedupe_by_key_and_are_claimed_once, |store| {
             .unwrap()
             .is_empty()
     );
-    announcements::remember_message(&store.pool, id, "slack", "C1", "1.1")
-        .await
-        .unwrap();
+    let posted = messages::PostedMessage {
+        platform: "slack".into(),
+        channel: "C1".into(),
+        message_id: "1.1".into(),
+        subject: messages::Subject::Announcement(id),
+        purpose: "announcement".into(),
+    };
+    messages::remember(&store.pool, &posted, 100).await.unwrap();
     assert_eq!(
-        announcements::messages(&store.pool, id).await.unwrap(),
-        vec![("slack".into(), "C1".into(), "1.1".into())]
+        messages::for_subject(&store.pool, messages::Subject::Announcement(id))
+            .await
+            .unwrap(),
+        vec![posted]
     );
 });
 

@@ -662,7 +662,7 @@ async fn a_flood_of_commands_is_told_to_slow_down() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_engine_behaves_the_same_on_postgres() {
-    let Some(url) = deckhand::testing::postgres_url() else {
+    let Some(url) = deckhand::testing::require_postgres() else {
         return; // CI always sets DECKHAND_TEST_POSTGRES_URL
     };
     let (store, _) = deckhand::testing::postgres(&url).await;

@@ -27,7 +27,8 @@ use crate::incidents::Incidents;
 use crate::render::{JobCard, Message};
 use crate::secrets::Secrets;
 use crate::store::jobs::{Job, JobState};
-use crate::store::{Store, approvals as approval_rows, jobs, messages, now_ms, steps};
+use crate::store::messages::Subject;
+use crate::store::{Store, approvals as approval_rows, jobs, now_ms, steps};
 
 /// Timings of the engine's background work. Tests shorten them.
 #[derive(Debug, Clone)]
@@ -241,18 +242,7 @@ impl Engine {
         else {
             return Ok(None);
         };
-        messages::remember(
-            &self.ctx.store.pool,
-            &messages::MessageRef {
-                platform: posted.platform.clone(),
-                channel: posted.channel.clone(),
-                message_id: posted.message_id.clone(),
-                job_id: job.id,
-                purpose: "card".into(),
-            },
-            now_ms(),
-        )
-        .await?;
+        self.ctx.remember(&posted, Subject::Job(job.id)).await?;
         Ok(Some(posted))
     }
 
@@ -263,14 +253,7 @@ impl Engine {
                 return Ok(());
             };
             let message = self.card(job).await?;
-            for m in messages::for_job(&self.ctx.store.pool, job_id).await? {
-                let posted = Posted {
-                    platform: m.platform,
-                    channel: m.channel,
-                    message_id: m.message_id,
-                };
-                self.ctx.chat.edit(&posted, &message).await;
-            }
+            self.ctx.edit_all(Subject::Job(job_id), &message).await?;
             Ok(())
         }
         .await;

@@ -12,6 +12,7 @@ use crate::chat::Origin;
 use crate::ctx::Ctx;
 use crate::refusal::Refusal;
 use crate::render::{Message, ReminderCard, mention_name};
+use crate::store::messages::Subject;
 use crate::store::now_ms;
 use crate::store::secrets::{self, NewSecret, Secret};
 use due::{DAY_MS, Status, Tier, Tiers};
@@ -354,14 +355,9 @@ impl Secrets {
                 actionable: true,
             }));
             if let Some(posted) = self.ctx.chat.post_to(&channel, &card).await {
-                secrets::remember_message(
-                    &self.ctx.store.pool,
-                    &posted.platform,
-                    &posted.channel,
-                    &posted.message_id,
-                    secret.id,
-                )
-                .await?;
+                self.ctx
+                    .remember(&posted, Subject::Secret(secret.id))
+                    .await?;
             }
         }
         Ok(())

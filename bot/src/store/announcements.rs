@@ -1,4 +1,4 @@
-//! Announcements and the platform messages that show them.
+//! Announcements: stored bodies, idempotency keys, schedules.
 
 use sqlx::{Any, Executor, FromRow};
 
@@ -105,34 +105,4 @@ pub async fn update_body<'c>(
         .execute(db)
         .await?;
     Ok(())
-}
-
-pub async fn remember_message<'c>(
-    db: impl Executor<'c, Database = Any>,
-    id: i64,
-    platform: &str,
-    channel: &str,
-    message_id: &str,
-) -> sqlx::Result<()> {
-    sqlx::query(
-        "INSERT INTO announcement_messages (announcement_id, platform, channel, message_id) VALUES ($1, $2, $3, $4) ON CONFLICT DO NOTHING",
-    )
-    .bind(id)
-    .bind(platform)
-    .bind(channel)
-    .bind(message_id)
-    .execute(db)
-    .await?;
-    Ok(())
-}
-
-/// (platform, channel, message id) of every message showing the announcement.
-pub async fn messages<'c>(
-    db: impl Executor<'c, Database = Any>,
-    id: i64,
-) -> sqlx::Result<Vec<(String, String, String)>> {
-    sqlx::query_as("SELECT platform, channel, message_id FROM announcement_messages WHERE announcement_id = $1 ORDER BY platform, channel")
-        .bind(id)
-        .fetch_all(db)
-        .await
 }

@@ -1,4 +1,4 @@
-//! Incidents, their timelines and the status cards that show them.
+//! Incidents and their timelines.
 
 use sqlx::{Any, Executor, FromRow};
 
@@ -155,35 +155,6 @@ pub async fn timeline<'c>(
 ) -> sqlx::Result<Vec<TimelineEntry>> {
     sqlx::query_as(
         "SELECT at, actor, kind, text FROM incident_timeline WHERE incident_id = $1 ORDER BY id",
-    )
-    .bind(id)
-    .fetch_all(db)
-    .await
-}
-
-pub async fn remember_message<'c>(
-    db: impl Executor<'c, Database = Any>,
-    id: i64,
-    platform: &str,
-    channel: &str,
-    message_id: &str,
-) -> sqlx::Result<()> {
-    sqlx::query("INSERT INTO incident_messages (incident_id, platform, channel, message_id) VALUES ($1, $2, $3, $4) ON CONFLICT DO NOTHING")
-        .bind(id)
-        .bind(platform)
-        .bind(channel)
-        .bind(message_id)
-        .execute(db)
-        .await?;
-    Ok(())
-}
-
-pub async fn messages<'c>(
-    db: impl Executor<'c, Database = Any>,
-    id: i64,
-) -> sqlx::Result<Vec<(String, String, String)>> {
-    sqlx::query_as(
-        "SELECT platform, channel, message_id FROM incident_messages WHERE incident_id = $1",
     )
     .bind(id)
     .fetch_all(db)

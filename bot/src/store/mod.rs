@@ -106,6 +106,12 @@ impl Store {
 
     /// Applies pending migrations.
     pub async fn migrate(&self) -> anyhow::Result<()> {
+        self.migrate_to(i64::MAX).await
+    }
+
+    /// Applies pending migrations up to and including `version` (migration tests seed
+    /// an older schema, then apply the rest).
+    pub async fn migrate_to(&self, version: i64) -> anyhow::Result<()> {
         if self.dialect == Dialect::Sqlite {
             // WAL is a property of the file: readers never wait for the writer.
             sqlx::query("PRAGMA journal_mode = WAL")
@@ -118,7 +124,7 @@ impl Store {
             Dialect::Postgres => &POSTGRES_MIGRATIONS,
         };
         migrator
-            .run(&self.pool)
+            .run_to(version, &self.pool)
             .await
             .context("cannot apply database migrations")?;
         Ok(())

@@ -1,4 +1,4 @@
-//! Tracked secrets, reminder fire times and reminder messages.
+//! Tracked secrets and reminder fire times.
 
 use sqlx::{Any, Executor, FromRow};
 
@@ -169,36 +169,4 @@ pub async fn record_run<'c>(
         .execute(db)
         .await?;
     Ok(done.rows_affected() == 1)
-}
-
-pub async fn remember_message<'c>(
-    db: impl Executor<'c, Database = Any>,
-    platform: &str,
-    channel: &str,
-    message_id: &str,
-    secret_id: i64,
-) -> sqlx::Result<()> {
-    sqlx::query("INSERT INTO reminder_messages (platform, channel, message_id, secret_id) VALUES ($1, $2, $3, $4) ON CONFLICT DO NOTHING")
-        .bind(platform)
-        .bind(channel)
-        .bind(message_id)
-        .bind(secret_id)
-        .execute(db)
-        .await?;
-    Ok(())
-}
-
-pub async fn secret_for_message<'c>(
-    db: impl Executor<'c, Database = Any>,
-    platform: &str,
-    channel: &str,
-    message_id: &str,
-) -> sqlx::Result<Option<i64>> {
-    let row: Option<(i64,)> = sqlx::query_as("SELECT secret_id FROM reminder_messages WHERE platform = $1 AND channel = $2 AND message_id = $3")
-        .bind(platform)
-        .bind(channel)
-        .bind(message_id)
-        .fetch_optional(db)
-        .await?;
-    Ok(row.map(|(id,)| id))
 }
