@@ -1,5 +1,6 @@
 //! `deckhand.toml` (or the built-in demo) plus the process environment, validated once.
 
+mod read;
 mod validate;
 
 use std::collections::BTreeMap;
@@ -340,9 +341,30 @@ impl Config {
 
     /// Parses and validates TOML text; `source` names it in errors.
     pub fn parse(text: &str, source: &str) -> Result<Config, ConfigErrors> {
-        let mut config = validate::deserialize(text, source)?;
+        let mut read = read::read(text, source);
+        let mut errors = std::mem::take(&mut read.errors);
+        let Some(mut config) = read.config.take() else {
+            return Err(ConfigErrors(errors));
+        };
         config.source = source.to_owned();
-        validate::validate(&config, &|name| std::env::var_os(name).is_some())?;
+        // What is left is checked too; problems that only follow from a value set aside
+        // above are not repeated.
+        if let Err(ConfigErrors(more)) =
+            validate::validate(&config, &|name| std::env::var_os(name).is_some())
+        {
+            let fresh = more
+                .into_iter()
+                .filter(|e| !read.set_aside.iter().any(|k| read::related(k, &e.key)));
+            errors.extend(fresh.map(|mut e| {
+                if let Some(line) = read.line_of(&e.key) {
+                    e.reason.push_str(&format!(" (line {line})"));
+                }
+                e
+            }));
+        }
+        if !errors.is_empty() {
+            return Err(ConfigErrors(errors));
+        }
         if let Some(tz) = config.bot.timezone.as_deref().and_then(|t| t.parse().ok()) {
             config.clock = crate::clock::Clock::new(tz);
         }

@@ -42,36 +42,6 @@ impl fmt::Display for ConfigErrors {
 
 impl std::error::Error for ConfigErrors {}
 
-/// TOML to [`Config`], with the failing key's path and line.
-pub(super) fn deserialize(text: &str, file: &str) -> Result<Config, ConfigErrors> {
-    let fail = |key: String, reason: String| {
-        ConfigErrors(vec![ConfigError {
-            file: file.to_owned(),
-            key,
-            reason,
-        }])
-    };
-    let deserializer =
-        toml::de::Deserializer::parse(text).map_err(|e| fail(String::new(), located(text, &e)))?;
-    serde_path_to_error::deserialize(deserializer).map_err(|e| {
-        let key = e.path().to_string();
-        let key = if key == "." { String::new() } else { key };
-        fail(key, located(text, e.inner()))
-    })
-}
-
-/// The error's message with the line it points at.
-fn located(text: &str, error: &toml::de::Error) -> String {
-    let message = error.message().trim().to_owned();
-    match error.span() {
-        Some(span) => {
-            let line = text[..span.start.min(text.len())].matches('\n').count() + 1;
-            format!("{message} (line {line})")
-        }
-        None => message,
-    }
-}
-
 const PLATFORMS: &[&str] = &["slack", "discord", "console"];
 
 /// Checks what serde cannot: references between sections, pipelines, schedules, and the
