@@ -155,8 +155,8 @@ impl Announcements {
         let message = Message::Announcement(announcement.clone());
         let mut posted = Vec::new();
         for channel in self.route(announcement) {
-            if let Some(p) = self.ctx.chat.post_to(&channel, &message).await {
-                self.ctx.remember(&p, Subject::Announcement(id)).await?;
+            let subject = Subject::Announcement(id);
+            if let Some(p) = self.ctx.post_subject(&channel, &message, subject).await? {
                 posted.push(p);
             }
         }

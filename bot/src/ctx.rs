@@ -18,6 +18,48 @@ pub struct Ctx {
     pub chat: Chat,
     pub clock: Clock,
     redactor: Redactor,
+    posting: InFlight,
+}
+
+/// The longest a reaction waits for the post it may be about.
+const IN_FLIGHT_PATIENCE: std::time::Duration = std::time::Duration::from_secs(10);
+
+/// Posts that are sent but whose message ids are not stored yet.
+#[derive(Default)]
+struct InFlight {
+    count: std::sync::atomic::AtomicUsize,
+    done: tokio::sync::Notify,
+}
+
+/// Ends one post in flight when dropped, however the post ended.
+struct Posting<'a>(&'a InFlight);
+
+impl InFlight {
+    fn begin(&self) -> Posting<'_> {
+        self.count.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+        Posting(self)
+    }
+
+    fn busy(&self) -> bool {
+        self.count.load(std::sync::atomic::Ordering::SeqCst) > 0
+    }
+
+    /// Resolves when the next post in flight ends (created before looking, so none is
+    /// missed).
+    fn settled(&self) -> std::pin::Pin<Box<tokio::sync::futures::Notified<'_>>> {
+        let mut notified = Box::pin(self.done.notified());
+        notified.as_mut().enable();
+        notified
+    }
+}
+
+impl Drop for Posting<'_> {
+    fn drop(&mut self) {
+        self.0
+            .count
+            .fetch_sub(1, std::sync::atomic::Ordering::SeqCst);
+        self.0.done.notify_waiters();
+    }
 }
 
 impl Ctx {
@@ -30,6 +72,7 @@ impl Ctx {
             chat,
             clock,
             redactor,
+            posting: InFlight::default(),
         }
     }
 
@@ -54,6 +97,47 @@ impl Ctx {
         self.chat
             .post(&origin.platform, &origin.channel, &Message::text(text))
             .await;
+    }
+
+    /// Posts to a channel ref (`slack:#deploys`) and remembers what the message shows,
+    /// so edits and reactions find it. `None` when the platform failed (logged).
+    pub async fn post_subject(
+        &self,
+        channel_ref: &str,
+        message: &Message,
+        subject: Subject,
+    ) -> anyhow::Result<Option<Posted>> {
+        // A reaction can reach us before the post's own reply does (Slack and Discord
+        // deliver events on another connection): it waits for posts in flight.
+        let _posting = self.posting.begin();
+        let Some(posted) = self.chat.post_to(channel_ref, message).await else {
+            return Ok(None);
+        };
+        self.remember(&posted, subject).await?;
+        Ok(Some(posted))
+    }
+
+    /// The message with this id, waiting (a bounded time) for posts still in flight
+    /// when it is not known yet.
+    pub async fn find_posted(
+        &self,
+        platform: &str,
+        channel: &str,
+        message_id: &str,
+    ) -> anyhow::Result<Option<PostedMessage>> {
+        loop {
+            let settled = self.posting.settled();
+            let found = messages::find(&self.store.pool, platform, channel, message_id).await?;
+            if found.is_some() || !self.posting.busy() {
+                return Ok(found);
+            }
+            if tokio::time::timeout(IN_FLIGHT_PATIENCE, settled)
+                .await
+                .is_err()
+            {
+                return Ok(None);
+            }
+        }
     }
 
     /// Remembers that `posted` shows `subject`, so edits and reactions find it.

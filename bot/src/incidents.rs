@@ -138,9 +138,9 @@ impl Incidents {
         let card = self.incident_card(incident.clone()).await?;
         let mut posted_here = false;
         for channel in self.incident_channels(&incident) {
-            if let Some(p) = self.ctx.chat.post_to(&channel, &card).await {
+            let subject = Subject::Incident(id);
+            if let Some(p) = self.ctx.post_subject(&channel, &card, subject).await? {
                 posted_here |= p.platform == origin.platform && p.channel == origin.channel;
-                self.ctx.remember(&p, Subject::Incident(id)).await?;
             }
         }
         if !posted_here {

@@ -6,7 +6,7 @@ use std::sync::Arc;
 use crate::chat::{Origin, Verdict, verdict};
 use crate::jobs::Engine;
 use crate::store::jobs;
-use crate::store::messages::{self, Subject};
+use crate::store::messages::Subject;
 
 impl Engine {
     pub(crate) async fn reaction(
@@ -17,7 +17,10 @@ impl Engine {
         added: bool,
     ) -> anyhow::Result<()> {
         let pool = &self.store().pool;
-        let found = messages::find(pool, &origin.platform, &origin.channel, message_id).await?;
+        let found = self
+            .ctx
+            .find_posted(&origin.platform, &origin.channel, message_id)
+            .await?;
         // Reactions on anything deckhand did not post mean nothing to it.
         let Some(message) = found else {
             return Ok(());

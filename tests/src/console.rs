@@ -158,16 +158,20 @@ impl Tester {
             .expect("no such job")
     }
 
-    /// Waits until job `id` is in `state`.
+    /// Waits until job `id` exists and is in `state` (a rollback deckhand starts by
+    /// itself appears a moment after the failure that causes it).
     pub async fn wait_for_state(&self, id: i64, state: JobState) -> Job {
         let deadline = tokio::time::Instant::now() + PATIENCE;
         loop {
-            let job = self.job(id).await;
-            if job.state == state {
-                return job;
+            let job = jobs::get(&self.store.pool, id).await.expect("store");
+            if let Some(job) = job.as_ref().filter(|j| j.state == state) {
+                return job.clone();
             }
             if tokio::time::Instant::now() > deadline {
-                panic!("job #{id} is {:?}, never became {state:?}", job.state);
+                panic!(
+                    "job #{id} is {:?}, never became {state:?}",
+                    job.map(|j| j.state)
+                );
             }
             tokio::time::sleep(Duration::from_millis(50)).await;
         }

@@ -58,10 +58,36 @@ pub struct BotConfig {
     #[serde(default)]
     pub announcers: Vec<String>,
     /// Who an `urgent` announcement pings: `here`, `everyone` or `none` (default `here`).
-    pub attention: Option<String>,
+    #[serde(default)]
+    pub attention: Attention,
     /// Extra channels per announcement type, e.g. `incident = ["slack:#incidents"]`.
     #[serde(default)]
     pub announce_routes: BTreeMap<deckhand_commands::AnnouncementType, Vec<String>>,
+}
+
+/// Who the attention mention of an urgent message pings.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Attention {
+    #[default]
+    Here,
+    Everyone,
+    None,
+}
+
+/// A cron schedule (`sec min hour day month weekday`), parsed when the config is read.
+#[derive(Debug, Clone)]
+pub struct Cron(pub cron::Schedule);
+
+impl<'de> Deserialize<'de> for Cron {
+    fn deserialize<D: serde::Deserializer<'de>>(deserializer: D) -> Result<Cron, D::Error> {
+        let text = String::deserialize(deserializer)?;
+        text.parse::<cron::Schedule>().map(Cron).map_err(|e| {
+            serde::de::Error::custom(format!(
+                "`{text}` is not a cron schedule ({e}); the format is `sec min hour day month weekday`, e.g. `0 0 9 * * Mon-Fri`"
+            ))
+        })
+    }
 }
 
 #[derive(Debug, Clone, Default, Deserialize)]
@@ -109,25 +135,95 @@ pub struct EnvConfig {
     pub restore: Option<Vec<StepConfig>>,
 }
 
-/// One step of a pipeline: exactly one of `run`, `http`, `health`, `backup`, `restore`.
+/// One step of a pipeline, as the runner sees it: what it does, and how.
 #[derive(Debug, Clone, Deserialize)]
-#[serde(deny_unknown_fields)]
+#[serde(try_from = "StepFields")]
 pub struct StepConfig {
     pub name: String,
-    /// A program and its arguments. Never a shell string built from chat text.
-    pub run: Option<Vec<String>>,
-    pub http: Option<HttpStep>,
-    pub health: Option<HealthStep>,
-    pub backup: Option<BackupStep>,
-    pub restore: Option<RestoreStep>,
+    pub action: StepAction,
     /// Env var names passed through to this step (and nothing else of deckhand's env).
-    #[serde(default)]
     pub env: Vec<String>,
     pub cwd: Option<PathBuf>,
     /// Default 10m.
     pub timeout: Option<HumanDuration>,
-    #[serde(default)]
     pub continue_on_error: bool,
+}
+
+/// What a step does: exactly one kind, checked when the config is read.
+#[derive(Debug, Clone)]
+pub enum StepAction {
+    /// A program and its arguments. Never a shell string built from chat text.
+    Run(Vec<String>),
+    Http(HttpStep),
+    Health(HealthStep),
+    Backup(BackupStep),
+    Restore(RestoreStep),
+}
+
+/// A step as the file writes it: one of `run`, `http`, `health`, `backup`, `restore`.
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct StepFields {
+    name: String,
+    run: Option<Vec<String>>,
+    http: Option<HttpStep>,
+    health: Option<HealthStep>,
+    backup: Option<BackupStep>,
+    restore: Option<RestoreStep>,
+    #[serde(default)]
+    env: Vec<String>,
+    cwd: Option<PathBuf>,
+    timeout: Option<HumanDuration>,
+    #[serde(default)]
+    continue_on_error: bool,
+}
+
+impl TryFrom<StepFields> for StepConfig {
+    type Error = String;
+
+    fn try_from(fields: StepFields) -> Result<StepConfig, String> {
+        let mut actions: Vec<StepAction> = Vec::new();
+        actions.extend(fields.run.map(StepAction::Run));
+        actions.extend(fields.http.map(StepAction::Http));
+        actions.extend(fields.health.map(StepAction::Health));
+        actions.extend(fields.backup.map(StepAction::Backup));
+        actions.extend(fields.restore.map(StepAction::Restore));
+        let name = fields.name;
+        let action = match (actions.pop(), actions.is_empty()) {
+            (Some(action), true) => action,
+            (None, _) => {
+                return Err(format!(
+                    "step `{name}` does nothing: give it one of `run`, `http`, `health`, `backup`, `restore`"
+                ));
+            }
+            (Some(_), false) => {
+                return Err(format!(
+                    "step `{name}` has more than one of `run`, `http`, `health`, `backup`, `restore`; split it into steps"
+                ));
+            }
+        };
+        Ok(StepConfig {
+            name,
+            action,
+            env: fields.env,
+            cwd: fields.cwd,
+            timeout: fields.timeout,
+            continue_on_error: fields.continue_on_error,
+        })
+    }
+}
+
+impl StepAction {
+    /// The config key of this kind of step, for messages.
+    pub fn key(&self) -> &'static str {
+        match self {
+            StepAction::Run(_) => "run",
+            StepAction::Http(_) => "http",
+            StepAction::Health(_) => "health",
+            StepAction::Backup(_) => "backup",
+            StepAction::Restore(_) => "restore",
+        }
+    }
 }
 
 #[derive(Debug, Clone, Deserialize)]
@@ -204,11 +300,11 @@ pub struct IncidentsConfig {
 #[serde(deny_unknown_fields)]
 pub struct RemindersConfig {
     /// cron crate syntax: sec min hour day month weekday, in `bot.timezone`.
-    pub schedule: String,
+    pub schedule: Cron,
     pub channel: String,
     pub escalation_channel: Option<String>,
     /// The weekly digest's schedule. Default `0 0 9 * * Mon`.
-    pub digest: Option<String>,
+    pub digest: Option<Cron>,
     /// Days before the due date when the owner gets a note. Default 7.
     pub warn_days: Option<u32>,
     /// Days overdue before the escalation channel and the attention mention. Default 3.
@@ -421,11 +517,11 @@ impl Config {
     }
 
     /// The mention an urgent announcement carries, if any.
-    pub fn attention(&self) -> Option<&str> {
-        match self.bot.attention.as_deref() {
-            None => Some("here"),
-            Some("none") => None,
-            Some(other) => Some(other),
+    pub fn attention(&self) -> Option<&'static str> {
+        match self.bot.attention {
+            Attention::Here => Some("here"),
+            Attention::Everyone => Some("everyone"),
+            Attention::None => None,
         }
     }
 

@@ -1,6 +1,7 @@
 //! TOML text to a [`Config`], listing every unknown key and type error at once, each
-//! with its key and line: serde stops at the first, so each bad value found is set
-//! aside and the rest is read again.
+//! with its key and line: serde stops at the first, so each bad value found is taken
+//! out of the parsed document (whose values keep their places in the text) and the rest
+//! is read again.
 
 use toml::Spanned;
 use toml::de::{DeArray, DeTable, DeValue};
@@ -57,6 +58,9 @@ pub(super) fn read(text: &str, file: &str) -> Read {
     let mut working = original.clone();
     let mut errors = Vec::new();
     let mut set_aside: Vec<String> = Vec::new();
+    // Array elements taken out so far: (the array's path, the element's index), as in
+    // the file.
+    let mut removed: Vec<(Vec<Step>, usize)> = Vec::new();
     while errors.len() < MOST_PROBLEMS {
         let deserializer = toml::de::Deserializer::from(working.clone());
         let e = match serde_path_to_error::deserialize::<_, Config>(deserializer) {
@@ -71,17 +75,21 @@ pub(super) fn read(text: &str, file: &str) -> Read {
             Err(e) => e,
         };
         let path: Vec<Step> = e.path().iter().map(Step::from).collect();
-        // The key as the file writes it, found by the bad value's place in the text.
-        let key = e
-            .inner()
-            .span()
-            .and_then(|span| key_at(original.get_ref(), &span, String::new()))
-            .unwrap_or_else(|| dotted(&path));
-        let follows = e.inner().message().starts_with("missing field")
-            && set_aside.iter().any(|k| k.starts_with(&key) && k != &key);
+        // The key as the file writes it: serde's path, with array indices counted as in
+        // the file rather than in what is left of it.
+        let original_path = to_original(&path, &removed);
+        let key = dotted(&original_path);
+        // A complaint about what holds a value already set aside (a missing field, a
+        // step left with nothing to do) follows from that value: not a new problem.
+        let follows = set_aside
+            .iter()
+            .any(|k| k != &key && related(k, &key) && k.len() > key.len());
         if !follows {
             errors.push(error(key.clone(), located(text, e.inner())));
             set_aside.push(key);
+        }
+        if let Some((Step::Index(i), array)) = original_path.split_last() {
+            removed.push((array.to_vec(), *i));
         }
         if path.is_empty() || !remove(working.get_mut(), &path) {
             break;
@@ -168,6 +176,32 @@ fn dotted(path: &[Step]) -> String {
     out
 }
 
+/// A path into what is left of the document, as a path into the file.
+fn to_original(path: &[Step], removed: &[(Vec<Step>, usize)]) -> Vec<Step> {
+    let mut out: Vec<Step> = Vec::with_capacity(path.len());
+    for step in path {
+        match step {
+            Step::Index(i) => {
+                let mut gone: Vec<usize> = removed
+                    .iter()
+                    .filter(|(array, _)| *array == out)
+                    .map(|(_, j)| *j)
+                    .collect();
+                gone.sort_unstable();
+                let mut index = *i;
+                for j in gone {
+                    if j <= index {
+                        index += 1;
+                    }
+                }
+                out.push(Step::Index(index));
+            }
+            key => out.push(key.clone()),
+        }
+    }
+    out
+}
+
 /// Takes the value at `path` out of the document. `false` when there is none.
 fn remove(table: &mut DeTable<'_>, path: &[Step]) -> bool {
     let Some((Step::Key(first), rest)) = path.split_first() else {
@@ -208,46 +242,6 @@ fn remove_in(value: &mut DeValue<'_>, path: &[Step]) -> bool {
             remove_in(items[i].get_mut(), &path[1..])
         }
         _ => false,
-    }
-}
-
-/// The dotted key of the value (or key) written at `span`.
-fn key_at(table: &DeTable<'_>, span: &std::ops::Range<usize>, prefix: String) -> Option<String> {
-    for (key, value) in table.iter() {
-        let here = if prefix.is_empty() {
-            key.get_ref().to_string()
-        } else {
-            format!("{prefix}.{}", key.get_ref())
-        };
-        if key.span() == *span || value.span() == *span {
-            return Some(here);
-        }
-        if let Some(found) = key_in(value, span, here) {
-            return Some(found);
-        }
-    }
-    None
-}
-
-fn key_in(
-    value: &Spanned<DeValue<'_>>,
-    span: &std::ops::Range<usize>,
-    here: String,
-) -> Option<String> {
-    let outer = value.span();
-    // Only look inside values that contain the span (array-of-tables headers are
-    // spread over the file, so tables and arrays are always searched).
-    match value.get_ref() {
-        DeValue::Table(table) => key_at(table, span, here),
-        DeValue::Array(array) => array.iter().enumerate().find_map(|(i, item)| {
-            let indexed = format!("{here}[{i}]");
-            if item.span() == *span {
-                return Some(indexed);
-            }
-            key_in(item, span, indexed)
-        }),
-        _ if outer.start <= span.start && span.end <= outer.end => Some(here),
-        _ => None,
     }
 }
 

@@ -3,7 +3,7 @@
 use std::fmt;
 use std::str::FromStr;
 
-use super::{Config, StepConfig};
+use super::{Config, StepAction, StepConfig};
 
 /// One problem with the config.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -83,14 +83,6 @@ pub(super) fn validate(config: &Config, is_set: &dyn Fn(&str) -> bool) -> Result
         );
     }
     check_entries(config, "bot.announcers", &config.bot.announcers, &mut error);
-    if let Some(attention) = &config.bot.attention
-        && !matches!(attention.as_str(), "here" | "everyone" | "none")
-    {
-        error(
-            "bot.attention".into(),
-            format!("`{attention}` is not `here`, `everyone` or `none`"),
-        );
-    }
     for (kind, channels) in &config.bot.announce_routes {
         for (i, channel) in channels.iter().enumerate() {
             if let Err(reason) = check_channel(channel) {
@@ -186,22 +178,6 @@ pub(super) fn validate(config: &Config, is_set: &dyn Fn(&str) -> bool) -> Result
         }
     }
     if let Some(reminders) = &config.reminders {
-        if let Err(e) = cron::Schedule::from_str(&reminders.schedule) {
-            error(
-                "reminders.schedule".into(),
-                format!(
-                    "not a cron schedule ({e}); the format is `sec min hour day month weekday`, e.g. `0 0 9 * * Mon-Fri`"
-                ),
-            );
-        }
-        if let Some(digest) = &reminders.digest
-            && let Err(e) = cron::Schedule::from_str(digest)
-        {
-            error(
-                "reminders.digest".into(),
-                format!("not a cron schedule ({e}); e.g. `0 0 9 * * Mon`"),
-            );
-        }
         for (key, channel) in [
             ("channel", Some(&reminders.channel)),
             ("escalation_channel", reminders.escalation_channel.as_ref()),
@@ -297,41 +273,28 @@ pub(crate) fn env_vars_of(step: &StepConfig) -> Vec<(String, String)> {
         .enumerate()
         .map(|(i, v)| (format!("env[{i}]"), v.clone()))
         .collect();
-    if let Some(http) = &step.http {
-        vars.extend(
-            http.url_env
-                .iter()
-                .map(|v| ("http.url_env".to_owned(), v.clone())),
-        );
-        vars.extend(
-            http.headers
-                .iter()
-                .map(|(h, v)| (format!("http.headers.{h}"), v.clone())),
-        );
-    }
-    if let Some(health) = &step.health {
-        vars.extend(
-            health
-                .url_env
-                .iter()
-                .map(|v| ("health.url_env".to_owned(), v.clone())),
-        );
-    }
-    if let Some(backup) = &step.backup {
-        vars.extend(
-            backup
-                .database_url_env
-                .iter()
-                .map(|v| ("backup.database_url_env".to_owned(), v.clone())),
-        );
-    }
-    if let Some(restore) = &step.restore {
-        vars.extend(
-            restore
-                .database_url_env
-                .iter()
-                .map(|v| ("restore.database_url_env".to_owned(), v.clone())),
-        );
+    let named = |key: &str, var: &Option<String>| {
+        var.iter()
+            .map(|v| (key.to_owned(), v.clone()))
+            .collect::<Vec<_>>()
+    };
+    match &step.action {
+        StepAction::Run(_) => {}
+        StepAction::Http(http) => {
+            vars.extend(named("http.url_env", &http.url_env));
+            vars.extend(
+                http.headers
+                    .iter()
+                    .map(|(h, v)| (format!("http.headers.{h}"), v.clone())),
+            );
+        }
+        StepAction::Health(health) => vars.extend(named("health.url_env", &health.url_env)),
+        StepAction::Backup(backup) => {
+            vars.extend(named("backup.database_url_env", &backup.database_url_env))
+        }
+        StepAction::Restore(restore) => {
+            vars.extend(named("restore.database_url_env", &restore.database_url_env))
+        }
     }
     vars
 }
@@ -342,37 +305,13 @@ fn check_step(
     is_set: &dyn Fn(&str) -> bool,
     error: &mut impl FnMut(String, String),
 ) {
-    let kinds = [
-        step.run.is_some(),
-        step.http.is_some(),
-        step.health.is_some(),
-        step.backup.is_some(),
-        step.restore.is_some(),
-    ];
-    match kinds.iter().filter(|k| **k).count() {
-        1 => {}
-        0 => error(
-            at.to_owned(),
-            format!(
-                "step `{}` does nothing: give it one of `run`, `http`, `health`, `backup`, `restore`",
-                step.name
-            ),
-        ),
-        _ => error(
-            at.to_owned(),
-            format!(
-                "step `{}` has more than one of `run`, `http`, `health`, `backup`, `restore`; split it into steps",
-                step.name
-            ),
-        ),
-    }
     if step.name.trim().is_empty() {
         error(
             format!("{at}.name"),
             "a step needs a name people can read".into(),
         );
     }
-    if let Some(argv) = &step.run
+    if let StepAction::Run(argv) = &step.action
         && argv.first().is_none_or(|p| p.trim().is_empty())
     {
         error(
@@ -380,7 +319,7 @@ fn check_step(
             "`run` needs a program: `run = [\"program\", \"arg\", ...]`".into(),
         );
     }
-    if let Some(http) = &step.http {
+    if let StepAction::Http(http) = &step.action {
         if http.url.is_some() == http.url_env.is_some() {
             error(
                 format!("{at}.http"),
@@ -399,7 +338,7 @@ fn check_step(
             error(format!("{at}.http.url"), format!("`{url}` is not a URL"));
         }
     }
-    if let Some(health) = &step.health {
+    if let StepAction::Health(health) = &step.action {
         if health.url.is_some() == health.url_env.is_some() {
             error(
                 format!("{at}.health"),
@@ -412,7 +351,7 @@ fn check_step(
             error(format!("{at}.health.url"), format!("`{url}` is not a URL"));
         }
     }
-    if let Some(backup) = &step.backup {
+    if let StepAction::Backup(backup) = &step.action {
         if backup.database_url_env.is_some() == backup.file.is_some() {
             error(
                 format!("{at}.backup"),
@@ -423,7 +362,7 @@ fn check_step(
             error(format!("{at}.backup.keep"), "keep at least 1 backup".into());
         }
     }
-    if let Some(restore) = &step.restore
+    if let StepAction::Restore(restore) = &step.action
         && restore.database_url_env.is_some() == restore.file.is_some()
     {
         error(

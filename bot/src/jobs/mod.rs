@@ -234,16 +234,10 @@ impl Engine {
     /// Posts a job's card where the command came from and remembers it for reactions.
     async fn post_card(&self, job: &Job) -> anyhow::Result<Option<Posted>> {
         let message = self.card(job.clone()).await?;
-        let Some(posted) = self
-            .ctx
-            .chat
-            .post(&job.platform, &job.channel, &message)
+        let channel = format!("{}:{}", job.platform, job.channel);
+        self.ctx
+            .post_subject(&channel, &message, Subject::Job(job.id))
             .await
-        else {
-            return Ok(None);
-        };
-        self.ctx.remember(&posted, Subject::Job(job.id)).await?;
-        Ok(Some(posted))
     }
 
     /// Edits every card of a job to show its current state.

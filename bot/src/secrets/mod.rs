@@ -280,10 +280,13 @@ impl Secrets {
         };
         let tz = self.ctx.clock.tz;
         for (kind, expression) in [
-            (REMINDERS, config.schedule.as_str()),
-            (DIGEST, config.digest.as_deref().unwrap_or(DEFAULT_DIGEST)),
+            (REMINDERS, Some(&config.schedule)),
+            (DIGEST, config.digest.as_ref()),
         ] {
-            let schedule = cron::Schedule::from_str(expression)?;
+            let schedule = match expression {
+                Some(cron) => cron.0.clone(),
+                None => cron::Schedule::from_str(DEFAULT_DIGEST)?,
+            };
             let since = match secrets::last_run(&self.ctx.store.pool, kind).await? {
                 Some(last) => last,
                 None => {
@@ -354,11 +357,9 @@ impl Secrets {
                 runbook: secret.runbook.clone(),
                 actionable: true,
             }));
-            if let Some(posted) = self.ctx.chat.post_to(&channel, &card).await {
-                self.ctx
-                    .remember(&posted, Subject::Secret(secret.id))
-                    .await?;
-            }
+            self.ctx
+                .post_subject(&channel, &card, Subject::Secret(secret.id))
+                .await?;
         }
         Ok(())
     }

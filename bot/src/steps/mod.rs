@@ -15,7 +15,7 @@ use tokio_util::sync::CancellationToken;
 pub use redact::Redactor;
 pub use tail::Tail;
 
-use crate::config::StepConfig;
+use crate::config::{StepAction, StepConfig};
 use crate::store::jobs::Artifact;
 
 /// Everything a step may use. User values (ref, requester) arrive only in `vars`, which
@@ -99,18 +99,12 @@ pub const DEFAULT_STEP_TIMEOUT: Duration = Duration::from_secs(600);
 pub async fn execute(step: &StepConfig, ctx: &StepContext<'_>) -> Outcome {
     let timeout = ctx.deadline.saturating_duration_since(Instant::now());
     let mut outcome = Outcome::default();
-    if let Some(argv) = &step.run {
-        run::run(argv, step, ctx, timeout, &mut outcome).await;
-    } else if let Some(http) = &step.http {
-        http::http(http, ctx, timeout, &mut outcome).await;
-    } else if let Some(health) = &step.health {
-        http::health(health, ctx, timeout, &mut outcome).await;
-    } else if let Some(backup) = &step.backup {
-        backup::backup(backup, step, ctx, &mut outcome).await;
-    } else if let Some(restore) = &step.restore {
-        backup::restore(restore, step, ctx, &mut outcome).await;
-    } else {
-        outcome.fail("this step has nothing to do (check the config)");
+    match &step.action {
+        StepAction::Run(argv) => run::run(argv, step, ctx, timeout, &mut outcome).await,
+        StepAction::Http(http) => http::http(http, ctx, timeout, &mut outcome).await,
+        StepAction::Health(health) => http::health(health, ctx, timeout, &mut outcome).await,
+        StepAction::Backup(backup) => backup::backup(backup, step, ctx, &mut outcome).await,
+        StepAction::Restore(restore) => backup::restore(restore, step, ctx, &mut outcome).await,
     }
     if let Some(error) = outcome.error.take() {
         outcome.error = Some(ctx.redactor.redact(&error));
