@@ -1,4 +1,5 @@
-//! deckhand's HTTP server: health (and, as platforms arrive, their webhooks).
+//! deckhand's HTTP routes: `/healthz`, `/metrics`, and the REST API (the Slack and
+//! Discord endpoints are merged in by `server`).
 
 use std::sync::Arc;
 

@@ -3,24 +3,21 @@
 use std::process::ExitCode;
 
 use clap::Parser as _;
-use deckhand::cli::{Cli, Cmd};
+use deckhand::cli::Cli;
 
 #[tokio::main]
 async fn main() -> ExitCode {
     let cli = Cli::parse();
-    init_logging(&cli.command);
+    init_logging();
     deckhand::cli::main(cli).await
 }
 
-/// Logs go to stderr: JSON with `DECKHAND_LOG_FORMAT=json`, readable otherwise. The
-/// console is quiet by default so its transcript stays readable.
-fn init_logging(command: &Cmd) {
-    let default = match command {
-        Cmd::Console | Cmd::Run => "warn",
-        _ => "warn",
-    };
+/// Logs go to stderr: JSON with `DECKHAND_LOG_FORMAT=json`, readable otherwise. Only
+/// warnings by default (`RUST_LOG` says otherwise), so the console's transcript stays
+/// readable.
+fn init_logging() {
     let filter = tracing_subscriber::EnvFilter::try_from_default_env()
-        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new(default));
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("warn"));
     let builder = tracing_subscriber::fmt()
         .with_env_filter(filter)
         .with_writer(std::io::stderr);

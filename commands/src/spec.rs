@@ -564,6 +564,39 @@ pub(crate) static HELP: Spec = Spec {
 mod tests {
     use super::*;
 
+    /// Exhaustive on purpose: a new command does not compile until it has a place here,
+    /// and the test below then fails until it is in `CommandName::ALL` too (so it cannot
+    /// silently miss parsing, help and the manifests).
+    fn place(name: CommandName) -> usize {
+        match name {
+            CommandName::Deploy => 0,
+            CommandName::Rollback => 1,
+            CommandName::Backup => 2,
+            CommandName::Restore => 3,
+            CommandName::Status => 4,
+            CommandName::History => 5,
+            CommandName::Cancel => 6,
+            CommandName::Lock => 7,
+            CommandName::Unlock => 8,
+            CommandName::Approve => 9,
+            CommandName::Reject => 10,
+            CommandName::Incident => 11,
+            CommandName::Announce => 12,
+            CommandName::Secrets => 13,
+            CommandName::Help => 14,
+        }
+    }
+
+    #[test]
+    fn all_lists_every_command_once() {
+        let mut seen = [false; 15];
+        for &name in CommandName::ALL {
+            assert!(!seen[place(name)], "{name:?} is listed twice");
+            seen[place(name)] = true;
+        }
+        assert!(seen.iter().all(|s| *s), "a command is missing from ALL");
+    }
+
     #[test]
     fn every_name_parses_back() {
         for &name in CommandName::ALL {

@@ -1,5 +1,5 @@
 //! Test harnesses for deckhand: the console `Tester` that drives the real engine, and
-//! (as platforms arrive) fake Slack, Discord and GitHub servers on 127.0.0.1.
+//! fake Slack and Discord servers on 127.0.0.1 that speak their documented wire formats.
 
 pub mod console;
 

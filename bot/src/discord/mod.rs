@@ -307,8 +307,6 @@ impl Platform for DiscordPlatform {
         Ok(())
     }
 
-    /// Privately through the person's latest interaction here when its token still
-    /// works; otherwise a channel message that mentions them.
     fn stats(&self) -> (u64, u64) {
         use std::sync::atomic::Ordering::Relaxed;
         (
@@ -317,6 +315,8 @@ impl Platform for DiscordPlatform {
         )
     }
 
+    /// Privately through the person's latest interaction here when its token still
+    /// works; otherwise a channel message that mentions them.
     async fn whisper(&self, channel: &str, user: &Person, message: &Message) -> anyhow::Result<()> {
         let Some(user_id) = user.id.strip_prefix("discord:") else {
             anyhow::bail!("{} is not a Discord user", user.id);

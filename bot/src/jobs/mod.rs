@@ -321,15 +321,26 @@ pub(crate) fn owner_alive_here(owner: &str) -> bool {
     let Ok(pid) = pid.parse::<u32>() else {
         return false;
     };
-    host == hostname()
-        && pid != std::process::id()
-        && std::path::Path::new(&format!("/proc/{pid}")).exists()
+    host == hostname() && pid != std::process::id() && process_alive(pid)
 }
 
+/// Whether a process exists: signal 0 checks without sending anything (`EPERM` means it
+/// exists but belongs to someone else).
+fn process_alive(pid: u32) -> bool {
+    let Ok(pid) = i32::try_from(pid) else {
+        return false;
+    };
+    match nix::sys::signal::kill(nix::unistd::Pid::from_raw(pid), None) {
+        Ok(()) => true,
+        Err(errno) => errno == nix::errno::Errno::EPERM,
+    }
+}
+
+/// This machine's name, for lease owners (`host-pid-startms`).
 fn hostname() -> String {
-    std::fs::read_to_string("/etc/hostname")
+    nix::unistd::gethostname()
         .ok()
-        .map(|h| h.trim().to_owned())
+        .and_then(|h| h.into_string().ok())
         .filter(|h| !h.is_empty())
         .unwrap_or_else(|| "deckhand".into())
 }

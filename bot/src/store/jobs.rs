@@ -348,10 +348,17 @@ pub async fn in_states<'c>(
     db: impl Executor<'c, Database = Any>,
     states: &[JobState],
 ) -> sqlx::Result<Vec<Job>> {
-    let list: Vec<String> = states.iter().map(|s| format!("'{}'", s.as_str())).collect();
-    let rows: Vec<JobRow> = select(&format!("WHERE state IN ({}) ORDER BY id", list.join(", ")))
-        .fetch_all(db)
-        .await?;
+    if states.is_empty() {
+        return Ok(Vec::new());
+    }
+    let mut query =
+        sqlx::QueryBuilder::<Any>::new(format!("SELECT {COLUMNS} FROM jobs WHERE state IN ("));
+    let mut list = query.separated(", ");
+    for state in states {
+        list.push_bind(state.as_str());
+    }
+    query.push(") ORDER BY id");
+    let rows: Vec<JobRow> = query.build_query_as().fetch_all(db).await?;
     convert(rows)
 }
 
