@@ -577,3 +577,17 @@ store_test!(incident_reminders_are_taken_once, |store| {
     assert!(!incidents::resolve(&store.pool, id, None, 41).await.unwrap());
     assert!(incidents::open(&store.pool).await.unwrap().is_empty());
 });
+
+store_test!(jobs_in_states_lists_only_those_states, |store| {
+    let waiting = insert(&store, "a", JobState::AwaitingApproval).await;
+    let queued = insert(&store, "b", JobState::Queued).await;
+    insert(&store, "c", JobState::Succeeded).await;
+    let found = jobs::in_states(&store.pool, &[JobState::Queued, JobState::AwaitingApproval])
+        .await
+        .unwrap();
+    assert_eq!(
+        found.iter().map(|j| j.id).collect::<Vec<_>>(),
+        vec![waiting, queued]
+    );
+    assert!(jobs::in_states(&store.pool, &[]).await.unwrap().is_empty());
+});

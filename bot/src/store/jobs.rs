@@ -351,14 +351,17 @@ pub async fn in_states<'c>(
     if states.is_empty() {
         return Ok(Vec::new());
     }
-    let mut query =
-        sqlx::QueryBuilder::<Any>::new(format!("SELECT {COLUMNS} FROM jobs WHERE state IN ("));
-    let mut list = query.separated(", ");
+    // Bound, not spliced in. `QueryBuilder<Any>` would write `?` placeholders, which
+    // Postgres rejects, so the numbered ones both dialects accept are written here.
+    let placeholders: Vec<String> = (1..=states.len()).map(|i| format!("${i}")).collect();
+    let mut query = select(&format!(
+        "WHERE state IN ({}) ORDER BY id",
+        placeholders.join(", ")
+    ));
     for state in states {
-        list.push_bind(state.as_str());
+        query = query.bind(state.as_str());
     }
-    query.push(") ORDER BY id");
-    let rows: Vec<JobRow> = query.build_query_as().fetch_all(db).await?;
+    let rows: Vec<JobRow> = query.fetch_all(db).await?;
     convert(rows)
 }
 
