@@ -1,6 +1,6 @@
 //! Approvals: ✅/❌ reactions on a job's card and `/approve`, `/reject`, under one set of
-//! rules (`policy::may_decide`): distinct people, never the requester, only approvers, before expiry, bound to
-//! the job's parameters.
+//! rules (`policy::may_decide`): distinct people, never the requester, only approvers,
+//! before expiry, bound to the job's parameters.
 
 use std::sync::Arc;
 
@@ -70,51 +70,71 @@ impl Engine {
             reason.as_deref().unwrap_or(""),
         )
         .await;
-        if !approve {
-            let why = reason.map(|r| format!(": {r}")).unwrap_or_default();
-            let error = format!("rejected by {}{why}", user.name);
-            if self
-                .end(
-                    &job,
-                    &[JobState::AwaitingApproval],
-                    JobState::Rejected,
-                    Some(&error),
-                    false,
-                )
-                .await?
-            {
-                self.audit(
-                    &user.id,
-                    &origin.platform,
-                    "job.rejected",
-                    Some(&job.env),
-                    Some(job.id),
-                    "",
-                )
-                .await;
-            }
-            self.refresh_card(job.id).await;
-            return Ok(());
+        if approve {
+            self.queue_at_quorum(origin, &job, now).await?;
+        } else {
+            self.reject(origin, &job, reason).await?;
         }
+        self.refresh_card(job.id).await;
+        Ok(())
+    }
+
+    /// A ❌ from an approver ends the job and frees its env.
+    async fn reject(
+        &self,
+        origin: &Origin,
+        job: &Job,
+        reason: Option<String>,
+    ) -> anyhow::Result<()> {
+        let user = &origin.user;
+        let why = reason.map(|r| format!(": {r}")).unwrap_or_default();
+        let error = format!("rejected by {}{why}", user.name);
+        let ended = self
+            .end(
+                job,
+                &[JobState::AwaitingApproval],
+                JobState::Rejected,
+                Some(&error),
+                false,
+            )
+            .await?;
+        if ended {
+            self.audit(
+                &user.id,
+                &origin.platform,
+                "job.rejected",
+                Some(&job.env),
+                Some(job.id),
+                "",
+            )
+            .await;
+        }
+        Ok(())
+    }
+
+    /// Queues the job once enough distinct approvals bound to its parameters are in.
+    async fn queue_at_quorum(&self, origin: &Origin, job: &Job, now: i64) -> anyhow::Result<()> {
         // Only approvals bound to this job's exact parameters count.
         let approved = approvals::list(&self.ctx.store.pool, job.id)
             .await?
             .into_iter()
             .filter(|a| a.decision == Decision::Approve && a.params_hash == job.params_hash)
             .count() as i64;
-        if approved >= job.approvals_required
-            && jobs::transition(
-                &self.ctx.store.pool,
-                job.id,
-                &[JobState::AwaitingApproval],
-                JobState::Queued,
-                None,
-                now,
-            )
-            .await?
-        {
+        if approved < job.approvals_required {
+            return Ok(());
+        }
+        let queued = jobs::transition(
+            &self.ctx.store.pool,
+            job.id,
+            &[JobState::AwaitingApproval],
+            JobState::Queued,
+            None,
+            now,
+        )
+        .await?;
+        if queued {
             self.audit(
-                &user.id,
+                &origin.user.id,
                 &origin.platform,
                 "job.queued",
                 Some(&job.env),
@@ -124,7 +144,6 @@ impl Engine {
             .await;
             self.wake.notify_one();
         }
-        self.refresh_card(job.id).await;
         Ok(())
     }
 

@@ -34,6 +34,7 @@ impl Engine {
         deploy: Deploy,
     ) -> anyhow::Result<()> {
         let config = self.ctx.config.clone();
+        let reason = reason_with_flags(&deploy);
         let target = deploy.target.resolve(
             |name| config.apps.contains_key(name),
             |name| config.environments.contains_key(name),
@@ -68,21 +69,6 @@ impl Engine {
         // An open serious incident holds production deploys, unless this is its hotfix.
         let gating = self.incidents.gating(&target.env).await?;
         let hotfix_for = policy::incident_gate(&target.env, &git_ref, &gating, deploy.hotfix)?;
-        let mut reason = deploy.reason;
-        if let Some(glass) = &deploy.break_glass {
-            reason = Some(
-                format!("{} (break-glass: {glass})", reason.unwrap_or_default())
-                    .trim()
-                    .to_owned(),
-            );
-        }
-        if let Some(incident) = deploy.hotfix {
-            reason = Some(
-                format!("{} (hotfix for {incident})", reason.unwrap_or_default())
-                    .trim()
-                    .to_owned(),
-            );
-        }
         let spec = JobSpec {
             kind: JobKind::Deploy,
             env: target.env.clone(),
@@ -96,23 +82,36 @@ impl Engine {
         };
         let job = self.create_job(origin, spec, &origin.user).await?;
         if let Some(incident) = hotfix_for {
-            let note = format!(
-                "hotfix deploy #{} of `{git_ref}` to {} by {}",
-                job.id, target.env, origin.user.name
-            );
-            self.incidents
-                .note_on(incident, &origin.user.name, "hotfix", &note)
+            self.note_hotfix(origin, incident, job.id, &target.env, &git_ref)
                 .await?;
-            self.audit(
-                &origin.user.id,
-                &origin.platform,
-                "incident.gate_override",
-                Some(&target.env),
-                Some(job.id),
-                &format!("hotfix for INC-{incident}"),
-            )
-            .await;
         }
+        Ok(())
+    }
+
+    /// A hotfix that passed the incident gate goes on the incident's timeline and in the
+    /// audit log.
+    async fn note_hotfix(
+        &self,
+        origin: &Origin,
+        incident: i64,
+        job: i64,
+        env: &str,
+        git_ref: &str,
+    ) -> anyhow::Result<()> {
+        let who = &origin.user.name;
+        let note = format!("hotfix deploy #{job} of `{git_ref}` to {env} by {who}");
+        self.incidents
+            .note_on(incident, who, "hotfix", &note)
+            .await?;
+        self.audit(
+            &origin.user.id,
+            &origin.platform,
+            "incident.gate_override",
+            Some(env),
+            Some(job),
+            &format!("hotfix for INC-{incident}"),
+        )
+        .await;
         Ok(())
     }
 
@@ -301,4 +300,24 @@ impl Engine {
         self.create_job(origin, spec, &origin.user).await?;
         Ok(())
     }
+}
+
+/// The job's reason, with `--break-glass` and `--hotfix` written into it.
+fn reason_with_flags(deploy: &Deploy) -> Option<String> {
+    let mut reason = deploy.reason.clone();
+    if let Some(glass) = &deploy.break_glass {
+        reason = Some(
+            format!("{} (break-glass: {glass})", reason.unwrap_or_default())
+                .trim()
+                .to_owned(),
+        );
+    }
+    if let Some(incident) = deploy.hotfix {
+        reason = Some(
+            format!("{} (hotfix for {incident})", reason.unwrap_or_default())
+                .trim()
+                .to_owned(),
+        );
+    }
+    reason
 }

@@ -27,6 +27,54 @@ pub(crate) struct JobSpec {
 }
 
 impl JobSpec {
+    /// The job row to insert: waiting for approval when it needs any, else queued.
+    fn new_job(
+        &self,
+        origin: &Origin,
+        requester: &crate::chat::Person,
+        approval_ttl: std::time::Duration,
+        now: i64,
+    ) -> NewJob {
+        let needs_approval = self.approvals_required > 0;
+        NewJob {
+            kind: self.kind,
+            env: self.env.clone(),
+            app: self.app.clone(),
+            git_ref: self.git_ref.clone(),
+            previous_ref: self.previous_ref.clone(),
+            requester: requester.id.clone(),
+            requester_name: requester.name.clone(),
+            platform: origin.platform.clone(),
+            channel: origin.channel.clone(),
+            state: if needs_approval {
+                JobState::AwaitingApproval
+            } else {
+                JobState::Queued
+            },
+            reason: self.reason.clone(),
+            params_hash: self.params_hash(),
+            approvals_required: i64::from(self.approvals_required),
+            approval_expires_at: needs_approval.then(|| now + approval_ttl.as_millis() as i64),
+            rolls_back: self.rolls_back,
+            restore_of: self.restore_of,
+        }
+    }
+
+    /// What the audit row of its creation says about it.
+    fn audit_detail(&self) -> String {
+        format!(
+            "{} {} ref={} approvals={}{}",
+            self.kind.as_str(),
+            self.app.as_deref().unwrap_or("-"),
+            self.git_ref.as_deref().unwrap_or("-"),
+            self.approvals_required,
+            self.reason
+                .as_deref()
+                .map(|r| format!(" reason={r}"))
+                .unwrap_or_default()
+        )
+    }
+
     /// The parameters an approval is bound to: approving one job can never approve a
     /// different deploy.
     fn params_hash(&self) -> String {
@@ -80,30 +128,8 @@ impl Engine {
             .map(|s| s.name.clone())
             .collect();
         let now = now_ms();
-        let state = if spec.approvals_required > 0 {
-            JobState::AwaitingApproval
-        } else {
-            JobState::Queued
-        };
-        let new = NewJob {
-            kind: spec.kind,
-            env: spec.env.clone(),
-            app: spec.app.clone(),
-            git_ref: spec.git_ref.clone(),
-            previous_ref: spec.previous_ref.clone(),
-            requester: requester.id.clone(),
-            requester_name: requester.name.clone(),
-            platform: origin.platform.clone(),
-            channel: origin.channel.clone(),
-            state,
-            reason: spec.reason.clone(),
-            params_hash: spec.params_hash(),
-            approvals_required: i64::from(spec.approvals_required),
-            approval_expires_at: (spec.approvals_required > 0)
-                .then(|| now + env.approval_ttl().as_millis() as i64),
-            rolls_back: spec.rolls_back,
-            restore_of: spec.restore_of,
-        };
+        let new = spec.new_job(origin, requester, env.approval_ttl(), now);
+        let state = new.state;
         let mut tx = self.ctx.store.pool.begin().await?;
         // The lock first (a write, so SQLite takes its write lock before any read).
         let lock = EnvLock {
@@ -138,17 +164,7 @@ impl Engine {
                 action: format!("job.{}", state.as_str()),
                 env: Some(spec.env.clone()),
                 job_id: Some(id),
-                detail: format!(
-                    "{} {} ref={} approvals={}{}",
-                    spec.kind.as_str(),
-                    spec.app.as_deref().unwrap_or("-"),
-                    spec.git_ref.as_deref().unwrap_or("-"),
-                    spec.approvals_required,
-                    spec.reason
-                        .as_deref()
-                        .map(|r| format!(" reason={r}"))
-                        .unwrap_or_default()
-                ),
+                detail: spec.audit_detail(),
             },
         )
         .await?;

@@ -5,6 +5,7 @@ mod approvals;
 mod commands;
 mod control;
 mod create;
+mod news;
 mod recovery;
 mod runner;
 mod views;

@@ -102,57 +102,10 @@ impl Secrets {
     }
 
     pub async fn command(&self, origin: &Origin, command: SecretsCommand) -> anyhow::Result<()> {
-        let now = now_ms();
-        let tiers = self.tiers();
         match command {
-            SecretsCommand::List { env } => {
-                let all = secrets::all(&self.ctx.store.pool).await?;
-                let lines: Vec<String> = all
-                    .iter()
-                    .filter(|s| env.as_ref().is_none_or(|e| &s.env == e))
-                    .map(|s| self.secret_line(s, &due::status(s, now, &tiers)))
-                    .collect();
-                let text = if lines.is_empty() {
-                    "No secrets are tracked yet. Add one with `/secrets add NAME ENV every=90d owner=@someone`.".to_owned()
-                } else {
-                    format!("*Tracked secrets*\n{}", lines.join("\n"))
-                };
-                self.ctx.whisper(origin, text).await;
-            }
-            SecretsCommand::Due => {
-                let all = secrets::all(&self.ctx.store.pool).await?;
-                let due = due::plan(&all, now, &tiers);
-                let text = if due.is_empty() {
-                    format!("Nothing is due in the next {} days. 🎉", tiers.warn_days)
-                } else {
-                    let lines: Vec<String> =
-                        due.iter().map(|(s, st)| self.secret_line(s, st)).collect();
-                    format!("*Due or overdue*\n{}", lines.join("\n"))
-                };
-                self.ctx.whisper(origin, text).await;
-            }
-            SecretsCommand::Rotated { name, env } => {
-                let found = secrets::by_name(&self.ctx.store.pool, &name).await?;
-                let matching: Vec<&Secret> = found
-                    .iter()
-                    .filter(|s| env.as_ref().is_none_or(|e| &s.env == e))
-                    .collect();
-                match matching.as_slice() {
-                    [] => return Err(Refusal::NoSuchSecret { name, env }.into()),
-                    [secret] => {
-                        crate::policy::may_record_rotation(
-                            &self.ctx.config,
-                            secret,
-                            &origin.user.id,
-                        )?;
-                        self.record_rotation(origin, secret).await?;
-                    }
-                    several => {
-                        let envs = several.iter().map(|s| s.env.clone()).collect();
-                        return Err(Refusal::AmbiguousSecret { name, envs }.into());
-                    }
-                }
-            }
+            SecretsCommand::List { env } => self.list(origin, env).await,
+            SecretsCommand::Due => self.due_soon(origin).await,
+            SecretsCommand::Rotated { name, env } => self.rotated(origin, name, env).await,
             SecretsCommand::Add {
                 name,
                 env,
@@ -160,36 +113,114 @@ impl Secrets {
                 owner,
                 runbook,
             } => {
-                let env_config = crate::policy::known_env(&self.ctx.config, &env)?;
-                crate::policy::may_add_secret(&self.ctx.config, &env, env_config, &origin.user.id)?;
-                let owner = self.owner_ref(origin, &owner);
                 let new = NewSecret {
-                    name: name.clone(),
-                    env: env.clone(),
-                    owner: owner.clone(),
+                    owner: self.owner_ref(origin, &owner),
+                    name,
+                    env,
                     every_secs: Some(every.as_secs() as i64),
                     last_rotated_at: None,
                     runbook,
                     provider_note: None,
                     source: "chat".into(),
                 };
-                if secrets::insert(&self.ctx.store.pool, &new, now).await? {
-                    self.ctx
-                        .audit(
-                            &origin.user.id,
-                            &origin.platform,
-                            "secret.added",
-                            Some(&env),
-                            None,
-                            &format!("{name} every {every} owner {owner}"),
-                        )
-                        .await;
-                    self.ctx.say(origin, format!("🔑 Tracking `{name}` in `{env}`: rotate every {every}, owner {}. I'll remind before it is due.", mention_name(&owner))).await;
-                } else {
-                    return Err(Refusal::SecretAlreadyTracked { name, env }.into());
-                }
+                self.add(origin, new, every).await
             }
         }
+    }
+
+    /// `/secrets list [ENV]`.
+    async fn list(&self, origin: &Origin, env: Option<String>) -> anyhow::Result<()> {
+        let (now, tiers) = (now_ms(), self.tiers());
+        let all = secrets::all(&self.ctx.store.pool).await?;
+        let lines: Vec<String> = all
+            .iter()
+            .filter(|s| env.as_ref().is_none_or(|e| &s.env == e))
+            .map(|s| self.secret_line(s, &due::status(s, now, &tiers)))
+            .collect();
+        let text = if lines.is_empty() {
+            "No secrets are tracked yet. Add one with `/secrets add NAME ENV every=90d owner=@someone`.".to_owned()
+        } else {
+            format!("*Tracked secrets*\n{}", lines.join("\n"))
+        };
+        self.ctx.whisper(origin, text).await;
+        Ok(())
+    }
+
+    /// `/secrets due`.
+    async fn due_soon(&self, origin: &Origin) -> anyhow::Result<()> {
+        let (now, tiers) = (now_ms(), self.tiers());
+        let all = secrets::all(&self.ctx.store.pool).await?;
+        let due = due::plan(&all, now, &tiers);
+        let text = if due.is_empty() {
+            format!("Nothing is due in the next {} days. 🎉", tiers.warn_days)
+        } else {
+            let lines: Vec<String> = due.iter().map(|(s, st)| self.secret_line(s, st)).collect();
+            format!("*Due or overdue*\n{}", lines.join("\n"))
+        };
+        self.ctx.whisper(origin, text).await;
+        Ok(())
+    }
+
+    /// `/secrets rotated NAME [ENV]`.
+    async fn rotated(
+        &self,
+        origin: &Origin,
+        name: String,
+        env: Option<String>,
+    ) -> anyhow::Result<()> {
+        let found = secrets::by_name(&self.ctx.store.pool, &name).await?;
+        let matching: Vec<&Secret> = found
+            .iter()
+            .filter(|s| env.as_ref().is_none_or(|e| &s.env == e))
+            .collect();
+        match matching.as_slice() {
+            [] => Err(Refusal::NoSuchSecret { name, env }.into()),
+            [secret] => {
+                crate::policy::may_record_rotation(&self.ctx.config, secret, &origin.user.id)?;
+                self.record_rotation(origin, secret).await
+            }
+            several => {
+                let envs = several.iter().map(|s| s.env.clone()).collect();
+                Err(Refusal::AmbiguousSecret { name, envs }.into())
+            }
+        }
+    }
+
+    /// `/secrets add NAME ENV every=… owner=…`.
+    async fn add(
+        &self,
+        origin: &Origin,
+        new: NewSecret,
+        every: deckhand_commands::HumanDuration,
+    ) -> anyhow::Result<()> {
+        let env_config = crate::policy::known_env(&self.ctx.config, &new.env)?;
+        crate::policy::may_add_secret(&self.ctx.config, &new.env, env_config, &origin.user.id)?;
+        if !secrets::insert(&self.ctx.store.pool, &new, now_ms()).await? {
+            return Err(Refusal::SecretAlreadyTracked {
+                name: new.name,
+                env: new.env,
+            }
+            .into());
+        }
+        let NewSecret {
+            name, env, owner, ..
+        } = &new;
+        let detail = format!("{name} every {every} owner {owner}");
+        self.ctx
+            .audit(
+                &origin.user.id,
+                &origin.platform,
+                "secret.added",
+                Some(env),
+                None,
+                &detail,
+            )
+            .await;
+        let owner = mention_name(owner);
+        let text = format!(
+            "🔑 Tracking `{name}` in `{env}`: rotate every {every}, owner {owner}. I'll remind before it is due."
+        );
+        self.ctx.say(origin, text).await;
         Ok(())
     }
 
