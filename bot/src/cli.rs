@@ -172,8 +172,8 @@ async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
                 Ok(config) => config,
                 Err(code) => return Ok(code),
             };
-            let slack = crate::slack::SlackSettings::from_env()?;
-            let discord = crate::discord::DiscordSettings::from_env()?;
+            let runtime = crate::config::Runtime::from_env()?;
+            let (slack, discord) = (&runtime.slack, &runtime.discord);
             let store = Store::open(&cli.database_url).await?;
             let envs: Vec<&str> = config.environments.keys().map(String::as_str).collect();
             println!(
@@ -183,7 +183,7 @@ async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
                 envs.join(", "),
                 config.apps.len()
             );
-            match &slack {
+            match slack {
                 Some(s) => println!(
                     "slack OK: {}{}",
                     if s.app_token.is_some() {
@@ -199,7 +199,7 @@ async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
                 ),
                 None => println!("slack: not configured (set SLACK_BOT_TOKEN to connect it)"),
             }
-            match &discord {
+            match discord {
                 Some(d) => println!(
                     "discord OK: gateway{}{}",
                     if d.public_key.is_some() {
@@ -234,21 +234,23 @@ async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
                 Ok(config) => config,
                 Err(code) => return Ok(code),
             };
-            console_session(config, &cli.database_url, false).await
+            console_session(config, &cli.database_url, None).await
         }
         Cmd::Run => {
             let config = match load_config(&cli) {
                 Ok(config) => config,
                 Err(code) => return Ok(code),
             };
-            let slack = crate::slack::SlackSettings::from_env()?;
-            let discord = crate::discord::DiscordSettings::from_env()?;
+            let runtime = crate::config::Runtime::from_env()?;
             // No chat platform configured: with a terminal, the console (and the HTTP
             // server beside it).
-            if slack.is_none() && discord.is_none() && std::io::stdin().is_terminal() {
-                return console_session(config, &cli.database_url, true).await;
+            if runtime.slack.is_none()
+                && runtime.discord.is_none()
+                && std::io::stdin().is_terminal()
+            {
+                return console_session(config, &cli.database_url, Some(runtime)).await;
             }
-            serve(config, &cli.database_url, slack, discord).await
+            serve(config, &cli.database_url, runtime).await
         }
     }
 }
@@ -257,16 +259,15 @@ async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
 async fn serve(
     config: Config,
     database_url: &str,
-    slack: Option<crate::slack::SlackSettings>,
-    discord: Option<crate::discord::DiscordSettings>,
+    runtime: crate::config::Runtime,
 ) -> anyhow::Result<ExitCode> {
     let store = Store::connect(database_url).await?;
     let options = crate::server::Options {
         settings: Settings::default(),
-        listen: listen_address(),
-        slack,
-        discord,
-        api_token: crate::http::api_token_from_env(),
+        listen: runtime.listen,
+        slack: runtime.slack,
+        discord: runtime.discord,
+        api_token: runtime.api_token,
     };
     let server = crate::server::Server::start(config, store, options).await?;
     shutdown_signal().await;
@@ -274,16 +275,11 @@ async fn serve(
     Ok(ExitCode::SUCCESS)
 }
 
-fn listen_address() -> String {
-    std::env::var("DECKHAND_LISTEN").unwrap_or_else(|_| "127.0.0.1:8080".into())
-}
-
 /// Binds `DECKHAND_LISTEN` (default 127.0.0.1:8080).
-async fn listen() -> anyhow::Result<tokio::net::TcpListener> {
-    let listen = listen_address();
-    let listener = tokio::net::TcpListener::bind(&listen)
+async fn listen(address: &str) -> anyhow::Result<tokio::net::TcpListener> {
+    let listener = tokio::net::TcpListener::bind(address)
         .await
-        .with_context(|| format!("cannot listen on DECKHAND_LISTEN={listen}"))?;
+        .with_context(|| format!("cannot listen on DECKHAND_LISTEN={address}"))?;
     tracing::info!(listen = %listener.local_addr()?, "HTTP server up");
     Ok(listener)
 }
@@ -303,11 +299,12 @@ async fn shutdown_signal() {
 }
 
 /// Reads lines from stdin as chat messages until end of input, then waits for the jobs
-/// that are queued or running (jobs awaiting approval stay pending) and exits 0.
+/// that are queued or running (jobs awaiting approval stay pending) and exits 0. With
+/// `http`, the HTTP server runs beside it (`deckhand run` at a terminal).
 async fn console_session(
     config: Config,
     database_url: &str,
-    http: bool,
+    http: Option<crate::config::Runtime>,
 ) -> anyhow::Result<ExitCode> {
     let store = Store::connect(database_url).await?;
     let first_id = crate::store::messages::next_console_number(&store.pool).await?;
@@ -315,9 +312,9 @@ async fn console_session(
     let mut chat = Chat::new();
     chat.add(Arc::new(console));
     let engine = Engine::new(Arc::new(config), store, chat, Settings::default());
-    if http {
-        let listener = listen().await?;
-        let router = crate::http::router(engine.clone(), crate::http::api_token_from_env());
+    if let Some(runtime) = http {
+        let listener = listen(&runtime.listen).await?;
+        let router = crate::http::router(engine.clone(), runtime.api_token);
         tokio::spawn(async move {
             if let Err(e) = axum::serve(listener, router).await {
                 tracing::error!(error = %e, "the HTTP server stopped");

@@ -21,14 +21,6 @@ pub fn router(engine: Arc<Engine>, api_token: Option<secrecy::SecretString>) -> 
         .merge(crate::api::routes(engine, api_token))
 }
 
-/// `DECKHAND_API_TOKEN`, when set.
-pub fn api_token_from_env() -> Option<secrecy::SecretString> {
-    std::env::var("DECKHAND_API_TOKEN")
-        .ok()
-        .filter(|t| !t.trim().is_empty())
-        .map(Into::into)
-}
-
 /// 200 when the database answers, 503 when it does not.
 async fn healthz(State(engine): State<Arc<Engine>>) -> impl IntoResponse {
     let database = engine.store().ping().await;

@@ -1,6 +1,7 @@
 //! `deckhand.toml` (or the built-in demo) plus the process environment, validated once.
 
 mod read;
+mod settings;
 mod steps;
 mod validate;
 
@@ -10,6 +11,7 @@ use std::path::Path;
 use deckhand_commands::{HumanDuration, Severity};
 use serde::Deserialize;
 
+pub use settings::{DiscordSettings, Runtime, SlackSettings};
 pub use steps::{BackupStep, HealthStep, HttpStep, RestoreStep, StepAction, StepConfig};
 pub use validate::{ConfigError, ConfigErrors};
 

@@ -9,86 +9,17 @@ use std::time::{Duration, Instant};
 
 use anyhow::Context as _;
 use async_trait::async_trait;
-use secrecy::{ExposeSecret, SecretString};
+use secrecy::ExposeSecret;
 use serenity::http::{Http, HttpBuilder};
 use serenity::model::id::{ChannelId, MessageId};
 
 pub use inbound::{Gateway, Inbound, routes};
 
-use crate::chat::outbox::{EditFn, Limits, Outbox, Retry};
+use crate::chat::outbox::{EditFn, Outbox, Retry};
 use crate::chat::{Person, Platform};
 use crate::render::Message;
 
-/// How deckhand reaches Discord, from the environment.
-#[derive(Debug, Clone)]
-pub struct DiscordSettings {
-    pub token: SecretString,
-    /// Hex Ed25519 key for the HTTP interactions endpoint, when used.
-    pub public_key: Option<String>,
-    /// `DISCORD_API_URL` (proxies, tests): serenity's own ratelimiter is then off, and
-    /// deckhand's limits hold the line.
-    pub api_url: Option<String>,
-    /// Register commands to this guild (instant) instead of globally.
-    pub guild_id: Option<u64>,
-    /// Connect to the gateway (off for HTTP-interactions-only setups and tests of them).
-    pub gateway: bool,
-    pub limits: Limits,
-}
-
-impl DiscordSettings {
-    pub fn from_env() -> anyhow::Result<Option<DiscordSettings>> {
-        let var = |name: &str| std::env::var(name).ok().filter(|v| !v.trim().is_empty());
-        let Some(token) = var("DISCORD_TOKEN") else {
-            if var("DISCORD_PUBLIC_KEY").is_some() {
-                anyhow::bail!(
-                    "DISCORD_PUBLIC_KEY is set but DISCORD_TOKEN is not: deckhand needs the bot token to post"
-                );
-            }
-            return Ok(None);
-        };
-        let guild_id = match var("DISCORD_GUILD_ID") {
-            Some(id) => Some(id.parse::<u64>().map_err(|_| {
-                anyhow::anyhow!("DISCORD_GUILD_ID must be a numeric guild id, not `{id}`")
-            })?),
-            None => None,
-        };
-        let public_key = var("DISCORD_PUBLIC_KEY");
-        if let Some(key) = &public_key
-            && public_key_bytes(key).is_none()
-        {
-            anyhow::bail!(
-                "DISCORD_PUBLIC_KEY must be the application's Ed25519 public key: 64 hex characters"
-            );
-        }
-        Ok(Some(DiscordSettings {
-            token: token.into(),
-            public_key,
-            api_url: var("DISCORD_API_URL").map(|u| u.trim_end_matches('/').to_owned()),
-            guild_id,
-            gateway: true,
-            limits: Limits {
-                per_channel_per_second: 5,
-                per_channel_burst: 5,
-                global_per_second: 45,
-            },
-        }))
-    }
-
-    /// serenity's HTTP client; behind a proxy URL its own ratelimiter must be off, or it
-    /// silently talks to discord.com instead.
-    pub fn http(&self) -> Arc<Http> {
-        Arc::new(self.http_client())
-    }
-
-    pub fn http_client(&self) -> Http {
-        let builder = HttpBuilder::new(self.token.expose_secret());
-        let builder = match &self.api_url {
-            Some(url) => builder.proxy(url.clone()).ratelimiter_disabled(true),
-            None => builder,
-        };
-        builder.build()
-    }
-}
+pub use crate::config::DiscordSettings;
 
 impl Retry for serenity::Error {
     fn rate_limited(&self) -> Option<Duration> {
@@ -118,6 +49,23 @@ impl Retry for serenity::Error {
             serenity::Error::Http(serenity::http::HttpError::Request(_)) => true,
             _ => false,
         }
+    }
+}
+
+impl DiscordSettings {
+    /// serenity's HTTP client; behind a proxy URL its own ratelimiter must be off, or it
+    /// silently talks to discord.com instead.
+    pub fn http(&self) -> Arc<Http> {
+        Arc::new(self.http_client())
+    }
+
+    pub fn http_client(&self) -> Http {
+        let builder = HttpBuilder::new(self.token.expose_secret());
+        let builder = match &self.api_url {
+            Some(url) => builder.proxy(url.clone()).ratelimiter_disabled(true),
+            None => builder,
+        };
+        builder.build()
     }
 }
 

@@ -9,7 +9,7 @@ use std::time::{Duration, Instant};
 
 use anyhow::Context as _;
 use async_trait::async_trait;
-use secrecy::{ExposeSecret, SecretString};
+use secrecy::ExposeSecret;
 use slack_morphism::errors::{SlackClientError, SlackClientProtocolError};
 use slack_morphism::prelude::*;
 
@@ -20,54 +20,7 @@ use crate::chat::outbox::{self, Outbox, Retry};
 use crate::chat::{Person, Platform};
 use crate::render::Message;
 
-/// How deckhand reaches Slack, from the environment.
-#[derive(Debug, Clone)]
-pub struct SlackSettings {
-    pub bot_token: SecretString,
-    /// Socket Mode when set.
-    pub app_token: Option<SecretString>,
-    /// HTTP mode (routes on deckhand's server) when set.
-    pub signing_secret: Option<SecretString>,
-    /// `SLACK_API_URL`, e.g. `http://127.0.0.1:9999/api`; default Slack's.
-    pub api_url: Option<String>,
-    pub limits: Limits,
-}
-
-impl SlackSettings {
-    /// `None` when `SLACK_BOT_TOKEN` is unset; an error when the rest cannot work.
-    pub fn from_env() -> anyhow::Result<Option<SlackSettings>> {
-        let var = |name: &str| std::env::var(name).ok().filter(|v| !v.trim().is_empty());
-        let Some(bot_token) = var("SLACK_BOT_TOKEN") else {
-            if var("SLACK_APP_TOKEN").is_some() || var("SLACK_SIGNING_SECRET").is_some() {
-                anyhow::bail!(
-                    "SLACK_APP_TOKEN or SLACK_SIGNING_SECRET is set but SLACK_BOT_TOKEN is not: deckhand needs the bot token (xoxb-...) to post"
-                );
-            }
-            return Ok(None);
-        };
-        let app_token = var("SLACK_APP_TOKEN");
-        let signing_secret = var("SLACK_SIGNING_SECRET");
-        if app_token.is_none() && signing_secret.is_none() {
-            anyhow::bail!(
-                "SLACK_BOT_TOKEN is set, but neither SLACK_APP_TOKEN (Socket Mode) nor SLACK_SIGNING_SECRET (HTTP mode) is: deckhand could post but never hear commands"
-            );
-        }
-        if let Some(token) = &app_token
-            && !token.starts_with("xapp-")
-        {
-            anyhow::bail!(
-                "SLACK_APP_TOKEN must be an app-level token starting with `xapp-` (Socket Mode)"
-            );
-        }
-        Ok(Some(SlackSettings {
-            bot_token: bot_token.into(),
-            app_token: app_token.map(Into::into),
-            signing_secret: signing_secret.map(Into::into),
-            api_url: var("SLACK_API_URL").map(|u| u.trim_end_matches('/').to_owned()),
-            limits: Limits::default(),
-        }))
-    }
-}
+pub use crate::config::SlackSettings;
 
 impl Retry for SlackClientError {
     fn rate_limited(&self) -> Option<Duration> {

@@ -1,0 +1,182 @@
+//! What deckhand reads from its process environment (tokens, URLs, the listen address),
+//! read once at start with every problem listed together.
+
+use secrecy::SecretString;
+
+use crate::chat::outbox::Limits;
+
+/// Everything the environment configures besides the config file.
+#[derive(Debug, Clone)]
+pub struct Runtime {
+    pub slack: Option<SlackSettings>,
+    pub discord: Option<DiscordSettings>,
+    /// `DECKHAND_API_TOKEN`: the REST API's bearer token; the API is off without it.
+    pub api_token: Option<SecretString>,
+    /// `DECKHAND_LISTEN`, default `127.0.0.1:8080`.
+    pub listen: String,
+}
+
+impl Runtime {
+    /// Reads the process environment; every problem at once, one per line.
+    pub fn from_env() -> anyhow::Result<Runtime> {
+        Runtime::read(&|name| std::env::var(name).ok().filter(|v| !v.trim().is_empty()))
+    }
+
+    /// Reads settings through `var` (tests pass their own).
+    pub fn read(var: &dyn Fn(&str) -> Option<String>) -> anyhow::Result<Runtime> {
+        let slack = SlackSettings::from_env(var);
+        let discord = DiscordSettings::from_env(var);
+        let problems: Vec<&String> = [slack.as_ref().err(), discord.as_ref().err()]
+            .into_iter()
+            .flatten()
+            .collect();
+        if !problems.is_empty() {
+            let lines: Vec<&str> = problems.iter().map(|p| p.as_str()).collect();
+            anyhow::bail!("{}", lines.join("\n"));
+        }
+        Ok(Runtime {
+            slack: slack.ok().flatten(),
+            discord: discord.ok().flatten(),
+            api_token: var("DECKHAND_API_TOKEN").map(Into::into),
+            listen: var("DECKHAND_LISTEN").unwrap_or_else(|| "127.0.0.1:8080".into()),
+        })
+    }
+}
+
+/// How deckhand reaches Slack, from the environment.
+#[derive(Debug, Clone)]
+pub struct SlackSettings {
+    pub bot_token: SecretString,
+    /// Socket Mode when set.
+    pub app_token: Option<SecretString>,
+    /// HTTP mode (routes on deckhand's server) when set.
+    pub signing_secret: Option<SecretString>,
+    /// `SLACK_API_URL`, e.g. `http://127.0.0.1:9999/api`; default Slack's.
+    pub api_url: Option<String>,
+    pub limits: Limits,
+}
+
+impl SlackSettings {
+    /// `None` when `SLACK_BOT_TOKEN` is unset; an error when the rest cannot work.
+    fn from_env(var: &dyn Fn(&str) -> Option<String>) -> Result<Option<SlackSettings>, String> {
+        let Some(bot_token) = var("SLACK_BOT_TOKEN") else {
+            if var("SLACK_APP_TOKEN").is_some() || var("SLACK_SIGNING_SECRET").is_some() {
+                return Err("SLACK_APP_TOKEN or SLACK_SIGNING_SECRET is set but SLACK_BOT_TOKEN is not: deckhand needs the bot token (xoxb-...) to post".into());
+            }
+            return Ok(None);
+        };
+        let app_token = var("SLACK_APP_TOKEN");
+        let signing_secret = var("SLACK_SIGNING_SECRET");
+        if app_token.is_none() && signing_secret.is_none() {
+            return Err("SLACK_BOT_TOKEN is set, but neither SLACK_APP_TOKEN (Socket Mode) nor SLACK_SIGNING_SECRET (HTTP mode) is: deckhand could post but never hear commands".into());
+        }
+        if let Some(token) = &app_token
+            && !token.starts_with("xapp-")
+        {
+            return Err(
+                "SLACK_APP_TOKEN must be an app-level token starting with `xapp-` (Socket Mode)"
+                    .into(),
+            );
+        }
+        Ok(Some(SlackSettings {
+            bot_token: bot_token.into(),
+            app_token: app_token.map(Into::into),
+            signing_secret: signing_secret.map(Into::into),
+            api_url: var("SLACK_API_URL").map(|u| u.trim_end_matches('/').to_owned()),
+            limits: Limits::default(),
+        }))
+    }
+}
+
+/// How deckhand reaches Discord, from the environment.
+#[derive(Debug, Clone)]
+pub struct DiscordSettings {
+    pub token: SecretString,
+    /// Hex Ed25519 key for the HTTP interactions endpoint, when used.
+    pub public_key: Option<String>,
+    /// `DISCORD_API_URL` (proxies, tests): serenity's own ratelimiter is then off, and
+    /// deckhand's limits hold the line.
+    pub api_url: Option<String>,
+    /// Register commands to this guild (instant) instead of globally.
+    pub guild_id: Option<u64>,
+    /// Connect to the gateway (off for HTTP-interactions-only setups and tests of them).
+    pub gateway: bool,
+    pub limits: Limits,
+}
+
+impl DiscordSettings {
+    fn from_env(var: &dyn Fn(&str) -> Option<String>) -> Result<Option<DiscordSettings>, String> {
+        let Some(token) = var("DISCORD_TOKEN") else {
+            if var("DISCORD_PUBLIC_KEY").is_some() {
+                return Err("DISCORD_PUBLIC_KEY is set but DISCORD_TOKEN is not: deckhand needs the bot token to post".into());
+            }
+            return Ok(None);
+        };
+        let guild_id =
+            match var("DISCORD_GUILD_ID") {
+                Some(id) => Some(id.parse::<u64>().map_err(|_| {
+                    format!("DISCORD_GUILD_ID must be a numeric guild id, not `{id}`")
+                })?),
+                None => None,
+            };
+        let public_key = var("DISCORD_PUBLIC_KEY");
+        if let Some(key) = &public_key
+            && crate::discord::public_key_bytes(key).is_none()
+        {
+            return Err("DISCORD_PUBLIC_KEY must be the application's Ed25519 public key: 64 hex characters".into());
+        }
+        Ok(Some(DiscordSettings {
+            token: token.into(),
+            public_key,
+            api_url: var("DISCORD_API_URL").map(|u| u.trim_end_matches('/').to_owned()),
+            guild_id,
+            gateway: true,
+            limits: Limits {
+                per_channel_per_second: 5,
+                per_channel_burst: 5,
+                global_per_second: 45,
+            },
+        }))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn vars(pairs: &[(&str, &str)]) -> impl Fn(&str) -> Option<String> {
+        let pairs: Vec<(String, String)> = pairs
+            .iter()
+            .map(|(k, v)| ((*k).to_owned(), (*v).to_owned()))
+            .collect();
+        move |name| {
+            pairs
+                .iter()
+                .find(|(k, _)| k == name)
+                .map(|(_, v)| v.clone())
+        }
+    }
+
+    #[test]
+    fn slack_and_discord_problems_are_listed_together() {
+        let env = vars(&[
+            ("SLACK_BOT_TOKEN", "xoxb-1"),
+            ("DISCORD_TOKEN", "t"),
+            ("DISCORD_GUILD_ID", "guild"),
+        ]);
+        let error = Runtime::read(&env).unwrap_err().to_string();
+        assert!(error.contains("neither SLACK_APP_TOKEN"), "{error}");
+        assert!(
+            error.contains("DISCORD_GUILD_ID must be a numeric guild id"),
+            "{error}"
+        );
+    }
+
+    #[test]
+    fn nothing_set_means_no_platforms_and_the_default_listen_address() {
+        let runtime = Runtime::read(&vars(&[])).unwrap();
+        assert!(runtime.slack.is_none() && runtime.discord.is_none());
+        assert!(runtime.api_token.is_none());
+        assert_eq!(runtime.listen, "127.0.0.1:8080");
+    }
+}
