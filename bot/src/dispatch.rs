@@ -63,8 +63,7 @@ impl Engine {
             }
             match event {
                 Event::Command { text, .. } => {
-                    self.commands_received
-                        .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+                    self.metrics.commands.inc();
                     if self.commands.check_key(&origin.user.id).is_err() {
                         return Err(Refusal::RateLimited.into());
                     }

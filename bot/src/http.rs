@@ -38,60 +38,21 @@ async fn healthz(State(engine): State<Arc<Engine>>) -> impl IntoResponse {
     (status, axum::Json(body))
 }
 
-/// Prometheus text: commands, jobs by state, step durations, outbound calls, rate-limit
-/// waits.
-async fn metrics(State(engine): State<Arc<Engine>>) -> impl IntoResponse {
-    use std::fmt::Write as _;
-    let mut out = String::new();
-    let commands = engine.commands_received();
-    let _ = writeln!(
-        out,
-        "# HELP deckhand_commands_total Commands received from every platform.\n# TYPE deckhand_commands_total counter\ndeckhand_commands_total {commands}"
-    );
-    let _ = writeln!(
-        out,
-        "# HELP deckhand_jobs Jobs by state.\n# TYPE deckhand_jobs gauge"
-    );
-    let counts = engine.jobs_by_state().await.unwrap_or_default();
-    for state in crate::store::jobs::JobState::ALL {
-        let n = counts
-            .iter()
-            .find(|(s, _)| s == state.as_str())
-            .map(|(_, n)| *n)
-            .unwrap_or(0);
-        let _ = writeln!(out, "deckhand_jobs{{state=\"{}\"}} {n}", state.as_str());
+/// Prometheus text (`metrics.rs`): commands, jobs by state, step durations, outbound
+/// calls and rate-limit waits.
+async fn metrics(State(engine): State<Arc<Engine>>) -> axum::response::Response {
+    match engine.metrics_text().await {
+        Ok(text) => (
+            [(
+                axum::http::header::CONTENT_TYPE,
+                "application/openmetrics-text; version=1.0.0; charset=utf-8",
+            )],
+            text,
+        )
+            .into_response(),
+        Err(e) => {
+            tracing::error!(error = %format!("{e:#}"), "cannot read metrics from the store");
+            StatusCode::SERVICE_UNAVAILABLE.into_response()
+        }
     }
-    let (steps, seconds) = engine.step_totals().await.unwrap_or((0, 0.0));
-    let _ = writeln!(
-        out,
-        "# HELP deckhand_step_duration_seconds Time spent in finished steps.\n# TYPE deckhand_step_duration_seconds summary\ndeckhand_step_duration_seconds_sum {seconds}\ndeckhand_step_duration_seconds_count {steps}"
-    );
-    let _ = writeln!(
-        out,
-        "# HELP deckhand_outbound_calls_total Calls to chat platforms' APIs.\n# TYPE deckhand_outbound_calls_total counter"
-    );
-    let stats = engine.chat().stats();
-    for (platform, calls, _) in &stats {
-        let _ = writeln!(
-            out,
-            "deckhand_outbound_calls_total{{platform=\"{platform}\"}} {calls}"
-        );
-    }
-    let _ = writeln!(
-        out,
-        "# HELP deckhand_rate_limit_waits_total 429s honoured by waiting.\n# TYPE deckhand_rate_limit_waits_total counter"
-    );
-    for (platform, _, waits) in &stats {
-        let _ = writeln!(
-            out,
-            "deckhand_rate_limit_waits_total{{platform=\"{platform}\"}} {waits}"
-        );
-    }
-    (
-        [(
-            axum::http::header::CONTENT_TYPE,
-            "text/plain; version=0.0.4",
-        )],
-        out,
-    )
 }

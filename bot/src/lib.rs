@@ -13,6 +13,7 @@ pub mod http;
 pub mod incidents;
 pub mod jobs;
 pub mod manifest;
+pub mod metrics;
 pub mod policy;
 pub mod reactions;
 pub mod refusal;

@@ -25,6 +25,7 @@ use crate::chat::{Chat, Person, Posted};
 use crate::config::Config;
 use crate::ctx::Ctx;
 use crate::incidents::Incidents;
+use crate::metrics::Metrics;
 use crate::render::{JobCard, Message};
 use crate::secrets::Secrets;
 use crate::store::jobs::{Job, JobState};
@@ -82,8 +83,7 @@ pub struct Engine {
     wake: Notify,
     slots: Arc<Semaphore>,
     shutdown: CancellationToken,
-    /// Commands received, for `/metrics`.
-    pub(crate) commands_received: std::sync::atomic::AtomicU64,
+    pub(crate) metrics: Metrics,
     /// Commands per person, so one script or one angry person can't flood the engine.
     pub(crate) commands: governor::DefaultKeyedRateLimiter<String>,
 }
@@ -106,6 +106,7 @@ impl Engine {
         let incidents = Arc::new(Incidents::new(ctx.clone(), announcements.clone()));
         let secrets = Arc::new(Secrets::new(ctx.clone()));
         Arc::new(Engine {
+            metrics: Metrics::new(ctx.clone()),
             ctx,
             announcements,
             incidents,
@@ -123,7 +124,6 @@ impl Engine {
             slots,
             shutdown: CancellationToken::new(),
             commands,
-            commands_received: std::sync::atomic::AtomicU64::new(0),
         })
     }
 
@@ -167,8 +167,12 @@ impl Engine {
 
     /// Commands received since start, for `/metrics`.
     pub fn commands_received(&self) -> u64 {
-        self.commands_received
-            .load(std::sync::atomic::Ordering::Relaxed)
+        self.metrics.commands.get()
+    }
+
+    /// `/metrics` as of now.
+    pub async fn metrics_text(&self) -> anyhow::Result<String> {
+        self.metrics.render(&self.ctx).await
     }
 
     /// Work that is due at `now`: scheduled announcements, incident update reminders and

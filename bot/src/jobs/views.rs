@@ -1,5 +1,5 @@
 //! Read-only answers: `/status`, `/history`, `/backup list`, and the reads behind the
-//! REST API and `/metrics`.
+//! REST API.
 
 use std::fmt::Write as _;
 
@@ -155,7 +155,7 @@ pub struct EnvView {
     pub lock: Option<EnvLock>,
 }
 
-/// Reads for the REST API and `/metrics`, so they never touch the database themselves.
+/// Reads for the REST API, so it never touches the database itself.
 impl Engine {
     /// The newest jobs, of one env or of all, newest first.
     pub async fn recent_jobs(&self, env: Option<String>, limit: i64) -> anyhow::Result<Vec<Job>> {
@@ -198,15 +198,5 @@ impl Engine {
             });
         }
         Ok(out)
-    }
-
-    /// (state, jobs in it) for every state that has jobs.
-    pub async fn jobs_by_state(&self) -> anyhow::Result<Vec<(String, i64)>> {
-        Ok(jobs::count_by_state(&self.ctx.store.pool).await?)
-    }
-
-    /// (finished steps, seconds spent in them).
-    pub async fn step_totals(&self) -> anyhow::Result<(i64, f64)> {
-        Ok(steps::duration_totals(&self.ctx.store.pool).await?)
     }
 }
