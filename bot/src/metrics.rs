@@ -114,6 +114,9 @@ impl Collector for StepTotals {
     }
 }
 
+/// One number of `Chat::stats`' (platform, calls, waits).
+type PlatformColumn = fn(&(&'static str, u64, u64)) -> u64;
+
 /// Calls to the chat platforms' APIs and 429s honoured by waiting, per platform.
 struct PlatformCalls {
     ctx: Arc<Ctx>,
@@ -128,7 +131,7 @@ impl std::fmt::Debug for PlatformCalls {
 impl Collector for PlatformCalls {
     fn encode(&self, mut encoder: DescriptorEncoder) -> Result<(), std::fmt::Error> {
         let stats = self.ctx.chat.stats();
-        let columns: [(&str, &str, fn(&(&'static str, u64, u64)) -> u64); 2] = [
+        let columns: [(&str, &str, PlatformColumn); 2] = [
             (
                 "deckhand_outbound_calls",
                 "Calls to chat platforms' APIs.",
