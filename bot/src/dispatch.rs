@@ -91,7 +91,7 @@ impl Engine {
     async fn internal_error(&self, origin: &Origin, error: anyhow::Error) {
         let reference = format!("E{:x}", now_ms() % 0xfffff);
         tracing::error!(%reference, error = %format!("{error:#}"), "handling an event failed");
-        self.whisper(
+        self.ctx.whisper(
             origin,
             format!("Sorry, something went wrong on my side (ref `{reference}`); nothing was changed that the card doesn't show. The team can find the details in deckhand's log."),
         )
@@ -133,7 +133,7 @@ impl Engine {
                     Some(name) => help_for(name),
                     None => help(),
                 };
-                self.whisper(origin, text).await;
+                self.ctx.whisper(origin, text).await;
                 Ok(())
             }
             Command::Incident(incident) => self.incidents().command(origin, incident).await,

@@ -57,19 +57,20 @@ impl Engine {
             }
             .into());
         }
-        self.audit(
-            &user.id,
-            &origin.platform,
-            if approve {
-                "approval.approved"
-            } else {
-                "approval.rejected"
-            },
-            Some(&job.env),
-            Some(job.id),
-            reason.as_deref().unwrap_or(""),
-        )
-        .await;
+        self.ctx
+            .audit(
+                &user.id,
+                &origin.platform,
+                if approve {
+                    "approval.approved"
+                } else {
+                    "approval.rejected"
+                },
+                Some(&job.env),
+                Some(job.id),
+                reason.as_deref().unwrap_or(""),
+            )
+            .await;
         if approve {
             self.queue_at_quorum(origin, &job, now).await?;
         } else {
@@ -99,15 +100,16 @@ impl Engine {
             )
             .await?;
         if ended {
-            self.audit(
-                &user.id,
-                &origin.platform,
-                "job.rejected",
-                Some(&job.env),
-                Some(job.id),
-                "",
-            )
-            .await;
+            self.ctx
+                .audit(
+                    &user.id,
+                    &origin.platform,
+                    "job.rejected",
+                    Some(&job.env),
+                    Some(job.id),
+                    "",
+                )
+                .await;
         }
         Ok(())
     }
@@ -133,15 +135,16 @@ impl Engine {
         )
         .await?;
         if queued {
-            self.audit(
-                &origin.user.id,
-                &origin.platform,
-                "job.queued",
-                Some(&job.env),
-                Some(job.id),
-                &format!("{approved} approval(s)"),
-            )
-            .await;
+            self.ctx
+                .audit(
+                    &origin.user.id,
+                    &origin.platform,
+                    "job.queued",
+                    Some(&job.env),
+                    Some(job.id),
+                    &format!("{approved} approval(s)"),
+                )
+                .await;
             self.wake.notify_one();
         }
         Ok(())
@@ -153,15 +156,16 @@ impl Engine {
             return Ok(());
         }
         if approvals::withdraw(&self.ctx.store.pool, job.id, &origin.user.id).await? {
-            self.audit(
-                &origin.user.id,
-                &origin.platform,
-                "approval.withdrawn",
-                Some(&job.env),
-                Some(job.id),
-                "",
-            )
-            .await;
+            self.ctx
+                .audit(
+                    &origin.user.id,
+                    &origin.platform,
+                    "approval.withdrawn",
+                    Some(&job.env),
+                    Some(job.id),
+                    "",
+                )
+                .await;
             self.refresh_card(job.id).await;
         }
         Ok(())
@@ -189,15 +193,16 @@ impl Engine {
             )
             .await?
         {
-            self.audit(
-                "deckhand",
-                "deckhand",
-                "job.expired",
-                Some(&job.env),
-                Some(job.id),
-                &error,
-            )
-            .await;
+            self.ctx
+                .audit(
+                    "deckhand",
+                    "deckhand",
+                    "job.expired",
+                    Some(&job.env),
+                    Some(job.id),
+                    &error,
+                )
+                .await;
             self.refresh_card(job.id).await;
         }
         Ok(())

@@ -103,15 +103,16 @@ impl Engine {
         self.incidents
             .note_on(incident, who, "hotfix", &note)
             .await?;
-        self.audit(
-            &origin.user.id,
-            &origin.platform,
-            "incident.gate_override",
-            Some(env),
-            Some(job),
-            &format!("hotfix for INC-{incident}"),
-        )
-        .await;
+        self.ctx
+            .audit(
+                &origin.user.id,
+                &origin.platform,
+                "incident.gate_override",
+                Some(env),
+                Some(job),
+                &format!("hotfix for INC-{incident}"),
+            )
+            .await;
         Ok(())
     }
 
@@ -150,7 +151,7 @@ impl Engine {
             text.push_str(&lock_holder_text(&lock, job, now, &self.ctx.clock));
         }
         text.push_str("\nNothing was run.");
-        self.whisper(origin, text).await;
+        self.ctx.whisper(origin, text).await;
         Ok(())
     }
 

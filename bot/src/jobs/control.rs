@@ -32,24 +32,26 @@ impl Engine {
                     )
                     .await?
                 {
-                    self.audit(
-                        &origin.user.id,
-                        &origin.platform,
-                        "job.cancelled",
-                        Some(&job.env),
-                        Some(job_id),
-                        "",
-                    )
-                    .await;
+                    self.ctx
+                        .audit(
+                            &origin.user.id,
+                            &origin.platform,
+                            "job.cancelled",
+                            Some(&job.env),
+                            Some(job_id),
+                            "",
+                        )
+                        .await;
                     self.refresh_card(job_id).await;
-                    self.say(
-                        origin,
-                        format!(
-                            "🚫 #{job_id} cancelled by {}; `{}` is free.",
-                            origin.user.name, job.env
-                        ),
-                    )
-                    .await;
+                    self.ctx
+                        .say(
+                            origin,
+                            format!(
+                                "🚫 #{job_id} cancelled by {}; `{}` is free.",
+                                origin.user.name, job.env
+                            ),
+                        )
+                        .await;
                 } else {
                     // It moved on while we looked: try again against its new state.
                     return Box::pin(self.cancel(origin, job_id)).await;
@@ -65,16 +67,17 @@ impl Engine {
                 {
                     token.cancel();
                 }
-                self.audit(
-                    &origin.user.id,
-                    &origin.platform,
-                    "job.cancel_requested",
-                    Some(&job.env),
-                    Some(job_id),
-                    "",
-                )
-                .await;
-                self.say(
+                self.ctx
+                    .audit(
+                        &origin.user.id,
+                        &origin.platform,
+                        "job.cancel_requested",
+                        Some(&job.env),
+                        Some(job_id),
+                        "",
+                    )
+                    .await;
+                self.ctx.say(
                     origin,
                     format!(
                         "Stopping #{job_id} for {}: the running step gets SIGTERM, then SIGKILL.",
@@ -116,28 +119,30 @@ impl Engine {
             };
         }
         drop(conn);
-        self.audit(
-            &origin.user.id,
-            &origin.platform,
-            "env.locked",
-            Some(env_name),
-            None,
-            reason.as_deref().unwrap_or(""),
-        )
-        .await;
+        self.ctx
+            .audit(
+                &origin.user.id,
+                &origin.platform,
+                "env.locked",
+                Some(env_name),
+                None,
+                reason.as_deref().unwrap_or(""),
+            )
+            .await;
         let until = match lock.expires_at {
             Some(at) => format!("until {}", self.clock(at)),
             None => format!("until `/unlock {env_name}`"),
         };
         let why = reason.map(|r| format!(": {r}")).unwrap_or_default();
-        self.say(
-            origin,
-            format!(
-                "🔒 `{env_name}` locked by {} {until}{why}",
-                origin.user.name
-            ),
-        )
-        .await;
+        self.ctx
+            .say(
+                origin,
+                format!(
+                    "🔒 `{env_name}` locked by {} {until}{why}",
+                    origin.user.name
+                ),
+            )
+            .await;
         Ok(())
     }
 
@@ -148,25 +153,27 @@ impl Engine {
         match held {
             Some(lock) if lock.job_id.is_none() => {
                 locks::release_manual(&self.ctx.store.pool, env_name).await?;
-                self.audit(
-                    &origin.user.id,
-                    &origin.platform,
-                    "env.unlocked",
-                    Some(env_name),
-                    None,
-                    &format!("was held by {}", lock.holder),
-                )
-                .await;
-                self.say(
-                    origin,
-                    format!(
-                        "🔓 `{env_name}` unlocked by {} (locked by {} for {}).",
-                        origin.user.name,
-                        lock.holder_name,
-                        crate::render::duration(now - lock.since)
-                    ),
-                )
-                .await;
+                self.ctx
+                    .audit(
+                        &origin.user.id,
+                        &origin.platform,
+                        "env.unlocked",
+                        Some(env_name),
+                        None,
+                        &format!("was held by {}", lock.holder),
+                    )
+                    .await;
+                self.ctx
+                    .say(
+                        origin,
+                        format!(
+                            "🔓 `{env_name}` unlocked by {} (locked by {} for {}).",
+                            origin.user.name,
+                            lock.holder_name,
+                            crate::render::duration(now - lock.since)
+                        ),
+                    )
+                    .await;
             }
             Some(lock) => {
                 return Err(Refusal::HeldByJob {

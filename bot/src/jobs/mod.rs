@@ -185,31 +185,6 @@ impl Engine {
         Ok(())
     }
 
-    /// An answer only the person sees.
-    pub(crate) async fn whisper(&self, origin: &Origin, text: impl Into<String>) {
-        self.ctx.whisper(origin, text).await;
-    }
-
-    /// An answer the channel sees.
-    pub(crate) async fn say(&self, origin: &Origin, text: impl Into<String>) {
-        self.ctx.say(origin, text).await;
-    }
-
-    /// Appends to the audit log; a failure is logged, never hidden.
-    pub(crate) async fn audit(
-        &self,
-        actor: &str,
-        platform: &str,
-        action: &str,
-        env: Option<&str>,
-        job: Option<i64>,
-        detail: &str,
-    ) {
-        self.ctx
-            .audit(actor, platform, action, env, job, detail)
-            .await;
-    }
-
     /// The job's card as of now.
     async fn card(&self, job: Job) -> anyhow::Result<Message> {
         let steps = steps::list(&self.ctx.store.pool, job.id).await?;

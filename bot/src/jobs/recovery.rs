@@ -101,15 +101,16 @@ impl Engine {
             return Ok(());
         }
         steps::interrupt_running(&self.ctx.store.pool, job.id, now).await?;
-        self.audit(
-            "deckhand",
-            "deckhand",
-            "job.interrupted",
-            Some(&job.env),
-            Some(job.id),
-            &error,
-        )
-        .await;
+        self.ctx
+            .audit(
+                "deckhand",
+                "deckhand",
+                "job.interrupted",
+                Some(&job.env),
+                Some(job.id),
+                &error,
+            )
+            .await;
         self.refresh_card(job.id).await;
         let what = crate::render::subject(job);
         let announcement = crate::render::Announcement {

@@ -101,15 +101,16 @@ impl Engine {
         }
         let heartbeat = tokio::spawn(self.clone().heartbeat(job.id, token.clone()));
         self.job_started(&job).await;
-        self.audit(
-            &self.instance,
-            "deckhand",
-            "job.running",
-            Some(&job.env),
-            Some(job.id),
-            "",
-        )
-        .await;
+        self.ctx
+            .audit(
+                &self.instance,
+                "deckhand",
+                "job.running",
+                Some(&job.env),
+                Some(job.id),
+                "",
+            )
+            .await;
         let ending = match self.run_steps(&job, &token).await {
             Ok(ending) => ending,
             Err(e) => Ending::Failed(
@@ -240,15 +241,16 @@ impl Engine {
         // A deploy that will be rolled back keeps the env until its rollback takes it over.
         self.end(job, &[JobState::Running], state, error, rollback)
             .await?;
-        self.audit(
-            &self.instance,
-            "deckhand",
-            &format!("job.{}", state.as_str()),
-            Some(&job.env),
-            Some(job.id),
-            error.unwrap_or(""),
-        )
-        .await;
+        self.ctx
+            .audit(
+                &self.instance,
+                "deckhand",
+                &format!("job.{}", state.as_str()),
+                Some(&job.env),
+                Some(job.id),
+                error.unwrap_or(""),
+            )
+            .await;
         let ended = jobs::get(&self.ctx.store.pool, job.id)
             .await?
             .unwrap_or_else(|| job.clone());

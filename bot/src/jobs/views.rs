@@ -78,7 +78,7 @@ impl Engine {
             }
             out.push('\n');
         }
-        self.whisper(origin, out.trim_end().to_owned()).await;
+        self.ctx.whisper(origin, out.trim_end().to_owned()).await;
         Ok(())
     }
 
@@ -91,7 +91,8 @@ impl Engine {
         policy::known_env(&self.ctx.config, env)?;
         let list = jobs::history(&self.ctx.store.pool, env, i64::from(limit)).await?;
         if list.is_empty() {
-            self.whisper(origin, format!("`{env}` has no jobs yet."))
+            self.ctx
+                .whisper(origin, format!("`{env}` has no jobs yet."))
                 .await;
             return Ok(());
         }
@@ -113,7 +114,7 @@ impl Engine {
                 crate::render::state_words(job.state)
             );
         }
-        self.whisper(origin, out).await;
+        self.ctx.whisper(origin, out).await;
         Ok(())
     }
 
@@ -121,11 +122,12 @@ impl Engine {
         policy::known_env(&self.ctx.config, env)?;
         let list = jobs::backups(&self.ctx.store.pool, env, 20).await?;
         if list.is_empty() {
-            self.whisper(
-                origin,
-                format!("`{env}` has no backups yet. `/backup {env}` makes one."),
-            )
-            .await;
+            self.ctx
+                .whisper(
+                    origin,
+                    format!("`{env}` has no backups yet. `/backup {env}` makes one."),
+                )
+                .await;
             return Ok(());
         }
         let mut out = format!("*{env}* backups, newest first (restore with `/restore {env} ID`):");
@@ -142,7 +144,7 @@ impl Engine {
                 );
             }
         }
-        self.whisper(origin, out).await;
+        self.ctx.whisper(origin, out).await;
         Ok(())
     }
 }
