@@ -18,6 +18,7 @@ pub mod policy;
 pub mod reactions;
 pub mod refusal;
 pub mod render;
+pub mod retry;
 pub mod secrets;
 pub mod server;
 pub mod slack;

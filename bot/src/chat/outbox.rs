@@ -99,8 +99,8 @@ impl<E: Retry + Send + 'static> Outbox<E> {
         F: Fn() -> Fut,
         Fut: Future<Output = Result<T, E>>,
     {
-        let mut failures = 0;
-        let mut limited = 0u32;
+        let mut failures = crate::retry::platform_failure(MAX_FAILURES - 1);
+        let mut guessed: Option<Box<dyn Iterator<Item = Duration> + Send>> = None;
         let key = channel.map(str::to_owned);
         let channel = channel.unwrap_or("-");
         loop {
@@ -115,21 +115,23 @@ impl<E: Retry + Send + 'static> Outbox<E> {
                 Err(error) if error.rate_limited().is_some() => {
                     let mut wait = error.rate_limited().unwrap_or(Duration::from_secs(1));
                     if !error.wait_is_known() {
-                        wait = (wait * 2u32.saturating_pow(limited)).min(MAX_GUESSED_WAIT);
+                        let first = wait;
+                        wait = guessed
+                            .get_or_insert_with(|| {
+                                Box::new(crate::retry::guessed_rate_limit(first, MAX_GUESSED_WAIT))
+                            })
+                            .next()
+                            .unwrap_or(MAX_GUESSED_WAIT);
                     }
-                    limited += 1;
                     self.waits
                         .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
                     tracing::info!(%channel, wait_ms = wait.as_millis() as u64, "rate limited; waiting");
                     tokio::time::sleep(wait).await;
                 }
-                Err(error) => {
-                    failures += 1;
-                    if failures >= MAX_FAILURES || !error.transient() {
-                        return Err(error);
-                    }
-                    tokio::time::sleep(Duration::from_millis(200 * u64::from(failures))).await;
-                }
+                Err(error) => match failures.next() {
+                    Some(delay) if error.transient() => tokio::time::sleep(delay).await,
+                    _ => return Err(error),
+                },
             }
         }
     }

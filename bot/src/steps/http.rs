@@ -34,9 +34,8 @@ pub(super) async fn http(
     else {
         return outcome.fail(format!("`{}` is not an HTTP method", step.method));
     };
-    let retries = step.retries.unwrap_or(2);
-    let mut backoff = Duration::from_millis(500);
-    for attempt in 0..=retries {
+    let mut delays = crate::retry::http_step(step.retries.unwrap_or(2));
+    loop {
         let mut request = ctx.http.request(method.clone(), &url);
         for (header, var) in &step.headers {
             match ctx.secret_env(var) {
@@ -78,17 +77,16 @@ pub(super) async fn http(
                 format!("{method} {shown} failed: {e}")
             }
         };
-        if attempt == retries {
+        let Some(delay) = delays.next() else {
             return outcome.fail(problem);
-        }
+        };
         outcome.tail.push(&format!(
             "retrying in {}",
-            crate::render::duration(backoff.as_millis() as i64)
+            crate::render::duration(delay.as_millis() as i64)
         ));
-        if let Err(stop) = ctx.sleep(backoff).await {
+        if let Err(stop) = ctx.sleep(delay).await {
             return ctx.stopped(outcome, stop, timeout);
         }
-        backoff *= 2;
     }
 }
 
