@@ -13,8 +13,9 @@ use deckhand_commands::manifest::{OptionValue, discord_commands, discord_invocat
 use serde_json::{Value, json};
 use serenity::all::{
     CommandDataOption, CommandDataOptionValue, CommandInteraction, ComponentInteraction, Context,
-    EventHandler, GatewayIntents, GuildId, Interaction, Reaction, ReactionType, Ready,
-    ResumedEvent, User,
+    CreateAllowedMentions, CreateAutocompleteResponse, CreateInteractionResponse,
+    CreateInteractionResponseMessage, EventHandler, GatewayIntents, GuildId, Interaction, Reaction,
+    ReactionType, Ready, ResumedEvent, User,
 };
 use serenity::async_trait;
 use serenity::interactions_endpoint::Verifier;
@@ -95,13 +96,39 @@ fn command_text(command: &CommandInteraction) -> Result<String, String> {
         .map_err(|e| e.render())
 }
 
-/// Interaction response bodies.
-fn ephemeral(text: &str) -> Value {
-    json!({ "type": 4, "data": { "content": text, "flags": 64, "allowed_mentions": { "parse": [] } } })
+/// An interaction response body, as serenity's builders write it. A response without
+/// data (PONG, a deferred update) leaves `data` out, as Discord documents them.
+fn response(answer: CreateInteractionResponse) -> Value {
+    let mut body = serde_json::to_value(answer).unwrap_or(Value::Null);
+    if let Some(fields) = body.as_object_mut()
+        && fields.get("data").is_some_and(Value::is_null)
+    {
+        fields.remove("data");
+    }
+    body
 }
 
-const DEFERRED_EPHEMERAL: u8 = 5;
-const DEFERRED_UPDATE: u8 = 6;
+/// An answer only the person sees, that can ping nobody.
+fn ephemeral(text: &str) -> Value {
+    response(CreateInteractionResponse::Message(
+        CreateInteractionResponseMessage::new()
+            .content(text)
+            .ephemeral(true)
+            .allowed_mentions(CreateAllowedMentions::new()),
+    ))
+}
+
+/// "deckhand is thinking", visible only to the person; the answer follows.
+fn deferred_ephemeral() -> Value {
+    response(CreateInteractionResponse::Defer(
+        CreateInteractionResponseMessage::new().ephemeral(true),
+    ))
+}
+
+/// A component's click acknowledged; the message is edited later.
+fn deferred_update() -> Value {
+    response(CreateInteractionResponse::Acknowledge)
+}
 
 impl Inbound {
     /// The immediate answer to an interaction, and the work to do after it.
@@ -119,7 +146,7 @@ impl Inbound {
             self.discord.http().set_application_id(application);
         }
         match interaction {
-            Interaction::Ping(_) => (json!({ "type": 1 }), None),
+            Interaction::Ping(_) => (response(CreateInteractionResponse::Pong), None),
             Interaction::Command(command) => match command_text(&command) {
                 Err(reason) => (ephemeral(&reason), None),
                 Ok(text) => {
@@ -139,16 +166,13 @@ impl Inbound {
                         text,
                         event_id: Some(format!("interaction:{}", command.id.get())),
                     };
-                    (
-                        json!({ "type": DEFERRED_EPHEMERAL, "data": { "flags": 64 } }),
-                        Some(event),
-                    )
+                    (deferred_ephemeral(), Some(event))
                 }
             },
             Interaction::Autocomplete(command) => (self.autocomplete(&command), None),
             Interaction::Component(component) => self.button(&component),
-            Interaction::Modal(_) => (json!({ "type": DEFERRED_UPDATE }), None),
-            _ => (json!({ "type": DEFERRED_UPDATE }), None),
+            Interaction::Modal(_) => (deferred_update(), None),
+            _ => (deferred_update(), None),
         }
     }
 
@@ -170,13 +194,15 @@ impl Inbound {
             "app" => config.apps.keys().collect(),
             _ => config.environments.keys().collect(),
         };
-        let choices: Vec<Value> = names
+        // Discord takes at most 25 choices.
+        let choices = names
             .into_iter()
             .filter(|n| n.starts_with(typed.as_str()))
             .take(25)
-            .map(|n| json!({ "name": n, "value": n }))
-            .collect();
-        json!({ "type": 8, "data": { "choices": choices } })
+            .fold(CreateAutocompleteResponse::new(), |choices, n| {
+                choices.add_string_choice(n.as_str(), n.as_str())
+            });
+        response(CreateInteractionResponse::Autocomplete(choices))
     }
 
     /// Approve / Reject / Cancel buttons become the commands they stand for.
@@ -189,7 +215,7 @@ impl Inbound {
         };
         let Some((verb, job)) = verb.filter(|(_, job)| job.chars().all(|c| c.is_ascii_digit()))
         else {
-            return (json!({ "type": DEFERRED_UPDATE }), None);
+            return (deferred_update(), None);
         };
         let channel = component.channel_id.get().to_string();
         let nick = component.member.as_ref().and_then(|m| m.nick.as_deref());
@@ -207,7 +233,7 @@ impl Inbound {
             text: format!("/{verb} {job}"),
             event_id: Some(format!("interaction:{}", component.id.get())),
         };
-        (json!({ "type": DEFERRED_UPDATE }), Some(event))
+        (deferred_update(), Some(event))
     }
 
     /// Runs the engine on an event; completes a deferred command that got no answer.
@@ -459,4 +485,26 @@ async fn interactions(
         endpoint.inbound.spawn(event);
     }
     Json(answer).into_response()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn response_bodies_are_discords_documented_shapes() {
+        assert_eq!(
+            response(CreateInteractionResponse::Pong),
+            json!({ "type": 1 })
+        );
+        assert_eq!(deferred_update(), json!({ "type": 6 }));
+        let deferred = deferred_ephemeral();
+        assert_eq!(deferred["type"], 5);
+        assert_eq!(deferred["data"]["flags"], 64);
+        let answer = ephemeral("no @everyone here");
+        assert_eq!(answer["type"], 4);
+        assert_eq!(answer["data"]["flags"], 64);
+        assert_eq!(answer["data"]["content"], "no @everyone here");
+        assert_eq!(answer["data"]["allowed_mentions"]["parse"], json!([]));
+    }
 }
