@@ -127,103 +127,8 @@ async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             ref env,
             ref every,
             ref owner,
-        }) => {
-            let config = match load_config(&cli) {
-                Ok(config) => config,
-                Err(code) => return Ok(code),
-            };
-            let Some(every) = deckhand_commands::HumanDuration::parse(every) else {
-                anyhow::bail!("--every `{every}` is not a duration; write it like `90d` or `30d`");
-            };
-            if config.env(env).is_none() {
-                let names: Vec<&str> = config.environments.keys().map(String::as_str).collect();
-                anyhow::bail!(
-                    "--env `{env}` is not a configured environment ({})",
-                    names.join(", ")
-                );
-            }
-            if !(owner.contains(':') || config.roles.contains_key(owner)) {
-                anyhow::bail!(
-                    "--owner `{owner}` is neither a person (`slack:U123`, `console:alice`) nor a role in [roles]"
-                );
-            }
-            let text = std::fs::read_to_string(file)
-                .with_context(|| format!("cannot read {}", file.display()))?;
-            let store = Store::connect(&cli.database_url).await?;
-            let engine = Engine::new(Arc::new(config), store, Chat::new(), Settings::default());
-            let (added, known) = engine
-                .secrets()
-                .import(&text, env, every.as_secs() as i64, owner)
-                .await?;
-            println!(
-                "registered {} new secret(s) in {env}: {}",
-                added.len(),
-                if added.is_empty() {
-                    "-".into()
-                } else {
-                    added.join(", ")
-                }
-            );
-            println!("{} already tracked", known.len());
-            Ok(ExitCode::SUCCESS)
-        }
-        Cmd::Check => {
-            let config = match load_config(&cli) {
-                Ok(config) => config,
-                Err(code) => return Ok(code),
-            };
-            let runtime = crate::config::Runtime::from_env()?;
-            let (slack, discord) = (&runtime.slack, &runtime.discord);
-            let store = Store::open(&cli.database_url).await?;
-            let envs: Vec<&str> = config.environments.keys().map(String::as_str).collect();
-            println!(
-                "config OK: {} ({} environment(s): {}; {} app(s))",
-                config.source,
-                envs.len(),
-                envs.join(", "),
-                config.apps.len()
-            );
-            match slack {
-                Some(s) => println!(
-                    "slack OK: {}{}",
-                    if s.app_token.is_some() {
-                        "Socket Mode"
-                    } else {
-                        ""
-                    },
-                    match (s.app_token.is_some(), s.signing_secret.is_some()) {
-                        (true, true) => " and HTTP mode",
-                        (false, true) => "HTTP mode",
-                        _ => "",
-                    }
-                ),
-                None => println!("slack: not configured (set SLACK_BOT_TOKEN to connect it)"),
-            }
-            match discord {
-                Some(d) => println!(
-                    "discord OK: gateway{}{}",
-                    if d.public_key.is_some() {
-                        " and HTTP interactions"
-                    } else {
-                        ""
-                    },
-                    d.guild_id
-                        .map(|g| format!("; commands in guild {g}"))
-                        .unwrap_or_default()
-                ),
-                None => println!("discord: not configured (set DISCORD_TOKEN to connect it)"),
-            }
-            println!(
-                "database OK: {} ({})",
-                redact_url(&cli.database_url),
-                if store.ping().await {
-                    "reachable"
-                } else {
-                    "unreachable"
-                }
-            );
-            Ok(ExitCode::SUCCESS)
-        }
+        }) => import_secrets(&cli, file, env, every, owner).await,
+        Cmd::Check => check(&cli).await,
         Cmd::Migrate => {
             Store::connect(&cli.database_url).await?;
             println!("migrations applied to {}", redact_url(&cli.database_url));
@@ -253,6 +158,113 @@ async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             serve(config, &cli.database_url, runtime).await
         }
     }
+}
+
+/// `deckhand secrets import FILE --env ENV --every D --owner WHO`.
+async fn import_secrets(
+    cli: &Cli,
+    file: &std::path::Path,
+    env: &str,
+    every: &str,
+    owner: &str,
+) -> anyhow::Result<ExitCode> {
+    let config = match load_config(cli) {
+        Ok(config) => config,
+        Err(code) => return Ok(code),
+    };
+    let Some(every) = deckhand_commands::HumanDuration::parse(every) else {
+        anyhow::bail!("--every `{every}` is not a duration; write it like `90d` or `30d`");
+    };
+    if config.env(env).is_none() {
+        let names: Vec<&str> = config.environments.keys().map(String::as_str).collect();
+        anyhow::bail!(
+            "--env `{env}` is not a configured environment ({})",
+            names.join(", ")
+        );
+    }
+    if !(owner.contains(':') || config.roles.contains_key(owner)) {
+        anyhow::bail!(
+            "--owner `{owner}` is neither a person (`slack:U123`, `console:alice`) nor a role in [roles]"
+        );
+    }
+    let text =
+        std::fs::read_to_string(file).with_context(|| format!("cannot read {}", file.display()))?;
+    let store = Store::connect(&cli.database_url).await?;
+    let engine = Engine::new(Arc::new(config), store, Chat::new(), Settings::default());
+    let (added, known) = engine
+        .secrets()
+        .import(&text, env, every.as_secs() as i64, owner)
+        .await?;
+    println!(
+        "registered {} new secret(s) in {env}: {}",
+        added.len(),
+        if added.is_empty() {
+            "-".into()
+        } else {
+            added.join(", ")
+        }
+    );
+    println!("{} already tracked", known.len());
+    Ok(ExitCode::SUCCESS)
+}
+
+/// `deckhand check`: the config, the platform settings and the database.
+async fn check(cli: &Cli) -> anyhow::Result<ExitCode> {
+    let config = match load_config(cli) {
+        Ok(config) => config,
+        Err(code) => return Ok(code),
+    };
+    let runtime = crate::config::Runtime::from_env()?;
+    let (slack, discord) = (&runtime.slack, &runtime.discord);
+    let store = Store::open(&cli.database_url).await?;
+    let envs: Vec<&str> = config.environments.keys().map(String::as_str).collect();
+    println!(
+        "config OK: {} ({} environment(s): {}; {} app(s))",
+        config.source,
+        envs.len(),
+        envs.join(", "),
+        config.apps.len()
+    );
+    match slack {
+        Some(s) => println!(
+            "slack OK: {}{}",
+            if s.app_token.is_some() {
+                "Socket Mode"
+            } else {
+                ""
+            },
+            match (s.app_token.is_some(), s.signing_secret.is_some()) {
+                (true, true) => " and HTTP mode",
+                (false, true) => "HTTP mode",
+                _ => "",
+            }
+        ),
+        None => println!("slack: not configured (set SLACK_BOT_TOKEN to connect it)"),
+    }
+    match discord {
+        Some(d) => println!(
+            "discord OK: gateway{}{}",
+            if d.public_key.is_some() {
+                " and HTTP interactions"
+            } else {
+                ""
+            },
+            d.guild_id
+                .map(|g| format!("; commands in guild {g}"))
+                .unwrap_or_default()
+        ),
+        None => println!("discord: not configured (set DISCORD_TOKEN to connect it)"),
+    }
+    println!(
+        "database OK: {} ({})",
+        redact_url(&cli.database_url),
+        if store.ping().await {
+            "reachable"
+        } else {
+            "unreachable"
+        }
+    );
+    Ok(ExitCode::SUCCESS)
 }
 
 /// Every configured platform, the HTTP server and the engine, until SIGINT or SIGTERM.
