@@ -1,10 +1,9 @@
-//! What every feature needs and nothing more: the config, the store, the chat platforms,
-//! the audit log (redacted) and the clock.
+//! What every feature needs and nothing more: the config (with its clock), the store,
+//! the chat platforms, the audit log (redacted), and the messages deckhand posted.
 
 use std::sync::Arc;
 
 use crate::chat::{Chat, Origin, Posted};
-use crate::clock::Clock;
 use crate::config::Config;
 use crate::refusal::Refusal;
 use crate::render::Message;
@@ -16,13 +15,12 @@ pub struct Ctx {
     pub config: Arc<Config>,
     pub store: Store,
     pub chat: Chat,
-    pub clock: Clock,
     redactor: Redactor,
     posting: InFlight,
 }
 
-/// The longest a reaction waits for the post it may be about.
-const IN_FLIGHT_PATIENCE: std::time::Duration = std::time::Duration::from_secs(10);
+/// The longest a reaction waits, in all, for the post it may be about.
+pub const IN_FLIGHT_PATIENCE: std::time::Duration = std::time::Duration::from_secs(10);
 
 /// Posts that are sent but whose message ids are not stored yet.
 #[derive(Default)]
@@ -65,12 +63,10 @@ impl Drop for Posting<'_> {
 impl Ctx {
     pub fn new(config: Arc<Config>, store: Store, chat: Chat) -> Ctx {
         let redactor = Redactor::from_env(&config.secret_names());
-        let clock = config.clock;
         Ctx {
             config,
             store,
             chat,
-            clock,
             redactor,
             posting: InFlight::default(),
         }
@@ -125,16 +121,17 @@ impl Ctx {
         channel: &str,
         message_id: &str,
     ) -> anyhow::Result<Option<PostedMessage>> {
+        // One deadline for the whole wait: under a steady stream of posts (a backlog
+        // behind a rate limit) a reaction on a message deckhand never posted must not
+        // wait for ever.
+        let deadline = tokio::time::Instant::now() + IN_FLIGHT_PATIENCE;
         loop {
             let settled = self.posting.settled();
             let found = messages::find(&self.store.pool, platform, channel, message_id).await?;
             if found.is_some() || !self.posting.busy() {
                 return Ok(found);
             }
-            if tokio::time::timeout(IN_FLIGHT_PATIENCE, settled)
-                .await
-                .is_err()
-            {
+            if tokio::time::timeout_at(deadline, settled).await.is_err() {
                 return Ok(None);
             }
         }
@@ -187,7 +184,8 @@ impl Ctx {
             &row.detail,
         )
         .await;
-        self.whisper(origin, refusal.render(&self.clock)).await;
+        self.whisper(origin, refusal.render(&self.config.clock))
+            .await;
     }
 
     /// Appends to the audit log; a failure is logged, never hidden.

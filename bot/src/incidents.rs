@@ -67,7 +67,7 @@ impl Incidents {
             incident,
             timeline,
             now: now_ms(),
-            timezone: self.ctx.clock.tz,
+            timezone: self.ctx.config.clock.tz,
         })))
     }
 

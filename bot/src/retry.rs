@@ -3,7 +3,7 @@
 
 use std::time::Duration;
 
-use backon::{BackoffBuilder as _, ExponentialBuilder};
+use backon::{BackoffBuilder as _, ExponentialBackoff, ExponentialBuilder};
 
 /// Delays between an `http` step's attempts: 500 ms, then doubling, `retries` of them.
 pub fn http_step(retries: u32) -> impl Iterator<Item = Duration> {
@@ -28,7 +28,7 @@ pub fn platform_failure(retries: u32) -> impl Iterator<Item = Duration> {
 
 /// Waits for 429s whose wait the platform did not say: from `first`, doubling while
 /// 429s continue, never longer than `longest`, for as long as they continue.
-pub fn guessed_rate_limit(first: Duration, longest: Duration) -> impl Iterator<Item = Duration> {
+pub fn guessed_rate_limit(first: Duration, longest: Duration) -> ExponentialBackoff {
     ExponentialBuilder::default()
         .with_min_delay(first)
         .with_factor(2.0)

@@ -100,7 +100,8 @@ impl<E: Retry + Send + 'static> Outbox<E> {
         Fut: Future<Output = Result<T, E>>,
     {
         let mut failures = crate::retry::platform_failure(MAX_FAILURES - 1);
-        let mut guessed: Option<Box<dyn Iterator<Item = Duration> + Send>> = None;
+        // Started at the first guessed 429, from the platform's guess.
+        let mut guessed = None;
         let key = channel.map(str::to_owned);
         let channel = channel.unwrap_or("-");
         loop {
@@ -118,7 +119,7 @@ impl<E: Retry + Send + 'static> Outbox<E> {
                         let first = wait;
                         wait = guessed
                             .get_or_insert_with(|| {
-                                Box::new(crate::retry::guessed_rate_limit(first, MAX_GUESSED_WAIT))
+                                crate::retry::guessed_rate_limit(first, MAX_GUESSED_WAIT)
                             })
                             .next()
                             .unwrap_or(MAX_GUESSED_WAIT);

@@ -84,19 +84,6 @@ impl TryFrom<StepFields> for StepConfig {
     }
 }
 
-impl StepAction {
-    /// The config key of this kind of step, for messages.
-    pub fn key(&self) -> &'static str {
-        match self {
-            StepAction::Run(_) => "run",
-            StepAction::Http(_) => "http",
-            StepAction::Health(_) => "health",
-            StepAction::Backup(_) => "backup",
-            StepAction::Restore(_) => "restore",
-        }
-    }
-}
-
 #[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct HttpStep {

@@ -148,7 +148,7 @@ impl Engine {
         if let Some(lock) = locks::get(&self.ctx.store.pool, env_name, now).await? {
             let job = self.holding_job(&lock).await;
             text.push('\n');
-            text.push_str(&lock_holder_text(&lock, job, now, &self.ctx.clock));
+            text.push_str(&lock_holder_text(&lock, job, now, &self.ctx.config.clock));
         }
         text.push_str("\nNothing was run.");
         self.ctx.whisper(origin, text).await;

@@ -149,10 +149,6 @@ impl Engine {
         &self.ctx.store
     }
 
-    pub fn chat(&self) -> &Chat {
-        &self.ctx.chat
-    }
-
     pub fn announcements(&self) -> &Announcements {
         &self.announcements
     }
@@ -287,7 +283,7 @@ impl Engine {
 
     /// How a time reads to people: in the configured time zone.
     pub fn clock(&self, ms: i64) -> String {
-        self.ctx.clock.time(ms)
+        self.ctx.config.clock.time(ms)
     }
 }
 

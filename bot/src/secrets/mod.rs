@@ -46,7 +46,7 @@ impl Secrets {
     }
 
     fn date(&self, ms: i64) -> String {
-        self.ctx.clock.date(ms)
+        self.ctx.config.clock.date(ms)
     }
 
     /// Registers the config's `[[secrets]]` and brings known ones up to date.
@@ -309,7 +309,7 @@ impl Secrets {
         let Some(config) = &self.ctx.config.reminders else {
             return Ok(());
         };
-        let tz = self.ctx.clock.tz;
+        let tz = self.ctx.config.clock.tz;
         for (kind, expression) in [
             (REMINDERS, Some(&config.schedule)),
             (DIGEST, config.digest.as_ref()),
