@@ -246,20 +246,7 @@ deploy = [{ name = "go", run = ["true"] }]
     }
 
     fn secret(owner: &str) -> Secret {
-        Secret {
-            id: 1,
-            name: "STRIPE_KEY".into(),
-            env: "prod".into(),
-            owner: owner.into(),
-            every_secs: None,
-            last_rotated_at: None,
-            last_rotated_by: None,
-            runbook: None,
-            provider_note: None,
-            snoozed_until: None,
-            source: "config".into(),
-            created_at: 0,
-        }
+        crate::testing::secret("STRIPE_KEY", "prod", owner)
     }
 
     #[test]

@@ -92,3 +92,21 @@ pub async fn postgres_at(base: &str, version: i64) -> (Store, String) {
         .expect("cannot migrate a test Postgres store");
     (store, url)
 }
+
+/// A tracked secret with nothing recorded yet, for tests to fill in what they need.
+pub fn secret(name: &str, env: &str, owner: &str) -> crate::store::secrets::Secret {
+    crate::store::secrets::Secret {
+        id: 1,
+        name: name.into(),
+        env: env.into(),
+        owner: owner.into(),
+        every_secs: None,
+        last_rotated_at: None,
+        last_rotated_by: None,
+        runbook: None,
+        provider_note: None,
+        snoozed_until: None,
+        source: "config".into(),
+        created_at: 0,
+    }
+}

@@ -148,18 +148,9 @@ mod tests {
 
     fn secret(every_days: Option<i64>, rotated: i64) -> Secret {
         Secret {
-            id: 1,
-            name: "X".into(),
-            env: "prod".into(),
-            owner: "console:alice".into(),
             every_secs: every_days.map(|d| d * 86_400),
             last_rotated_at: Some(rotated),
-            last_rotated_by: None,
-            runbook: None,
-            provider_note: None,
-            snoozed_until: None,
-            source: "config".into(),
-            created_at: 0,
+            ..crate::testing::secret("X", "prod", "console:alice")
         }
     }
 
