@@ -45,6 +45,8 @@ impl Engine {
         self.handle_in_span(origin, event, event_id)
             .instrument(span)
             .await;
+        self.events_handled
+            .fetch_add(1, std::sync::atomic::Ordering::SeqCst);
     }
 
     async fn handle_in_span(

@@ -1,8 +1,11 @@
-//! Test harnesses for deckhand: the console `Tester` that drives the real engine, and
-//! fake Slack and Discord servers on 127.0.0.1 that speak their documented wire formats.
+//! Test harnesses for deckhand: the console `Tester` that drives the real engine, fake
+//! Slack and Discord servers on 127.0.0.1 that speak their documented wire formats, and a
+//! `Tester` for each platform built on one team config.
 
 pub mod console;
+pub mod discord;
+pub mod recorder;
+pub mod slack;
+pub mod team;
 
 pub use console::Tester;
-pub mod discord;
-pub mod slack;

@@ -10,7 +10,9 @@ use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use governor::{DefaultDirectRateLimiter, DefaultKeyedRateLimiter, Quota, RateLimiter};
-use tokio::sync::watch;
+use std::sync::atomic::{AtomicUsize, Ordering};
+
+use tokio::sync::Notify;
 
 /// Outbound rate limits.
 #[derive(Debug, Clone, Copy)]
@@ -65,12 +67,37 @@ type MessageKey = (String, String);
 pub struct Outbox<E> {
     per_channel: DefaultKeyedRateLimiter<String>,
     global: DefaultDirectRateLimiter,
-    edits: Mutex<HashMap<MessageKey, watch::Sender<Option<serde_json::Value>>>>,
+    edits: Mutex<HashMap<MessageKey, Arc<EditSlot>>>,
+    /// Calls being made now (a post, or an edit taken from its slot), so `busy` is exact.
+    sending: AtomicUsize,
     /// Rate-limit waits (429s honoured), for metrics and tests.
     pub waits: std::sync::atomic::AtomicU64,
     /// Calls made (each attempt), for metrics.
     pub calls: std::sync::atomic::AtomicU64,
     _error: std::marker::PhantomData<fn() -> E>,
+}
+
+/// The latest unsent content of one message, and the bell its worker waits on.
+#[derive(Default)]
+struct EditSlot {
+    latest: Mutex<Option<serde_json::Value>>,
+    changed: Notify,
+}
+
+/// Counts one call in `sending` until dropped.
+struct Sending<'a>(&'a AtomicUsize);
+
+impl<'a> Sending<'a> {
+    fn start(counter: &'a AtomicUsize) -> Sending<'a> {
+        counter.fetch_add(1, Ordering::SeqCst);
+        Sending(counter)
+    }
+}
+
+impl Drop for Sending<'_> {
+    fn drop(&mut self) {
+        self.0.fetch_sub(1, Ordering::SeqCst);
+    }
 }
 
 fn nz(n: u32) -> NonZeroU32 {
@@ -86,15 +113,37 @@ impl<E: Retry + Send + 'static> Outbox<E> {
             ),
             global: RateLimiter::direct(Quota::per_second(nz(limits.global_per_second))),
             edits: Mutex::new(HashMap::new()),
+            sending: AtomicUsize::new(0),
             waits: std::sync::atomic::AtomicU64::new(0),
             calls: std::sync::atomic::AtomicU64::new(0),
             _error: std::marker::PhantomData,
         })
     }
 
+    /// Calls waiting or being made, and edits not yet sent: 0 when everything deckhand
+    /// meant to say has been said (or given up on).
+    pub fn busy(&self) -> usize {
+        let unsent = self.edits.lock().map_or(0, |edits| {
+            edits
+                .values()
+                .filter(|slot| slot.latest.lock().is_ok_and(|latest| latest.is_some()))
+                .count()
+        });
+        self.sending.load(Ordering::SeqCst) + unsent
+    }
+
     /// Runs `call` when the limits allow, again after each 429. `channel` is `None` for
     /// calls that post nothing (users.info): only the global limit applies.
     pub async fn send<T, F, Fut>(&self, channel: Option<&str>, call: F) -> Result<T, E>
+    where
+        F: Fn() -> Fut,
+        Fut: Future<Output = Result<T, E>>,
+    {
+        let _sending = Sending::start(&self.sending);
+        self.send_counted(channel, call).await
+    }
+
+    async fn send_counted<T, F, Fut>(&self, channel: Option<&str>, call: F) -> Result<T, E>
     where
         F: Fn() -> Fut,
         Fut: Future<Output = Result<T, E>>,
@@ -149,43 +198,49 @@ impl<E: Retry + Send + 'static> Outbox<E> {
         let Ok(mut edits) = self.edits.lock() else {
             return;
         };
-        if let Some(sender) = edits.get(&key)
-            && sender.send(Some(content.clone())).is_ok()
-        {
-            return;
+        // Set under the map lock, so a worker that is about to retire sees it.
+        let slot = edits.entry(key.clone()).or_default().clone();
+        if let Ok(mut latest) = slot.latest.lock() {
+            *latest = Some(content);
         }
-        let (sender, receiver) = watch::channel(Some(content));
-        edits.insert(key.clone(), sender);
+        // Only the map and this function hold a slot no worker serves yet.
+        let spawn = Arc::strong_count(&slot) == 2;
         drop(edits);
-        tokio::spawn(self.clone().edit_worker(key, receiver, send));
+        slot.changed.notify_one();
+        if spawn {
+            tokio::spawn(self.clone().edit_worker(key, slot, send));
+        }
     }
 
-    async fn edit_worker(
-        self: Arc<Self>,
-        key: (String, String),
-        mut receiver: watch::Receiver<Option<serde_json::Value>>,
-        send: EditFn<E>,
-    ) {
+    async fn edit_worker(self: Arc<Self>, key: MessageKey, slot: Arc<EditSlot>, send: EditFn<E>) {
         let (channel, ts) = key.clone();
         loop {
-            let latest = receiver.borrow_and_update().clone();
+            let sending = Sending::start(&self.sending);
+            let latest = slot.latest.lock().ok().and_then(|mut latest| latest.take());
             if let Some(content) = latest {
                 let result = self
-                    .send(Some(&channel), || {
+                    .send_counted(Some(&channel), || {
                         send(channel.clone(), ts.clone(), content.clone())
                     })
                     .await;
                 if let Err(error) = result {
                     tracing::error!(%channel, %ts, %error, "could not update the message");
                 }
+                continue;
             }
-            match tokio::time::timeout(EDIT_WORKER_IDLE, receiver.changed()).await {
-                Ok(Ok(())) => continue,
-                _ => break,
+            drop(sending);
+            if tokio::time::timeout(EDIT_WORKER_IDLE, slot.changed.notified())
+                .await
+                .is_err()
+            {
+                let Ok(mut edits) = self.edits.lock() else {
+                    return;
+                };
+                if slot.latest.lock().is_ok_and(|latest| latest.is_none()) {
+                    edits.remove(&key);
+                    return;
+                }
             }
-        }
-        if let Ok(mut edits) = self.edits.lock() {
-            edits.remove(&key);
         }
     }
 }
@@ -239,18 +294,21 @@ mod tests {
         for n in 1..=50 {
             outbox.edit("C1", "1.0", serde_json::json!({ "state": n }), send.clone());
         }
+        assert!(outbox.busy() > 0, "the edits are pending");
         let deadline = tokio::time::Instant::now() + Duration::from_secs(10);
-        loop {
-            if sent.lock().unwrap().last() == Some(&serde_json::json!({ "state": 50 })) {
-                break;
-            }
+        while outbox.busy() > 0 {
             assert!(
                 tokio::time::Instant::now() < deadline,
-                "the latest state never arrived: {:?}",
+                "the outbox never settled: {:?}",
                 sent.lock().unwrap()
             );
             tokio::time::sleep(Duration::from_millis(20)).await;
         }
+        assert_eq!(
+            sent.lock().unwrap().last(),
+            Some(&serde_json::json!({ "state": 50 })),
+            "settled on the latest state"
+        );
         let calls = sent.lock().unwrap().len();
         assert!(
             calls < 10,

@@ -369,6 +369,10 @@ impl EventHandler for Handler {
         if let Err(error) = self.inbound.register().await {
             tracing::error!(error = %format!("{error:#}"), "could not register Discord application commands");
         }
+        self.inbound
+            .discord
+            .commands_checked
+            .fetch_add(1, std::sync::atomic::Ordering::SeqCst);
     }
 
     async fn resume(&self, _ctx: Context, _event: ResumedEvent) {

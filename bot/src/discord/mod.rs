@@ -94,6 +94,9 @@ pub struct DiscordPlatform {
     answerable: Mutex<HashMap<(String, String), Answerable>>,
     /// User id -> display name, for events that carry only an id.
     names: Mutex<HashMap<u64, (String, Instant)>>,
+    /// Times the application commands were compared with Discord's (and registered if
+    /// they differed) since start.
+    pub(crate) commands_checked: std::sync::atomic::AtomicU64,
 }
 
 /// How long a display name is trusted.
@@ -115,11 +118,23 @@ impl DiscordPlatform {
             outbox: Outbox::new(settings.limits),
             answerable: Mutex::new(HashMap::new()),
             names: Mutex::new(HashMap::new()),
+            commands_checked: std::sync::atomic::AtomicU64::new(0),
         })
     }
 
     pub fn http(&self) -> Arc<Http> {
         self.http.clone()
+    }
+
+    /// Times the application commands were compared with Discord's since start.
+    pub fn commands_checked(&self) -> u64 {
+        self.commands_checked
+            .load(std::sync::atomic::Ordering::SeqCst)
+    }
+
+    /// Outbound calls waiting or under way, and edits not yet sent (0: all said).
+    pub fn outbound_busy(&self) -> usize {
+        self.outbox.busy()
     }
 
     /// 429s honoured so far.

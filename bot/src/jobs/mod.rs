@@ -84,6 +84,7 @@ pub struct Engine {
     slots: Arc<Semaphore>,
     shutdown: CancellationToken,
     pub(crate) metrics: Metrics,
+    pub(crate) events_handled: std::sync::atomic::AtomicU64,
     /// Commands per person, so one script or one angry person can't flood the engine.
     pub(crate) commands: governor::DefaultKeyedRateLimiter<String>,
 }
@@ -124,6 +125,7 @@ impl Engine {
             slots,
             shutdown: CancellationToken::new(),
             commands,
+            events_handled: std::sync::atomic::AtomicU64::new(0),
         })
     }
 
@@ -159,6 +161,13 @@ impl Engine {
 
     pub fn secrets(&self) -> &Secrets {
         &self.secrets
+    }
+
+    /// Events handled to their end since start (answered, deduplicated or refused), so a
+    /// test can wait for deckhand to have decided everything it was sent.
+    pub fn events_handled(&self) -> u64 {
+        self.events_handled
+            .load(std::sync::atomic::Ordering::SeqCst)
     }
 
     /// Commands received since start, for `/metrics`.

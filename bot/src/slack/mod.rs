@@ -106,6 +106,11 @@ impl SlackPlatform {
         self.client.clone()
     }
 
+    /// Outbound calls waiting or under way, and edits not yet sent (0: all said).
+    pub fn outbound_busy(&self) -> usize {
+        self.outbox.busy()
+    }
+
     /// 429s honoured so far.
     pub fn rate_limit_waits(&self) -> u64 {
         self.outbox.waits.load(std::sync::atomic::Ordering::Relaxed)

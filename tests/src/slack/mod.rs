@@ -17,7 +17,15 @@ use axum::routing::{any, get};
 use hmac::{Hmac, Mac};
 use serde_json::{Value, json};
 use sha2::Sha256;
-use tokio::sync::{Notify, mpsc};
+use tokio::sync::mpsc;
+
+use crate::team::PATIENCE;
+
+use crate::recorder::{Described, Recorder};
+
+pub mod tester;
+
+pub use tester::{Card, Mode, SlackTester};
 
 /// One Web API call deckhand made.
 #[derive(Debug, Clone)]
@@ -37,12 +45,41 @@ impl Call {
     pub fn channel(&self) -> &str {
         self.body["channel"].as_str().unwrap_or_default()
     }
+
+    /// What a person sees: every text of the message's blocks, in order, one per line
+    /// (button labels too), for snapshots.
+    pub fn shown(&self) -> String {
+        fn texts(value: &Value, out: &mut Vec<String>) {
+            match value {
+                Value::Object(object) => {
+                    if let Some(Value::String(text)) = object.get("text") {
+                        out.push(text.clone());
+                    }
+                    for (key, child) in object {
+                        if key != "text" || child.is_object() {
+                            texts(child, out);
+                        }
+                    }
+                }
+                Value::Array(items) => items.iter().for_each(|item| texts(item, out)),
+                _ => {}
+            }
+        }
+        let mut out = Vec::new();
+        texts(&self.body["blocks"], &mut out);
+        out.join("\n")
+    }
+}
+
+impl Described for Call {
+    fn describe(&self) -> String {
+        format!("{} {}", self.method, self.text())
+    }
 }
 
 #[derive(Default)]
 struct Fake {
-    calls: Mutex<Vec<Call>>,
-    changed: Notify,
+    calls: Recorder<Call>,
     next_ts: AtomicU64,
     /// Method -> how many of its next calls answer 429.
     limited: Mutex<HashMap<String, u32>>,
@@ -60,8 +97,6 @@ pub struct FakeSlack {
     pub api_url: String,
     fake: Arc<Fake>,
 }
-
-const PATIENCE: Duration = Duration::from_secs(20);
 
 impl FakeSlack {
     pub async fn start() -> FakeSlack {
@@ -102,7 +137,12 @@ impl FakeSlack {
     }
 
     pub fn calls(&self) -> Vec<Call> {
-        self.fake.calls.lock().unwrap().clone()
+        self.fake.calls.all()
+    }
+
+    /// Waits for the first call not yet read for which `check` holds, and reads up to it.
+    pub async fn next(&self, what: &str, check: impl Fn(&Call) -> bool) -> Call {
+        self.fake.calls.next(what, check).await
     }
 
     pub fn calls_of(&self, method: &str) -> Vec<Call> {
@@ -114,21 +154,11 @@ impl FakeSlack {
 
     /// Waits for a call of `method` for which `check` holds; returns it.
     pub async fn wait_for(&self, method: &str, check: impl Fn(&Call) -> bool) -> Call {
-        let deadline = tokio::time::Instant::now() + PATIENCE;
-        loop {
-            let notified = self.fake.changed.notified();
-            if let Some(call) = self.calls_of(method).into_iter().find(|c| check(c)) {
-                return call;
-            }
-            if tokio::time::timeout_at(deadline, notified).await.is_err() {
-                let seen: Vec<String> = self
-                    .calls()
-                    .iter()
-                    .map(|c| format!("{} {}", c.method, c.text()))
-                    .collect();
-                panic!("no {method} call matched; calls:\n{}", seen.join("\n"));
-            }
-        }
+        let what = format!("a matching {method}");
+        self.fake
+            .calls
+            .wait_for(&what, |c| c.method == method && check(c))
+            .await
     }
 
     /// Waits until a call of `method` contains `needle`.
@@ -230,12 +260,11 @@ async fn api(
             && *left > 0
         {
             *left -= 1;
-            fake.calls.lock().unwrap().push(Call {
+            fake.calls.record(Call {
                 method: format!("{method} (429)"),
                 body: body_json,
                 authorization,
             });
-            fake.changed.notify_waiters();
             return (
                 StatusCode::TOO_MANY_REQUESTS,
                 [("retry-after", "1")],
@@ -279,12 +308,11 @@ async fn api(
         }
         _ => json!({"ok": false, "error": "unknown_method"}),
     };
-    fake.calls.lock().unwrap().push(Call {
+    fake.calls.record(Call {
         method,
         body: body_json,
         authorization,
     });
-    fake.changed.notify_waiters();
     axum::Json(answer).into_response()
 }
 

@@ -15,7 +15,14 @@ use axum::http::{Method, StatusCode, Uri};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{any, get};
 use serde_json::{Value, json};
-use tokio::sync::{Notify, mpsc};
+use tokio::sync::mpsc;
+
+use crate::recorder::{Described, Recorder};
+use crate::team::PATIENCE;
+
+pub mod tester;
+
+pub use tester::{DiscordTester, Message};
 
 pub const APPLICATION_ID: &str = "900000000000000001";
 pub const BOT_ID: &str = "900000000000000002";
@@ -37,12 +44,50 @@ impl Call {
     pub fn text(&self) -> String {
         self.body.to_string()
     }
+
+    /// What a person sees: the content, then each embed's title, description, fields and
+    /// footer, then button labels, one per line, for snapshots. An interaction callback
+    /// keeps its message under `data`.
+    pub fn shown(&self) -> String {
+        let message = if self.body["data"].is_object() {
+            &self.body["data"]
+        } else {
+            &self.body
+        };
+        let mut out = Vec::new();
+        let mut push = |value: &Value| {
+            if let Some(text) = value.as_str().filter(|t| !t.is_empty()) {
+                out.push(text.to_owned());
+            }
+        };
+        push(&message["content"]);
+        for embed in message["embeds"].as_array().into_iter().flatten() {
+            push(&embed["title"]);
+            push(&embed["description"]);
+            for field in embed["fields"].as_array().into_iter().flatten() {
+                push(&field["name"]);
+                push(&field["value"]);
+            }
+            push(&embed["footer"]["text"]);
+        }
+        for row in message["components"].as_array().into_iter().flatten() {
+            for component in row["components"].as_array().into_iter().flatten() {
+                push(&component["label"]);
+            }
+        }
+        out.join("\n")
+    }
+}
+
+impl Described for Call {
+    fn describe(&self) -> String {
+        format!("{} {} {}", self.method, self.path, self.text())
+    }
 }
 
 #[derive(Default)]
 struct Fake {
-    calls: Mutex<Vec<Call>>,
-    changed: Notify,
+    calls: Recorder<Call>,
     next_id: AtomicU64,
     /// Path prefix -> how many of the next matching calls answer 429.
     limited: Mutex<Vec<(String, u32)>>,
@@ -61,8 +106,6 @@ pub struct FakeDiscord {
     pub api_url: String,
     fake: Arc<Fake>,
 }
-
-const PATIENCE: Duration = Duration::from_secs(20);
 
 impl FakeDiscord {
     pub async fn start() -> FakeDiscord {
@@ -96,7 +139,12 @@ impl FakeDiscord {
     }
 
     pub fn calls(&self) -> Vec<Call> {
-        self.fake.calls.lock().unwrap().clone()
+        self.fake.calls.all()
+    }
+
+    /// Waits for the first call not yet read for which `check` holds, and reads up to it.
+    pub async fn next(&self, what: &str, check: impl Fn(&Call) -> bool) -> Call {
+        self.fake.calls.next(what, check).await
     }
 
     /// The next `count` calls whose path starts with `prefix` answer 429.
@@ -110,48 +158,21 @@ impl FakeDiscord {
 
     /// Any method: a call whose path contains `path` and whose body contains `needle`.
     pub async fn wait_for_any(&self, path: &str, needle: &str) -> Call {
-        let deadline = tokio::time::Instant::now() + PATIENCE;
-        loop {
-            let notified = self.fake.changed.notified();
-            if let Some(call) = self.calls().into_iter().find(|c| {
+        let what = format!("to {path} with {needle:?}");
+        self.fake
+            .calls
+            .wait_for(&what, |c| {
                 !c.method.contains("429") && c.path.contains(path) && c.text().contains(needle)
-            }) {
-                return call;
-            }
-            if tokio::time::timeout_at(deadline, notified).await.is_err() {
-                let seen: Vec<String> = self
-                    .calls()
-                    .iter()
-                    .map(|c| format!("{} {} {}", c.method, c.path, c.text()))
-                    .collect();
-                panic!(
-                    "no call to {path} contained {needle:?}; calls:\n{}",
-                    seen.join("\n")
-                );
-            }
-        }
+            })
+            .await
     }
 
     pub async fn wait_for(&self, method: &str, check: impl Fn(&Call) -> bool) -> Call {
-        let deadline = tokio::time::Instant::now() + PATIENCE;
-        loop {
-            let notified = self.fake.changed.notified();
-            if let Some(call) = self
-                .calls()
-                .into_iter()
-                .find(|c| c.method == method && check(c))
-            {
-                return call;
-            }
-            if tokio::time::timeout_at(deadline, notified).await.is_err() {
-                let seen: Vec<String> = self
-                    .calls()
-                    .iter()
-                    .map(|c| format!("{} {} {}", c.method, c.path, c.text()))
-                    .collect();
-                panic!("no {method} call matched; calls:\n{}", seen.join("\n"));
-            }
-        }
+        let what = format!("a matching {method}");
+        self.fake
+            .calls
+            .wait_for(&what, |c| c.method == method && check(c))
+            .await
     }
 
     /// A call of `method` whose path contains `path` and whose body contains `needle`.
@@ -298,8 +319,7 @@ async fn rest(
             *left -= 1;
             let mut call = call.clone();
             call.method = format!("{} (429)", call.method);
-            fake.calls.lock().unwrap().push(call);
-            fake.changed.notify_waiters();
+            fake.calls.record(call);
             return (
                 StatusCode::TOO_MANY_REQUESTS,
                 [("retry-after", "1"), ("x-ratelimit-scope", "user")],
@@ -379,8 +399,7 @@ async fn rest(
         )
             .into_response(),
     };
-    fake.calls.lock().unwrap().push(call);
-    fake.changed.notify_waiters();
+    fake.calls.record(call);
     answer
 }
 
