@@ -138,8 +138,29 @@ async fn a_missing_or_wrong_token_gets_401_and_posts_nothing() {
         401
     );
     assert_eq!(h.post(&announcement(), Some(""), None).await.status(), 401);
-    tokio::time::sleep(Duration::from_millis(200)).await;
-    assert!(h.slack.calls().is_empty() && h.discord.calls().is_empty());
+    // A genuine announcement after them is the only one that reaches either platform.
+    assert_eq!(
+        h.post(&announcement(), Some(TOKEN), None).await.status(),
+        201
+    );
+    h.slack.wait_for("chat.postMessage", |_| true).await;
+    h.discord
+        .wait_for("POST", |c| c.path.contains("/messages"))
+        .await;
+    let posts = |calls: Vec<String>| {
+        calls
+            .iter()
+            .filter(|m| m.contains("post") || m.starts_with("POST"))
+            .count()
+    };
+    assert_eq!(
+        posts(h.slack.calls().into_iter().map(|c| c.method).collect()),
+        1
+    );
+    assert_eq!(
+        posts(h.discord.calls().into_iter().map(|c| c.method).collect()),
+        1
+    );
     h.server.stop().await;
 }
 

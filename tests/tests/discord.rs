@@ -233,8 +233,7 @@ async fn a_429_burst_loses_no_update() {
         .discord
         .calls()
         .into_iter()
-        .filter(|c| c.method == "PATCH" && c.path.starts_with(&card))
-        .next_back()
+        .rfind(|c| c.method == "PATCH" && c.path.starts_with(&card))
         .unwrap();
     assert!(
         last.text().contains("succeeded"),

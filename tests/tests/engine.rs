@@ -152,15 +152,29 @@ async fn prod_deploy_waits_for_approval_and_runs_after_another_users_check() {
         "{}",
         card.text
     );
-    tokio::time::sleep(std::time::Duration::from_millis(300)).await;
-    assert_eq!(
-        t.job(1).await.state,
-        JobState::AwaitingApproval,
-        "nothing runs before approval"
-    );
+    assert_eq!(t.job(1).await.state, JobState::AwaitingApproval);
     t.react("bob", "✅", &card.id).await;
     let job = t.wait_for_state(1, JobState::Succeeded).await;
     assert_eq!(job.git_ref.as_deref(), Some("v2"));
+    // Nothing ran before approval: the job and each step started after bob's ✅.
+    let approved = deckhand::store::approvals::list(&t.store.pool, 1)
+        .await
+        .unwrap()[0]
+        .created_at;
+    assert!(
+        job.started_at.unwrap() >= approved,
+        "the job started after approval"
+    );
+    for step in deckhand::store::steps::list(&t.store.pool, 1)
+        .await
+        .unwrap()
+    {
+        assert!(
+            step.started_at.unwrap() >= approved,
+            "{} started after approval",
+            step.name
+        );
+    }
     assert_eq!(
         std::fs::read_to_string(t.dir.join("prod.version"))
             .unwrap()
