@@ -203,6 +203,36 @@ fn job_card(card: &JobCard) -> String {
     if let Some(reason) = &job.reason {
         let _ = write!(out, "\nreason: {reason}");
     }
+    approvals(&mut out, card);
+    for step in &card.steps {
+        let _ = write!(out, "\n{}", super::checklist_line(step, ""));
+        if matches!(step.state, StepState::Failed | StepState::FailedIgnored) {
+            let lines: Vec<&str> = step.output_tail.lines().collect();
+            for line in &lines[lines.len().saturating_sub(FAILED_TAIL_LINES)..] {
+                let _ = write!(out, "\n    │ {line}");
+            }
+        }
+    }
+    if let Some(error) = &job.error
+        && job.state != JobState::Failed
+    {
+        let _ = write!(out, "\n{error}");
+    }
+    if let Some(artifact) = &job.artifact {
+        let _ = write!(
+            out,
+            "\nbackup: {} ({}, sha256 {})",
+            artifact.path,
+            bytes(artifact.size),
+            &artifact.sha256[..artifact.sha256.len().min(12)]
+        );
+    }
+    out
+}
+
+/// Who approved or rejected, and what an awaiting job still needs.
+fn approvals(out: &mut String, card: &JobCard) {
+    let job = &card.job;
     let approved: Vec<&str> = card
         .approvals
         .iter()
@@ -233,30 +263,6 @@ fn job_card(card: &JobCard) -> String {
             let _ = write!(out, "; expires in {}", duration(expires - card.now));
         }
     }
-    for step in &card.steps {
-        let _ = write!(out, "\n{}", super::checklist_line(step, ""));
-        if matches!(step.state, StepState::Failed | StepState::FailedIgnored) {
-            let lines: Vec<&str> = step.output_tail.lines().collect();
-            for line in &lines[lines.len().saturating_sub(FAILED_TAIL_LINES)..] {
-                let _ = write!(out, "\n    │ {line}");
-            }
-        }
-    }
-    if let Some(error) = &job.error
-        && job.state != JobState::Failed
-    {
-        let _ = write!(out, "\n{error}");
-    }
-    if let Some(artifact) = &job.artifact {
-        let _ = write!(
-            out,
-            "\nbackup: {} ({}, sha256 {})",
-            artifact.path,
-            bytes(artifact.size),
-            &artifact.sha256[..artifact.sha256.len().min(12)]
-        );
-    }
-    out
 }
 
 pub fn bytes(size: i64) -> String {

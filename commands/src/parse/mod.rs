@@ -25,6 +25,45 @@ pub fn parse(text: &str) -> Result<Command, ParseError> {
         return Err(ParseError::Credential { what });
     }
     let mut cursor = Cursor::new(&line);
+    let Some(name) = command_name(&mut cursor)? else {
+        return Ok(Command::Help { topic: None });
+    };
+    let forms = name.spec().forms;
+    let args = |cursor| Args::new(cursor, name, &forms[0]);
+    match name {
+        CommandName::Deploy => deploy::deploy(args(cursor)),
+        CommandName::Rollback => jobs::rollback(args(cursor)),
+        CommandName::Backup => jobs::backup(cursor),
+        CommandName::Restore => jobs::restore(args(cursor)),
+        CommandName::Status => jobs::status(args(cursor)),
+        CommandName::History => jobs::history(args(cursor)),
+        CommandName::Cancel => job_only(args(cursor)).map(|job| Command::Cancel { job }),
+        CommandName::Approve => job_only(args(cursor)).map(|job| Command::Approve { job }),
+        CommandName::Reject => {
+            let mut args = args(cursor);
+            let job = args.job()?;
+            Ok(Command::Reject {
+                job,
+                reason: args.rest(),
+            })
+        }
+        CommandName::Lock => jobs::lock(args(cursor)),
+        CommandName::Unlock => {
+            let mut args = args(cursor);
+            let env = args.word("ENV")?;
+            args.end()?;
+            Ok(Command::Unlock { env })
+        }
+        CommandName::Incident => incident::incident(cursor),
+        CommandName::Announce => announce::announce(args(cursor)),
+        CommandName::Secrets => secrets::secrets(cursor),
+        CommandName::Help => help(args(cursor)),
+    }
+}
+
+/// The command word, past a leading mention of the bot and the `/deckhand` umbrella;
+/// `None` for a bare `/deckhand` (which means help).
+fn command_name(cursor: &mut Cursor) -> Result<Option<CommandName>, ParseError> {
     let mut word = cursor.next()?;
     // A leading mention of the bot (`<@U0BOT>` from Slack, `<@123>` from Discord, or a
     // typed `@deckhand`) only says who is being talked to.
@@ -44,79 +83,39 @@ pub fn parse(text: &str) -> Result<Command, ParseError> {
     {
         word = cursor.next()?;
         if word.is_none() {
-            return Ok(Command::Help { topic: None });
+            return Ok(None);
         }
     }
     let Some(word) = word else {
         return Err(ParseError::Empty);
     };
-    let given = word.text.strip_prefix('/').unwrap_or(&word.text);
-    let Some(name) = CommandName::parse(given) else {
-        let suggestion = did_you_mean(given, CommandName::ALL.iter().map(|n| n.as_str()))
-            .and_then(CommandName::parse);
-        return Err(ParseError::UnknownCommand {
-            given: given.to_owned(),
-            suggestion,
-        });
+    known_command(&word.text).map(Some)
+}
+
+/// A command name (with or without its `/`), or what was probably meant.
+fn known_command(word: &str) -> Result<CommandName, ParseError> {
+    let given = word.strip_prefix('/').unwrap_or(word);
+    CommandName::parse(given).ok_or_else(|| ParseError::UnknownCommand {
+        given: given.to_owned(),
+        suggestion: did_you_mean(given, CommandName::ALL.iter().map(|n| n.as_str()))
+            .and_then(CommandName::parse),
+    })
+}
+
+/// `/cancel #N`, `/approve #N`: a job and nothing else.
+fn job_only(mut args: Args) -> Result<JobNumber, ParseError> {
+    let job = args.job()?;
+    args.end()?;
+    Ok(job)
+}
+
+fn help(mut args: Args) -> Result<Command, ParseError> {
+    let topic = match args.optional_word()? {
+        None => None,
+        Some(word) => Some(known_command(&word)?),
     };
-    let forms = name.spec().forms;
-    match name {
-        CommandName::Deploy => deploy::deploy(Args::new(cursor, name, &forms[0])),
-        CommandName::Rollback => jobs::rollback(Args::new(cursor, name, &forms[0])),
-        CommandName::Backup => jobs::backup(cursor),
-        CommandName::Restore => jobs::restore(Args::new(cursor, name, &forms[0])),
-        CommandName::Status => jobs::status(Args::new(cursor, name, &forms[0])),
-        CommandName::History => jobs::history(Args::new(cursor, name, &forms[0])),
-        CommandName::Cancel => {
-            let mut args = Args::new(cursor, name, &forms[0]);
-            let job = args.job()?;
-            args.end()?;
-            Ok(Command::Cancel { job })
-        }
-        CommandName::Approve => {
-            let mut args = Args::new(cursor, name, &forms[0]);
-            let job = args.job()?;
-            args.end()?;
-            Ok(Command::Approve { job })
-        }
-        CommandName::Reject => {
-            let mut args = Args::new(cursor, name, &forms[0]);
-            let job = args.job()?;
-            Ok(Command::Reject {
-                job,
-                reason: args.rest(),
-            })
-        }
-        CommandName::Lock => jobs::lock(Args::new(cursor, name, &forms[0])),
-        CommandName::Unlock => {
-            let mut args = Args::new(cursor, name, &forms[0]);
-            let env = args.word("ENV")?;
-            args.end()?;
-            Ok(Command::Unlock { env })
-        }
-        CommandName::Incident => incident::incident(cursor),
-        CommandName::Announce => announce::announce(Args::new(cursor, name, &forms[0])),
-        CommandName::Secrets => secrets::secrets(cursor),
-        CommandName::Help => {
-            let mut args = Args::new(cursor, name, &forms[0]);
-            let topic = match args.optional_word()? {
-                None => None,
-                Some(word) => Some(CommandName::parse(&word).ok_or_else(|| {
-                    let given = word.strip_prefix('/').unwrap_or(&word);
-                    ParseError::UnknownCommand {
-                        given: given.to_owned(),
-                        suggestion: did_you_mean(
-                            given,
-                            CommandName::ALL.iter().map(|n| n.as_str()),
-                        )
-                        .and_then(CommandName::parse),
-                    }
-                })?),
-            };
-            args.end()?;
-            Ok(Command::Help { topic })
-        }
-    }
+    args.end()?;
+    Ok(Command::Help { topic })
 }
 
 fn is_mention(word: &str) -> bool {

@@ -11,7 +11,7 @@ use axum::Router;
 use axum::body::Bytes;
 use axum::extract::ws::{Message as WsMessage, WebSocket, WebSocketUpgrade};
 use axum::extract::{Path, State};
-use axum::http::{Method, StatusCode, Uri};
+use axum::http::{Method, StatusCode};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{any, get};
 use serde_json::{Value, json};
@@ -293,11 +293,9 @@ async fn rest(
     State(fake): State<Arc<Fake>>,
     Path(rest): Path<String>,
     method: Method,
-    uri: Uri,
     headers: axum::http::HeaderMap,
     body: Bytes,
 ) -> Response {
-    let _ = uri;
     let path = format!("/{rest}");
     let body: Value = serde_json::from_slice(&body).unwrap_or(Value::Null);
     let mut call = Call {
@@ -310,23 +308,8 @@ async fn rest(
             .map(str::to_owned),
         created: None,
     };
-    {
-        let mut limited = fake.limited.lock().unwrap();
-        if let Some((_, left)) = limited
-            .iter_mut()
-            .find(|(prefix, left)| *left > 0 && path.starts_with(prefix.as_str()))
-        {
-            *left -= 1;
-            let mut call = call.clone();
-            call.method = format!("{} (429)", call.method);
-            fake.calls.record(call);
-            return (
-                StatusCode::TOO_MANY_REQUESTS,
-                [("retry-after", "1"), ("x-ratelimit-scope", "user")],
-                axum::Json(json!({ "message": "You are being rate limited.", "retry_after": 0.5, "global": false, "code": 0 })),
-            )
-                .into_response();
-        }
+    if let Some(limited) = rate_limited(&fake, &call) {
+        return limited;
     }
     let parts: Vec<&str> = path.trim_start_matches('/').split('/').collect();
     let answer = match (method.as_str(), parts.as_slice()) {
@@ -352,47 +335,10 @@ async fn rest(
         ("PATCH", ["webhooks", _, _, "messages", "@original"]) | ("POST", ["webhooks", _, _]) => {
             axum::Json(message(&fake, "0", &body, None)).into_response()
         }
-        ("GET", ["applications", _, "commands"]) => axum::Json(
-            fake.commands
-                .lock()
-                .unwrap()
-                .get("global")
-                .cloned()
-                .unwrap_or(json!([])),
-        )
-        .into_response(),
-        ("GET", ["applications", _, "guilds", guild, "commands"]) => axum::Json(
-            fake.commands
-                .lock()
-                .unwrap()
-                .get(*guild)
-                .cloned()
-                .unwrap_or(json!([])),
-        )
-        .into_response(),
-        ("PUT", ["applications", _, "commands"])
-        | ("PUT", ["applications", _, "guilds", _, "commands"]) => {
-            let key = if parts.len() == 5 {
-                parts[3].to_owned()
-            } else {
-                "global".to_owned()
-            };
-            let stored: Vec<Value> = body
-                .as_array()
-                .cloned()
-                .unwrap_or_default()
-                .into_iter()
-                .map(|mut c| {
-                    c["id"] = json!(fake.next_id.fetch_add(1, Ordering::SeqCst).to_string());
-                    c["application_id"] = json!(APPLICATION_ID);
-                    c["version"] = json!("1");
-                    c["default_member_permissions"] = Value::Null;
-                    c
-                })
-                .collect();
-            fake.commands.lock().unwrap().insert(key, json!(stored));
-            axum::Json(json!(stored)).into_response()
-        }
+        ("GET", ["applications", _, "commands"]) => registered(&fake, "global"),
+        ("GET", ["applications", _, "guilds", guild, "commands"]) => registered(&fake, guild),
+        ("PUT", ["applications", _, "commands"]) => register(&fake, "global", &body),
+        ("PUT", ["applications", _, "guilds", guild, "commands"]) => register(&fake, guild, &body),
         _ => (
             StatusCode::NOT_FOUND,
             axum::Json(json!({ "message": "Unknown route", "code": 0 })),
@@ -401,6 +347,54 @@ async fn rest(
     };
     fake.calls.record(call);
     answer
+}
+
+/// Discord's 429 for a call whose path was set to be limited (recorded as `METHOD (429)`).
+fn rate_limited(fake: &Fake, call: &Call) -> Option<Response> {
+    let mut limited = fake.limited.lock().unwrap();
+    let (_, left) = limited
+        .iter_mut()
+        .find(|(prefix, left)| *left > 0 && call.path.starts_with(prefix.as_str()))?;
+    *left -= 1;
+    let mut call = call.clone();
+    call.method = format!("{} (429)", call.method);
+    fake.calls.record(call);
+    Some(
+        (
+            StatusCode::TOO_MANY_REQUESTS,
+            [("retry-after", "1"), ("x-ratelimit-scope", "user")],
+            axum::Json(json!({ "message": "You are being rate limited.", "retry_after": 0.5, "global": false, "code": 0 })),
+        )
+            .into_response(),
+    )
+}
+
+/// The application commands registered globally or for a guild.
+fn registered(fake: &Fake, key: &str) -> Response {
+    let commands = fake.commands.lock().unwrap().get(key).cloned();
+    axum::Json(commands.unwrap_or(json!([]))).into_response()
+}
+
+/// Bulk overwrite: the commands as Discord stores them (with ids and versions).
+fn register(fake: &Fake, key: &str, body: &Value) -> Response {
+    let stored: Vec<Value> = body
+        .as_array()
+        .cloned()
+        .unwrap_or_default()
+        .into_iter()
+        .map(|mut c| {
+            c["id"] = json!(fake.next_id.fetch_add(1, Ordering::SeqCst).to_string());
+            c["application_id"] = json!(APPLICATION_ID);
+            c["version"] = json!("1");
+            c["default_member_permissions"] = Value::Null;
+            c
+        })
+        .collect();
+    fake.commands
+        .lock()
+        .unwrap()
+        .insert(key.to_owned(), json!(stored));
+    axum::Json(json!(stored)).into_response()
 }
 
 async fn gateway(State(fake): State<Arc<Fake>>, upgrade: WebSocketUpgrade) -> Response {

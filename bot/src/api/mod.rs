@@ -10,7 +10,6 @@ use axum::http::{HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post, put};
 use axum::{Json, Router};
-use deckhand_commands::{AnnouncementType, Priority};
 use secrecy::{ExposeSecret, SecretString};
 use serde_json::{Value, json};
 use sha2::Digest as _;
@@ -19,7 +18,6 @@ use subtle::ConstantTimeEq;
 use crate::announce::Outcome;
 use crate::chat::Posted;
 use crate::jobs::Engine;
-use crate::render::Announcement;
 use crate::store::jobs;
 
 /// Announcement bodies are small; anything bigger is a mistake or an attack.
@@ -92,167 +90,11 @@ impl Api {
     }
 }
 
-/// (field, what is wrong with it).
-type FieldErrors = Vec<(String, String)>;
+mod body;
 
-/// The body, checked field by field; every problem is named. Also returns the
-/// `scheduled_for` time.
-fn validate(body: &Value) -> Result<(Announcement, Option<i64>), FieldErrors> {
-    let mut errors = Vec::new();
-    let Some(object) = body.as_object() else {
-        return Err(vec![("body".into(), "must be a JSON object".into())]);
-    };
-    let known = [
-        "sender",
-        "recipients",
-        "type",
-        "priority",
-        "subject",
-        "message",
-        "references",
-        "scheduled_for",
-    ];
-    for key in object.keys() {
-        if !known.contains(&key.as_str()) {
-            errors.push((
-                key.clone(),
-                format!("unknown field; expected one of {}", known.join(", ")),
-            ));
-        }
-    }
-    let text =
-        |name: &str, max: usize, required: bool, errors: &mut Vec<(String, String)>| -> String {
-            match object.get(name) {
-                Some(Value::String(s)) if s.trim().is_empty() && required => {
-                    errors.push((name.into(), "must not be empty".into()));
-                    String::new()
-                }
-                Some(Value::String(s)) if s.chars().count() > max => {
-                    errors.push((name.into(), format!("is longer than {max} characters")));
-                    String::new()
-                }
-                Some(Value::String(s)) => s.clone(),
-                None if !required => String::new(),
-                None => {
-                    errors.push((name.into(), "is required".into()));
-                    String::new()
-                }
-                Some(_) => {
-                    errors.push((name.into(), "must be a string".into()));
-                    String::new()
-                }
-            }
-        };
-    let sender = text("sender", 100, true, &mut errors);
-    let subject = text("subject", 150, true, &mut errors);
-    let message = text("message", 3000, false, &mut errors);
-    let kind = match object.get("type").and_then(Value::as_str) {
-        Some(t) => AnnouncementType::parse(t).unwrap_or_else(|| {
-            errors.push((
-                "type".into(),
-                format!("must be one of {}", AnnouncementType::WORDS.join(", ")),
-            ));
-            AnnouncementType::Info
-        }),
-        None => {
-            errors.push((
-                "type".into(),
-                format!("is required: one of {}", AnnouncementType::WORDS.join(", ")),
-            ));
-            AnnouncementType::Info
-        }
-    };
-    let priority = match object.get("priority") {
-        None => Priority::Normal,
-        Some(Value::String(p)) => Priority::parse(p).unwrap_or_else(|| {
-            errors.push((
-                "priority".into(),
-                format!("must be one of {}", Priority::WORDS.join(", ")),
-            ));
-            Priority::Normal
-        }),
-        Some(_) => {
-            errors.push(("priority".into(), "must be a string".into()));
-            Priority::Normal
-        }
-    };
-    let recipients: Vec<String> = match object.get("recipients") {
-        Some(Value::Array(list)) if !list.is_empty() => list
-            .iter()
-            .filter_map(|r| match r.as_str() {
-                Some(r)
-                    if r == "all"
-                        || crate::chat::split_channel(r)
-                            .is_some_and(|(p, _)| ["slack", "discord", "console"].contains(&p)) =>
-                {
-                    Some(r.to_owned())
-                }
-                _ => {
-                    errors.push((
-                        "recipients".into(),
-                        format!(
-                            "`{r}` is not `all` or a channel like `slack:#deploys` or `discord:123`"
-                        ),
-                    ));
-                    None
-                }
-            })
-            .collect(),
-        Some(_) => {
-            errors.push(("recipients".into(), "must be a non-empty array".into()));
-            Vec::new()
-        }
-        None => vec!["all".into()],
-    };
-    let references: Vec<String> = match object.get("references") {
-        None => Vec::new(),
-        Some(Value::Array(list)) if list.iter().all(Value::is_string) && list.len() <= 50 => list
-            .iter()
-            .filter_map(|r| r.as_str().map(str::to_owned))
-            .collect(),
-        Some(_) => {
-            errors.push((
-                "references".into(),
-                "must be an array of at most 50 strings".into(),
-            ));
-            Vec::new()
-        }
-    };
-    let scheduled_for = match object.get("scheduled_for") {
-        None | Some(Value::Null) => None,
-        Some(Value::String(at)) => match chrono::DateTime::parse_from_rfc3339(at) {
-            Ok(at) => Some(at.timestamp_millis()),
-            Err(_) => {
-                errors.push((
-                    "scheduled_for".into(),
-                    "must be an RFC 3339 time like 2026-12-01T02:00:00Z".into(),
-                ));
-                None
-            }
-        },
-        Some(_) => {
-            errors.push(("scheduled_for".into(), "must be a string".into()));
-            None
-        }
-    };
-    if !errors.is_empty() {
-        return Err(errors);
-    }
-    Ok((
-        Announcement {
-            sender,
-            recipients,
-            kind,
-            priority,
-            subject,
-            message,
-            references,
-            attention: None,
-        },
-        scheduled_for,
-    ))
-}
+use body::{FieldErrors, validate};
 
+/// 422 with every bad field named.
 fn unprocessable(errors: FieldErrors) -> Response {
     let fields: Vec<Value> = errors
         .iter()
