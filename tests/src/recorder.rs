@@ -1,5 +1,6 @@
 //! What a fake platform was asked, in order: both fakes record their calls here, and
 //! tests wait on a recorded call (never on a sleep) and read them in order with a cursor.
+//! Also where a fake is served.
 
 use std::sync::Mutex;
 
@@ -75,4 +76,14 @@ impl<C: Described> Recorder<C> {
             }
         }
     }
+}
+
+/// Serves a fake's routes on a free loopback port; returns its address.
+pub async fn serve(app: axum::Router) -> std::net::SocketAddr {
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+        .await
+        .expect("a loopback port");
+    let addr = listener.local_addr().expect("its address");
+    tokio::spawn(async move { axum::serve(listener, app).await.expect("the fake serves") });
+    addr
 }

@@ -4,6 +4,10 @@
 
 use std::time::Duration;
 
+use deckhand::server::Server;
+use deckhand::store::jobs::{self, Job, JobState};
+use deckhand::store::messages::{self, PostedMessage, Subject};
+
 /// The people of a platform: their ids there, and the name the fake gives each.
 #[derive(Debug, Clone, Copy)]
 pub struct People {
@@ -109,6 +113,57 @@ pub fn without_times<R>(f: impl FnOnce() -> R) -> R {
     settings.add_filter(r"took \d+(\.\d+)?(ms|s|m)", "took TIME");
     settings.add_filter(r"\d+(\.\d+)?(ms|s|m) ago", "TIME ago");
     settings.bind(f)
+}
+
+/// What a platform tester asks of the deckhand it runs, whatever the platform.
+pub struct Deckhand<'a>(pub &'a Server);
+
+impl Deckhand<'_> {
+    pub async fn job(&self, id: i64) -> Option<Job> {
+        jobs::get(&self.0.engine.store().pool, id)
+            .await
+            .expect("jobs")
+    }
+
+    pub async fn wait_for_state(&self, id: i64, state: JobState) -> Job {
+        until(&format!("job {id} {state:?}"), || async move {
+            self.job(id).await.filter(|j| j.state == state)
+        })
+        .await
+    }
+
+    /// Jobs ever requested for `env`.
+    pub async fn jobs(&self, env: &str) -> usize {
+        jobs::history(&self.0.engine.store().pool, env, 100)
+            .await
+            .expect("history")
+            .len()
+    }
+
+    /// The card of job `id` on `platform`, once deckhand has posted and remembered it.
+    pub async fn card(&self, platform: &str, id: i64) -> PostedMessage {
+        let pool = &self.0.engine.store().pool;
+        until(&format!("a {platform} card for job {id}"), || async move {
+            messages::for_subject(pool, Subject::Job(id))
+                .await
+                .expect("posted messages")
+                .into_iter()
+                .find(|m| m.platform == platform && m.purpose == "card")
+        })
+        .await
+    }
+
+    /// Waits until deckhand has handled exactly `count` events to their end (answered,
+    /// deduplicated or refused) and `busy` (its outbox on the platform) reads 0.
+    pub async fn settled(&self, count: u64, busy: impl Fn() -> usize) {
+        let engine = &self.0.engine;
+        eventually(&format!("{count} events handled"), || {
+            std::future::ready(engine.events_handled() >= count)
+        })
+        .await;
+        assert_eq!(engine.events_handled(), count, "more events than sent");
+        eventually("the outbox empty", || std::future::ready(busy() == 0)).await;
+    }
 }
 
 /// Steps of the `many` env.

@@ -1,8 +1,6 @@
 //! Announcements from CI through the REST API, reaching Slack and Discord fakes: auth,
 //! validation, size limit, idempotency, in-place updates, scheduling across a restart.
 
-use std::time::Duration;
-
 use deckhand::config::Config;
 use deckhand::discord::DiscordSettings;
 use deckhand::server::{Options, Server};

@@ -119,10 +119,8 @@ impl FakeDiscord {
             .route("/gateway", get(gateway))
             .route("/api/v10/{*rest}", any(rest))
             .with_state(fake.clone());
-        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-        let addr = listener.local_addr().unwrap();
+        let addr = crate::recorder::serve(app).await;
         *fake.base.lock().unwrap() = format!("127.0.0.1:{}", addr.port());
-        tokio::spawn(async move { axum::serve(listener, app).await.unwrap() });
         FakeDiscord {
             api_url: format!("http://{addr}"),
             fake,

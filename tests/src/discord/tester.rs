@@ -8,15 +8,14 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use deckhand::config::Config;
 use deckhand::discord::DiscordSettings;
 use deckhand::server::{Options, Server};
-use deckhand::store::jobs::{self, Job, JobState};
-use deckhand::store::messages::{self, Subject};
+use deckhand::store::jobs::{Job, JobState};
 use ed25519_dalek::{Signer, SigningKey};
 use serde_json::{Value, json};
 
 use super::{Call, FakeDiscord, GUILD_ID, button, command, reaction, user};
 use crate::console::{fast_limits, quick_settings};
 use crate::slack::{FakeSlack, tester as slack};
-use crate::team::{self, People, eventually, until};
+use crate::team::{self, Deckhand, People};
 
 /// The channel people type in.
 pub const CHANNEL: &str = "600000000000000001";
@@ -220,15 +219,7 @@ impl DiscordTester {
 
     /// The card of job `id` on Discord, once deckhand has posted and remembered it.
     pub async fn card(&self, id: i64) -> Message {
-        let pool = &self.server.engine.store().pool;
-        let card = until(&format!("a Discord card for job {id}"), || async move {
-            messages::for_subject(pool, Subject::Job(id))
-                .await
-                .expect("posted messages")
-                .into_iter()
-                .find(|m| m.platform == "discord" && m.purpose == "card")
-        })
-        .await;
+        let card = self.deckhand().card("discord", id).await;
         Message {
             channel: card.channel,
             id: card.message_id,
@@ -254,41 +245,31 @@ impl DiscordTester {
             .await
     }
 
+    /// The deckhand under test, for what does not depend on the platform.
+    pub fn deckhand(&self) -> Deckhand<'_> {
+        Deckhand(&self.server)
+    }
+
     pub async fn job(&self, id: i64) -> Option<Job> {
-        jobs::get(&self.server.engine.store().pool, id)
-            .await
-            .expect("jobs")
+        self.deckhand().job(id).await
     }
 
     pub async fn wait_for_state(&self, id: i64, state: JobState) -> Job {
-        until(&format!("job {id} {state:?}"), || async move {
-            self.job(id).await.filter(|j| j.state == state)
-        })
-        .await
+        self.deckhand().wait_for_state(id, state).await
     }
 
     /// Jobs ever requested for `env`.
     pub async fn jobs(&self, env: &str) -> usize {
-        jobs::history(&self.server.engine.store().pool, env, 100)
-            .await
-            .expect("history")
-            .len()
+        self.deckhand().jobs(env).await
     }
 
     /// Waits until deckhand has handled `count` events to their end and said everything
     /// it meant to say on Discord.
     pub async fn settled(&self, count: u64) {
-        let engine = &self.server.engine;
-        eventually(&format!("{count} events handled"), || {
-            std::future::ready(engine.events_handled() >= count)
-        })
-        .await;
-        assert_eq!(engine.events_handled(), count, "more events than sent");
         let discord = self.server.discord.as_ref().expect("discord runs");
-        eventually("the Discord outbox empty", || {
-            std::future::ready(discord.outbound_busy() == 0)
-        })
-        .await;
+        self.deckhand()
+            .settled(count, || discord.outbound_busy())
+            .await;
     }
 }
 

@@ -108,10 +108,8 @@ impl FakeSlack {
             .route("/api/{method}", any(api))
             .route("/socket", get(socket))
             .with_state(fake.clone());
-        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-        let addr = listener.local_addr().unwrap();
+        let addr = crate::recorder::serve(app).await;
         *fake.base.lock().unwrap() = format!("127.0.0.1:{}", addr.port());
-        tokio::spawn(async move { axum::serve(listener, app).await.unwrap() });
         FakeSlack {
             api_url: format!("http://{addr}/api"),
             fake,

@@ -7,8 +7,7 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use deckhand::config::Config;
 use deckhand::server::{Options, Server};
 use deckhand::slack::{Limits, SlackSettings};
-use deckhand::store::jobs::{self, Job, JobState};
-use deckhand::store::messages::{self, Subject};
+use deckhand::store::jobs::{Job, JobState};
 use serde_json::Value;
 
 use super::{
@@ -16,7 +15,7 @@ use super::{
     slash_command_payload,
 };
 use crate::console::{fast_limits, quick_settings};
-use crate::team::{self, People, eventually, until};
+use crate::team::{self, Deckhand, People};
 
 /// The signing secret the tester's deckhand verifies with.
 pub const SECRET: &str = "8f742231b10e8888abcd99yyyzzz85a5";
@@ -233,15 +232,7 @@ impl SlackTester {
 
     /// The card of job `id` on Slack, once deckhand has posted and remembered it.
     pub async fn card(&self, id: i64) -> Card {
-        let pool = &self.server.engine.store().pool;
-        let card = until(&format!("a Slack card for job {id}"), || async move {
-            messages::for_subject(pool, Subject::Job(id))
-                .await
-                .expect("posted messages")
-                .into_iter()
-                .find(|m| m.platform == "slack" && m.purpose == "card")
-        })
-        .await;
+        let card = self.deckhand().card("slack", id).await;
         Card {
             channel: card.channel,
             ts: card.message_id,
@@ -268,46 +259,31 @@ impl SlackTester {
             .await
     }
 
+    /// The deckhand under test, for what does not depend on the platform.
+    pub fn deckhand(&self) -> Deckhand<'_> {
+        Deckhand(&self.server)
+    }
+
     pub async fn job(&self, id: i64) -> Option<Job> {
-        jobs::get(&self.server.engine.store().pool, id)
-            .await
-            .expect("jobs")
+        self.deckhand().job(id).await
     }
 
     pub async fn wait_for_state(&self, id: i64, state: JobState) -> Job {
-        until(&format!("job {id} {state:?}"), || async move {
-            self.job(id).await.filter(|j| j.state == state)
-        })
-        .await
+        self.deckhand().wait_for_state(id, state).await
     }
 
     /// Jobs ever requested for `env`.
     pub async fn jobs(&self, env: &str) -> usize {
-        jobs::history(&self.server.engine.store().pool, env, 100)
-            .await
-            .expect("history")
-            .len()
+        self.deckhand().jobs(env).await
     }
 
     /// Waits until deckhand has handled `count` events to their end and said everything
     /// it meant to say: after this, "nothing else happened" is a fact, not a hope.
     pub async fn settled(&self, count: u64) {
-        let engine = &self.server.engine;
-        eventually(&format!("{count} events handled"), || {
-            std::future::ready(engine.events_handled() >= count)
-        })
-        .await;
-        assert_eq!(engine.events_handled(), count, "more events than sent");
-        self.quiet().await;
-    }
-
-    /// Waits until nothing is waiting to be sent to Slack.
-    pub async fn quiet(&self) {
         let slack = self.server.slack.as_ref().expect("slack runs");
-        eventually("the Slack outbox empty", || {
-            std::future::ready(slack.outbound_busy() == 0)
-        })
-        .await;
+        self.deckhand()
+            .settled(count, || slack.outbound_busy())
+            .await;
     }
 }
 
