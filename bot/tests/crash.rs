@@ -1,0 +1,119 @@
+//! The binary killed and restarted: kill -9 mid-job, and a second deckhand on the same
+//! database.
+
+use std::io::{BufRead, BufReader, Write};
+use std::path::Path;
+use std::process::{Command, Stdio};
+use std::time::{Duration, Instant};
+
+use deckhand::store::jobs::{self, JobState};
+use deckhand::store::{Store, locks, now_ms};
+
+mod common;
+
+use common::{BIN, deckhand, text, workspace};
+
+/// A prod deploy whose one step runs for five minutes, writing its pid to step.pid.
+const LONG_STEP: &str = r#"
+[roles]
+team = ["console:*"]
+[environments.prod]
+deployers = ["team"]
+[[environments.prod.deploy]]
+name = "Long migration"
+run = ["sh", "-c", "echo $$ > {dir}/step.pid; echo migrating; exec sleep 300"]
+"#;
+
+/// Starts `deckhand console` in `dir`, deploys prod, and returns once the long step runs
+/// (with the console's stdin, still open).
+fn console_with_a_running_job(dir: &Path) -> (std::process::Child, std::process::ChildStdin) {
+    let mut child = Command::new(BIN)
+        .arg("console")
+        .current_dir(dir)
+        .env_remove("DATABASE_URL")
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    let mut stdin = child.stdin.take().unwrap();
+    stdin.write_all(b"/deploy prod v1\n").unwrap();
+    let mut lines = BufReader::new(child.stdout.take().unwrap()).lines();
+    let started = Instant::now();
+    while let Some(Ok(line)) = lines.next() {
+        if line.contains("⏳ Long migration") {
+            return (child, stdin);
+        }
+        if started.elapsed() > Duration::from_secs(30) {
+            break;
+        }
+    }
+    child.kill().ok();
+    child.wait().ok();
+    panic!("the step never started");
+}
+
+/// The step's process group outlives a killed deckhand; tests clean it up.
+fn kill_the_step(dir: &Path) {
+    if let Ok(pid) = std::fs::read_to_string(dir.join("step.pid")) {
+        Command::new("kill")
+            .args(["-9", pid.trim()])
+            .stderr(Stdio::null())
+            .status()
+            .ok();
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_job_killed_with_the_process_is_interrupted_with_a_free_lock_after_restart() {
+    let dir = workspace(Some(LONG_STEP));
+    let (mut child, stdin) = console_with_a_running_job(&dir);
+    child.kill().unwrap(); // SIGKILL: no cleanup runs
+    child.wait().unwrap();
+    drop(stdin);
+    kill_the_step(&dir);
+
+    let url = format!("sqlite://{}/deckhand.db", dir.display());
+    let store = Store::connect(&url).await.unwrap();
+    assert_eq!(
+        jobs::get(&store.pool, 1).await.unwrap().unwrap().state,
+        JobState::Running
+    );
+    store.pool.close().await;
+
+    let out = deckhand(&dir, &["console"], &[], "/status prod\n");
+    let stdout = text(&out.stdout);
+    assert!(stdout.contains("#1 (deploy of `v1` to `prod`) was interrupted: deckhand stopped while step `Long migration` was running. Nothing was re-run."), "{stdout}");
+    let store = Store::connect(&url).await.unwrap();
+    let job = jobs::get(&store.pool, 1).await.unwrap().unwrap();
+    assert_eq!(job.state, JobState::Interrupted);
+    assert!(
+        locks::get(&store.pool, "prod", now_ms())
+            .await
+            .unwrap()
+            .is_none(),
+        "the lock is free"
+    );
+    let steps = deckhand::store::steps::list(&store.pool, 1).await.unwrap();
+    assert_eq!(steps[0].state, deckhand::store::steps::StepState::Failed);
+}
+
+#[test]
+fn a_second_deckhand_on_the_same_file_leaves_live_jobs_alone() {
+    let dir = workspace(Some(LONG_STEP));
+    let (mut first, mut stdin) = console_with_a_running_job(&dir);
+    let second = deckhand(&dir, &["console"], &[], "/status prod\n");
+    let stdout = text(&second.stdout);
+    assert!(
+        !stdout.contains("interrupted"),
+        "a live job was taken for a crash: {stdout}"
+    );
+    assert!(
+        stdout.contains("#1 deploy `v1`") && stdout.contains("running"),
+        "{stdout}"
+    );
+    stdin.write_all(b"/cancel 1\n").unwrap();
+    drop(stdin);
+    assert!(first.wait().unwrap().success());
+    kill_the_step(&dir);
+}
