@@ -1,5 +1,5 @@
-//! The core, end to end through the console platform: jobs, approvals, locks, cancel,
-//! rollback, expiry, redaction. Real processes, real SQLite.
+//! The core, end to end through the console platform: jobs, locks, cancel, rollback,
+//! redaction, floods. Real processes, real SQLite.
 
 use deckhand::chat::Event;
 use deckhand::chat::Person;
@@ -8,100 +8,9 @@ use deckhand::store::steps::{self, StepState};
 use deckhand::store::{audit, jobs};
 use deckhand_tests::Tester;
 
-const CONFIG: &str = r#"
-[bot]
-announce = ["console:#deploys", "slack:#deploys"]
+mod common;
 
-[roles]
-deployers = ["console:alice", "console:dave"]
-approvers = ["console:bob", "console:carol", "console:alice"]
-
-[apps.web]
-default_ref = "main"
-
-[environments.staging]
-deployers = ["deployers"]
-
-[[environments.staging.deploy]]
-name = "Build"
-run = ["sh", "-c", "echo building $DECKHAND_REF for $DECKHAND_REQUESTER"]
-cwd = "{dir}"
-
-[[environments.staging.deploy]]
-name = "Deploy"
-run = ["sh", "-c", "echo deployed"]
-
-[environments.prod]
-deployers = ["deployers"]
-approvers = ["approvers"]
-approvals = 1
-rollback_on_failure = true
-
-[[environments.prod.deploy]]
-name = "Deploy"
-run = ["sh", "-c", "echo \"$DECKHAND_REF\" > {dir}/prod.version; echo deployed $DECKHAND_REF"]
-
-[[environments.prod.deploy]]
-name = "Smoke test"
-run = ["sh", "-c", "echo checking; if [ \"$DECKHAND_REF\" = broken ]; then echo 'HTTP 500 from /health'; exit 3; fi"]
-
-[[environments.prod.rollback]]
-name = "Redeploy"
-run = ["sh", "-c", "echo \"$DECKHAND_REF\" > {dir}/prod.version; echo back on $DECKHAND_REF"]
-
-[environments.twokeys]
-deployers = ["deployers"]
-approvers = ["approvers"]
-approvals = 2
-
-[[environments.twokeys.deploy]]
-name = "Deploy"
-run = ["true"]
-
-[environments.quick]
-deployers = ["deployers"]
-approvers = ["approvers"]
-approvals = 1
-approval_ttl = "1s"
-
-[[environments.quick.deploy]]
-name = "Deploy"
-run = ["true"]
-
-[environments.slow]
-deployers = ["deployers"]
-
-[[environments.slow.deploy]]
-name = "Long step"
-run = ["sh", "-c", "sleep 300 & echo $! > {dir}/child.pid; echo $$ > {dir}/parent.pid; echo started; wait"]
-
-[[environments.slow.deploy]]
-name = "Never reached"
-run = ["true"]
-"#;
-
-async fn tester() -> Tester {
-    Tester::new(CONFIG).await
-}
-
-/// Deploys `web@v1` to prod with bob's approval and waits for it.
-async fn deploy_prod(t: &mut Tester, git_ref: &str) -> i64 {
-    t.say("alice", &format!("/deploy prod {git_ref}")).await;
-    let card = t.expect_message("awaiting approval").await;
-    let id = card
-        .text
-        .split('#')
-        .nth(1)
-        .unwrap()
-        .split('*')
-        .next()
-        .unwrap()
-        .parse::<i64>()
-        .unwrap();
-    t.react("bob", "✅", &card.id).await;
-    t.wait_for_state(id, JobState::Succeeded).await;
-    id
-}
+use common::{CONFIG, deploy_prod, tester};
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn staging_deploy_succeeds_with_a_complete_checklist() {
@@ -139,163 +48,6 @@ async fn staging_deploy_succeeds_with_a_complete_checklist() {
     // In the console every channel prints, the Slack one included.
     let slack = t.expect_message("Deployed `web@v1.2` to staging").await;
     assert_eq!(slack.channel, "slack:#deploys");
-}
-
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn prod_deploy_waits_for_approval_and_runs_after_another_users_check() {
-    let mut t = tester().await;
-    t.say("alice", "/deploy prod v2").await;
-    let card = t.next_message().await;
-    assert!(card.text.contains("awaiting approval"), "{}", card.text);
-    assert!(
-        card.text.contains("needs 1 approval (0/1)"),
-        "{}",
-        card.text
-    );
-    assert_eq!(t.job(1).await.state, JobState::AwaitingApproval);
-    t.react("bob", "✅", &card.id).await;
-    let job = t.wait_for_state(1, JobState::Succeeded).await;
-    assert_eq!(job.git_ref.as_deref(), Some("v2"));
-    // Nothing ran before approval: the job and each step started after bob's ✅.
-    let approved = deckhand::store::approvals::list(&t.store.pool, 1)
-        .await
-        .unwrap()[0]
-        .created_at;
-    assert!(
-        job.started_at.unwrap() >= approved,
-        "the job started after approval"
-    );
-    for step in deckhand::store::steps::list(&t.store.pool, 1)
-        .await
-        .unwrap()
-    {
-        assert!(
-            step.started_at.unwrap() >= approved,
-            "{} started after approval",
-            step.name
-        );
-    }
-    assert_eq!(
-        std::fs::read_to_string(t.dir.join("prod.version"))
-            .unwrap()
-            .trim(),
-        "v2"
-    );
-    let done = t.expect_message("succeeded").await;
-    assert!(done.text.contains("approved by bob"), "{}", done.text);
-}
-
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn approve_command_works_like_the_reaction() {
-    let mut t = tester().await;
-    t.say("alice", "/deploy prod v2").await;
-    t.next_message().await;
-    t.say("carol", "/approve #1").await;
-    t.wait_for_state(1, JobState::Succeeded).await;
-}
-
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn self_approval_is_refused_with_a_reason() {
-    let mut t = tester().await;
-    t.say("alice", "/deploy prod v2").await;
-    let card = t.next_message().await;
-    t.react("alice", "✅", &card.id).await;
-    let answer = t.next_message().await;
-    assert_eq!(answer.to.as_deref(), Some("alice"));
-    assert!(
-        answer.text.contains("can't approve your own job #1"),
-        "{}",
-        answer.text
-    );
-    assert_eq!(t.job(1).await.state, JobState::AwaitingApproval);
-    let log = audit::for_job(&t.store.pool, 1).await.unwrap();
-    assert!(
-        log.iter()
-            .any(|e| e.action == "approval.refused_self_approve")
-    );
-}
-
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn non_approver_reaction_is_ignored_and_said_so() {
-    let mut t = tester().await;
-    t.say("alice", "/deploy prod v2").await;
-    let card = t.next_message().await;
-    t.react("dave", "✅", &card.id).await;
-    let answer = t.next_message().await;
-    assert_eq!(answer.to.as_deref(), Some("dave"));
-    assert!(
-        answer
-            .text
-            .contains("doesn't count: you are not an approver for `prod`"),
-        "{}",
-        answer.text
-    );
-    assert_eq!(t.job(1).await.state, JobState::AwaitingApproval);
-}
-
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn reactions_on_other_messages_and_other_emoji_are_ignored_quietly() {
-    let mut t = tester().await;
-    t.say("alice", "/deploy prod v2").await;
-    let card = t.next_message().await;
-    t.react("bob", "🎉", &card.id).await;
-    t.react("bob", "✅", "m999").await;
-    t.say("alice", "/help").await;
-    let next = t.next_message().await;
-    assert!(
-        next.text.contains("deckhand commands"),
-        "only the help answer follows: {}",
-        next.text
-    );
-    assert_eq!(t.job(1).await.state, JobState::AwaitingApproval);
-}
-
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn deploy_needing_two_waits_for_two_distinct_approvers() {
-    let mut t = tester().await;
-    t.say("alice", "/deploy twokeys v1").await;
-    let card = t.next_message().await;
-    t.react("bob", "✅", &card.id).await;
-    t.react("bob", ":white_check_mark:", &card.id).await;
-    t.say("bob", "/approve 1").await;
-    assert_eq!(t.job(1).await.state, JobState::AwaitingApproval);
-    let edited = t.expect_message("(1/2)").await;
-    assert_eq!(edited.id, card.id);
-    t.react("carol", "heavy_check_mark", &card.id).await;
-    t.wait_for_state(1, JobState::Succeeded).await;
-}
-
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn removed_check_before_quorum_withdraws_the_approval() {
-    let mut t = tester().await;
-    t.say("alice", "/deploy twokeys v1").await;
-    let card = t.next_message().await;
-    t.react("bob", "✅", &card.id).await;
-    t.unreact("bob", "✅", &card.id).await;
-    t.react("carol", "✅", &card.id).await;
-    assert_eq!(
-        t.job(1).await.state,
-        JobState::AwaitingApproval,
-        "bob's approval was taken back"
-    );
-    t.react("bob", "✅", &card.id).await;
-    t.wait_for_state(1, JobState::Succeeded).await;
-}
-
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn rejection_ends_the_job_and_frees_the_env() {
-    let mut t = tester().await;
-    t.say("alice", "/deploy prod v2").await;
-    let card = t.next_message().await;
-    t.say("bob", "/reject 1 not during the sale").await;
-    let job = t.wait_for_state(1, JobState::Rejected).await;
-    assert_eq!(
-        job.error.as_deref(),
-        Some("rejected by bob: not during the sale")
-    );
-    assert!(!t.locked("prod").await);
-    let edited = t.expect_message("rejected").await;
-    assert_eq!(edited.id, card.id);
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -461,20 +213,6 @@ async fn cancelling_a_waiting_job_frees_the_env() {
     t.say("alice", "/cancel 1").await;
     t.wait_for_state(1, JobState::Cancelled).await;
     assert!(!t.locked("prod").await);
-}
-
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn approval_that_expires_frees_the_lock() {
-    let mut t = tester().await;
-    t.say("alice", "/deploy quick v1").await;
-    let card = t.next_message().await;
-    let job = t.wait_for_state(1, JobState::Expired).await;
-    assert!(job.error.as_deref().unwrap().starts_with("expired"));
-    assert!(!t.locked("quick").await);
-    t.react("bob", "✅", &card.id).await;
-    let answer = t.expect_message("isn't waiting for approval").await;
-    assert_eq!(answer.to.as_deref(), Some("bob"));
-    assert_eq!(t.job(1).await.state, JobState::Expired);
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
