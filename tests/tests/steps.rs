@@ -256,3 +256,44 @@ async fn the_job_timeout_stops_a_step_that_has_time_left_of_its_own() {
     );
     assert!(!t.locked("quickjob").await);
 }
+
+const ODD_OUTPUT: &str = r#"
+[roles]
+team = ["console:*"]
+
+[environments.odd]
+deployers = ["team"]
+
+[[environments.odd.deploy]]
+name = "Latin-1"
+run = ["sh", "-c", "printf 'caf\\351\\n'; echo after"]
+
+[[environments.odd.deploy]]
+name = "One long line"
+run = ["sh", "-c", "head -c 20000000 /dev/zero | tr '\\0' x; echo; echo done"]
+"#;
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn invalid_utf8_and_a_huge_line_are_output_not_failures() {
+    let mut t = Tester::new(ODD_OUTPUT).await;
+    t.say("alice", "/deploy odd").await;
+    t.wait_for_state(1, JobState::Succeeded).await;
+    let steps = steps::list(&t.store.pool, 1).await.unwrap();
+    assert!(
+        steps.iter().all(|s| s.state == StepState::Succeeded),
+        "{steps:?}"
+    );
+    assert_eq!(
+        steps[0].output_tail.trim_end(), "caf\u{fffd}\nafter",
+        "the byte is replaced, the step goes on"
+    );
+    let long = steps[1].output_tail.trim_end();
+    assert!(
+        long.ends_with("\ndone"),
+        "the line after the long one arrives: {long:?}"
+    );
+    assert!(
+        long.lines().next().unwrap().len() < 1000,
+        "the long line is cut for the tail"
+    );
+}

@@ -2,6 +2,7 @@
 
 mod backup;
 mod http;
+mod lines;
 mod redact;
 mod run;
 mod tail;

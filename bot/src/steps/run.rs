@@ -6,7 +6,9 @@ use std::time::Duration;
 
 use nix::sys::signal::{Signal, killpg};
 use nix::unistd::Pid;
-use tokio::io::{AsyncBufReadExt, AsyncRead, BufReader};
+use tokio::io::{AsyncRead, BufReader};
+
+use super::lines::{LINE_QUEUE, read_lines};
 use tokio::process::Command;
 use tokio::sync::mpsc;
 
@@ -48,7 +50,8 @@ pub(super) async fn run(
     let group = child.id().map(|id| Pid::from_raw(id as i32));
 
     // Both streams feed one channel, line by line, as the program writes them.
-    let (lines, mut received) = mpsc::unbounded_channel();
+    // Bounded: a step that prints faster than deckhand keeps up waits on its pipe.
+    let (lines, mut received) = mpsc::channel(LINE_QUEUE);
     if let Some(stdout) = child.stdout.take() {
         tokio::spawn(forward(stdout, lines.clone()));
     }
@@ -98,13 +101,12 @@ pub(super) async fn run(
     }
 }
 
-async fn forward(stream: impl AsyncRead + Unpin, lines: mpsc::UnboundedSender<String>) {
-    let mut reader = BufReader::new(stream).lines();
-    while let Ok(Some(line)) = reader.next_line().await {
-        if lines.send(line).is_err() {
-            break;
-        }
-    }
+async fn forward(stream: impl AsyncRead + Unpin, lines: mpsc::Sender<String>) {
+    read_lines(BufReader::new(stream), |line| {
+        let lines = lines.clone();
+        async move { lines.send(line).await.is_ok() }
+    })
+    .await;
 }
 
 /// SIGTERM to the whole group, then SIGKILL after `grace`.
