@@ -49,3 +49,26 @@ fn a_syntax_error_is_one_problem_with_its_line() {
     assert_eq!(errors.0.len(), 1, "{errors}");
     assert!(errors.0[0].reason.contains("line 2"), "{errors}");
 }
+
+#[test]
+fn durations_out_of_their_range_are_listed_with_the_bounds() {
+    let text = r#"
+[roles]
+admins = ["console:root"]
+
+[environments.prod]
+deployers = ["admins"]
+timeout = "10d"
+approval_ttl = "8d"
+
+[[environments.prod.deploy]]
+name = "wait"
+health = { url = "http://127.0.0.1:1/", every = "2h", within = "3d" }
+timeout = "2d"
+
+[incidents]
+update_every = { sev1 = "30s" }
+"#;
+    let errors = Config::parse(text, "deckhand.toml").unwrap_err();
+    insta::assert_snapshot!(errors.to_string());
+}

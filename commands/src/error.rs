@@ -59,6 +59,13 @@ pub enum ParseError {
     InvalidDuration {
         given: String,
     },
+    /// A duration outside what `what` allows.
+    DurationOutOfRange {
+        given: String,
+        what: &'static str,
+        least: crate::HumanDuration,
+        most: crate::HumanDuration,
+    },
     InvalidSeverity {
         given: String,
     },
@@ -213,6 +220,16 @@ impl ParseError {
             ParseError::InvalidDuration { given } => write!(
                 out,
                 "`{}` is not a duration. Write it like `30m`, `2h`, `90d` or `1h30m`.",
+                clip(given)
+            ),
+            ParseError::DurationOutOfRange {
+                given,
+                what,
+                least,
+                most,
+            } => write!(
+                out,
+                "`{}` is out of range for {what}: give between `{least}` and `{most}`.",
                 clip(given)
             ),
             ParseError::InvalidSeverity { given } => write!(

@@ -132,11 +132,53 @@ fn parse_positive(digits: &str) -> Option<u64> {
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
 pub struct HumanDuration(std::time::Duration);
 
+/// No duration deckhand reads is longer: anything beyond is a typo, and a bound keeps
+/// every `now + duration` far from overflowing.
+pub const LONGEST: HumanDuration = HumanDuration(std::time::Duration::from_secs(10 * 365 * 86_400));
+
 impl HumanDuration {
-    /// Whole seconds, at least one.
+    /// Whole seconds, at least one, at most `LONGEST`.
     pub fn parse(value: &str) -> Option<HumanDuration> {
         let duration = humantime::parse_duration(value).ok()?;
-        (duration.as_secs() > 0 && duration.subsec_nanos() == 0).then_some(HumanDuration(duration))
+        (duration.as_secs() > 0 && duration.subsec_nanos() == 0 && duration <= LONGEST.0)
+            .then_some(HumanDuration(duration))
+    }
+
+    /// A typed duration for `what`, checked against its own range.
+    pub fn parse_within(
+        value: &str,
+        what: &'static str,
+        range: std::ops::RangeInclusive<HumanDuration>,
+    ) -> Result<HumanDuration, crate::ParseError> {
+        let parsed = humantime::parse_duration(value)
+            .ok()
+            .filter(|d| d.as_secs() > 0 && d.subsec_nanos() == 0)
+            .map(HumanDuration)
+            .ok_or_else(|| crate::ParseError::InvalidDuration {
+                given: value.to_owned(),
+            })?;
+        if range.contains(&parsed) {
+            Ok(parsed)
+        } else {
+            Err(crate::ParseError::DurationOutOfRange {
+                given: value.to_owned(),
+                what,
+                least: *range.start(),
+                most: *range.end(),
+            })
+        }
+    }
+
+    pub const fn days(days: u64) -> HumanDuration {
+        HumanDuration(std::time::Duration::from_secs(days * 86_400))
+    }
+
+    pub const fn seconds(seconds: u64) -> HumanDuration {
+        HumanDuration(std::time::Duration::from_secs(seconds))
+    }
+
+    pub const fn minutes(minutes: u64) -> HumanDuration {
+        HumanDuration(std::time::Duration::from_secs(minutes * 60))
     }
 
     pub fn from_secs(secs: u64) -> Option<HumanDuration> {
@@ -329,6 +371,12 @@ mod tests {
         assert_eq!(HumanDuration::parse("soon"), None);
         assert_eq!(HumanDuration::parse("90"), None);
         assert_eq!(HumanDuration::parse("10ms"), None);
+        assert_eq!(HumanDuration::parse("300000000y"), None, "beyond LONGEST");
+        assert_eq!(
+            HumanDuration::parse("10y").map(HumanDuration::as_secs),
+            None
+        );
+        assert!(HumanDuration::parse("9y").is_some());
     }
 
     #[test]

@@ -253,6 +253,26 @@ fn invalid_duration_is_refused() {
 }
 
 #[test]
+fn durations_out_of_their_range_name_the_bounds() {
+    let e = err("/lock prod --for 300000000y");
+    assert!(
+        matches!(e, ParseError::DurationOutOfRange { what: "a lock", .. }),
+        "{e:?}"
+    );
+    insta::assert_snapshot!("lock_too_long", e.render());
+    assert!(matches!(
+        err("/lock prod --for 31d"),
+        ParseError::DurationOutOfRange { .. }
+    ));
+    assert!(matches!(
+        err("/lock prod --for 30s"),
+        ParseError::DurationOutOfRange { .. }
+    ));
+    let e = err("/secrets add X prod every=2h owner=@a");
+    insta::assert_snapshot!("rotation_too_often", e.render());
+}
+
+#[test]
 fn invalid_severity_is_refused() {
     let e = err("/incident declare sev5 everything is on fire");
     assert_eq!(

@@ -292,6 +292,20 @@ async fn manual_lock_blocks_deploys_until_unlocked() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_lock_longer_than_30_days_is_refused_naming_the_bound() {
+    let mut t = tester().await;
+    t.say("dave", "/lock staging --for 300000000y forever")
+        .await;
+    let said = t.next_message().await;
+    assert!(
+        said.text.contains("give between `1m` and `30d`"),
+        "{}",
+        said.text
+    );
+    assert!(!t.locked("staging").await, "nothing was locked");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn dry_run_shows_the_plan_and_creates_nothing() {
     let mut t = tester().await;
     t.say("alice", "/deploy prod v9 --dry-run").await;

@@ -284,7 +284,8 @@ async fn invalid_utf8_and_a_huge_line_are_output_not_failures() {
         "{steps:?}"
     );
     assert_eq!(
-        steps[0].output_tail.trim_end(), "caf\u{fffd}\nafter",
+        steps[0].output_tail.trim_end(),
+        "caf\u{fffd}\nafter",
         "the byte is replaced, the step goes on"
     );
     let long = steps[1].output_tail.trim_end();

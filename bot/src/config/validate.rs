@@ -3,6 +3,8 @@
 use std::fmt;
 use std::str::FromStr;
 
+use deckhand_commands::HumanDuration;
+
 use super::{Config, StepAction, StepConfig};
 
 /// One problem with the config.
@@ -55,7 +57,27 @@ pub(super) fn validate(config: &Config, is_set: &dyn Fn(&str) -> bool) -> Result
             reason,
         })
     };
+    check_bot(config, &mut error);
+    if config.environments.is_empty() {
+        error(
+            "environments".into(),
+            "no environments are configured; add at least `[environments.staging]` with a `deploy` pipeline".into(),
+        );
+    }
+    for (name, env) in &config.environments {
+        check_env(config, name, env, is_set, &mut error);
+    }
+    check_durations(config, &mut error);
+    check_the_rest(config, &mut error);
+    if errors.is_empty() {
+        Ok(())
+    } else {
+        Err(ConfigErrors(errors))
+    }
+}
 
+/// Roles, announce channels, the time zone, concurrency, announcers.
+fn check_bot(config: &Config, error: &mut impl FnMut(String, String)) {
     for (role, members) in &config.roles {
         for (i, member) in members.iter().enumerate() {
             if let Err(reason) = check_person(member) {
@@ -82,7 +104,7 @@ pub(super) fn validate(config: &Config, is_set: &dyn Fn(&str) -> bool) -> Result
             "must be at least 1".into(),
         );
     }
-    check_entries(config, "bot.announcers", &config.bot.announcers, &mut error);
+    check_entries(config, "bot.announcers", &config.bot.announcers, error);
     for (kind, channels) in &config.bot.announce_routes {
         for (i, channel) in channels.iter().enumerate() {
             if let Err(reason) = check_channel(channel) {
@@ -90,70 +112,142 @@ pub(super) fn validate(config: &Config, is_set: &dyn Fn(&str) -> bool) -> Result
             }
         }
     }
-    if config.environments.is_empty() {
+}
+
+/// One environment: its people, channels and pipelines.
+fn check_env(
+    config: &Config,
+    name: &str,
+    env: &super::EnvConfig,
+    is_set: &dyn Fn(&str) -> bool,
+    error: &mut impl FnMut(String, String),
+) {
+    if !is_name(name) {
         error(
-            "environments".into(),
-            "no environments are configured; add at least `[environments.staging]` with a `deploy` pipeline".into(),
+            format!("environments.{name}"),
+            "env names use letters, digits, `-` and `_` only".into(),
         );
     }
-    for (name, env) in &config.environments {
-        if !is_name(name) {
-            error(
-                format!("environments.{name}"),
-                "env names use letters, digits, `-` and `_` only".into(),
-            );
+    let at = |key: &str| format!("environments.{name}.{key}");
+    check_entries(config, &at("deployers"), &env.deployers, error);
+    check_entries(config, &at("approvers"), &env.approvers, error);
+    if env.approvals > 0 && env.approvers.is_empty() {
+        error(
+            at("approvers"),
+            format!(
+                "`approvals = {}` needs someone to approve: list role names or people",
+                env.approvals
+            ),
+        );
+    }
+    if let Some(channels) = &env.announce {
+        for (i, channel) in channels.iter().enumerate() {
+            if let Err(reason) = check_channel(channel) {
+                error(at(&format!("announce[{i}]")), reason);
+            }
         }
-        let at = |key: &str| format!("environments.{name}.{key}");
-        check_entries(config, &at("deployers"), &env.deployers, &mut error);
-        check_entries(config, &at("approvers"), &env.approvers, &mut error);
-        if env.approvals > 0 && env.approvers.is_empty() {
+    }
+    for (kind, steps) in [
+        ("deploy", &env.deploy),
+        ("rollback", &env.rollback),
+        ("backup", &env.backup),
+        ("restore", &env.restore),
+    ] {
+        let Some(steps) = steps else {
+            continue;
+        };
+        if steps.is_empty() {
             error(
-                at("approvers"),
+                at(kind),
                 format!(
-                    "`approvals = {}` needs someone to approve: list role names or people",
-                    env.approvals
+                    "the {kind} pipeline is empty: give it at least one step (`[[environments.{name}.{kind}]]`) or remove it"
                 ),
             );
         }
-        if let Some(channels) = &env.announce {
-            for (i, channel) in channels.iter().enumerate() {
-                if let Err(reason) = check_channel(channel) {
-                    error(at(&format!("announce[{i}]")), reason);
-                }
-            }
+        for (i, step) in steps.iter().enumerate() {
+            check_step(step, &at(&format!("{kind}[{i}]")), is_set, error);
         }
+    }
+    if env.restore.as_ref().is_some_and(|r| !r.is_empty())
+        && env.approvers.is_empty()
+        && !config.roles.contains_key("admins")
+    {
+        error(
+            at("approvers"),
+            "restores always need an approval: list approvers, or define an `admins` role".into(),
+        );
+    }
+}
+
+/// Every configured duration within its range: a typo like `timeout = "10d"` stops
+/// start-up instead of holding an env for ten days.
+fn check_durations(config: &Config, error: &mut impl FnMut(String, String)) {
+    let mut within =
+        |key: String, given: Option<HumanDuration>, least: HumanDuration, most: HumanDuration| {
+            if let Some(given) = given
+                && !(least..=most).contains(&given)
+            {
+                error(
+                    key,
+                    format!("`{given}` is out of range: give between `{least}` and `{most}`"),
+                );
+            }
+        };
+    let second = HumanDuration::seconds(1);
+    let minute = HumanDuration::minutes(1);
+    let day = HumanDuration::days(1);
+    for (name, env) in &config.environments {
+        let at = |key: &str| format!("environments.{name}.{key}");
+        within(
+            at("approval_ttl"),
+            env.approval_ttl,
+            second,
+            HumanDuration::days(7),
+        );
+        within(at("timeout"), env.timeout, second, day);
         for (kind, steps) in [
             ("deploy", &env.deploy),
             ("rollback", &env.rollback),
             ("backup", &env.backup),
             ("restore", &env.restore),
         ] {
-            let Some(steps) = steps else {
-                continue;
-            };
-            if steps.is_empty() {
-                error(
-                    at(kind),
-                    format!(
-                        "the {kind} pipeline is empty: give it at least one step (`[[environments.{name}.{kind}]]`) or remove it"
-                    ),
-                );
-            }
-            for (i, step) in steps.iter().enumerate() {
-                check_step(step, &at(&format!("{kind}[{i}]")), is_set, &mut error);
+            for (i, step) in steps.iter().flatten().enumerate() {
+                let at = at(&format!("{kind}[{i}]"));
+                within(format!("{at}.timeout"), step.timeout, second, day);
+                if let StepAction::Health(health) = &step.action {
+                    within(format!("{at}.health.within"), health.within, second, day);
+                    within(
+                        format!("{at}.health.every"),
+                        health.every,
+                        second,
+                        HumanDuration::minutes(60),
+                    );
+                }
             }
         }
-        if env.restore.as_ref().is_some_and(|r| !r.is_empty())
-            && env.approvers.is_empty()
-            && !config.roles.contains_key("admins")
-        {
-            error(
-                at("approvers"),
-                "restores always need an approval: list approvers, or define an `admins` role"
-                    .into(),
+    }
+    if let Some(incidents) = &config.incidents {
+        for (severity, every) in &incidents.update_every {
+            within(
+                format!("incidents.update_every.{severity}"),
+                Some(*every),
+                minute,
+                HumanDuration::days(7),
             );
         }
     }
+    for (i, secret) in config.secrets.iter().enumerate() {
+        within(
+            format!("secrets[{i}].every"),
+            secret.every,
+            day,
+            HumanDuration::days(5 * 365),
+        );
+    }
+}
+
+/// Apps, incidents, reminders and the secrets inventory.
+fn check_the_rest(config: &Config, error: &mut impl FnMut(String, String)) {
     for (name, app) in &config.apps {
         if !is_name(name) {
             error(
@@ -202,12 +296,6 @@ pub(super) fn validate(config: &Config, is_set: &dyn Fn(&str) -> bool) -> Result
                 format!("no environment `{}` is configured", secret.env),
             );
         }
-    }
-
-    if errors.is_empty() {
-        Ok(())
-    } else {
-        Err(ConfigErrors(errors))
     }
 }
 

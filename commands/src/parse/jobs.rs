@@ -96,6 +96,10 @@ pub(super) fn history(mut args: Args<'_>) -> Result<Command, ParseError> {
     Ok(Command::History { env, limit })
 }
 
+/// A lock lasts from a minute to 30 days; longer is `/lock` without `--for`.
+const LOCK_RANGE: std::ops::RangeInclusive<HumanDuration> =
+    HumanDuration::minutes(1)..=HumanDuration::days(30);
+
 pub(super) fn lock(mut args: Args<'_>) -> Result<Command, ParseError> {
     let env = args.word("ENV (the environment to lock)")?;
     let mut duration = None;
@@ -109,8 +113,7 @@ pub(super) fn lock(mut args: Args<'_>) -> Result<Command, ParseError> {
             return Err(args.unknown_flag(&token.text));
         }
         let value = args.flag_value("for", inline, "how long, e.g. `2h`")?;
-        let parsed =
-            HumanDuration::parse(&value).ok_or(ParseError::InvalidDuration { given: value })?;
+        let parsed = HumanDuration::parse_within(&value, "a lock", LOCK_RANGE)?;
         args.once(&mut duration, "--for", parsed)?;
     }
     Ok(Command::Lock {

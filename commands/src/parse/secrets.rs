@@ -7,6 +7,10 @@ use crate::spec::CommandName;
 use crate::text::Cursor;
 use crate::values::{HumanDuration, Person, is_secret_name};
 
+/// Rotating a secret more often than daily, or less often than every 5 years, is a typo.
+const ROTATION_RANGE: std::ops::RangeInclusive<HumanDuration> =
+    HumanDuration::days(1)..=HumanDuration::days(5 * 365);
+
 pub(super) fn secrets(cursor: Cursor<'_>) -> Result<Command, ParseError> {
     let (mut args, sub) = subcommand(cursor, CommandName::Secrets)?;
     let parsed = match sub {
@@ -55,9 +59,7 @@ fn add(args: &mut Args<'_>) -> Result<SecretsCommand, ParseError> {
         match key.to_ascii_lowercase().as_str() {
             "every" => {
                 let parsed =
-                    HumanDuration::parse(value).ok_or_else(|| ParseError::InvalidDuration {
-                        given: value.to_owned(),
-                    })?;
+                    HumanDuration::parse_within(value, "a rotation period", ROTATION_RANGE)?;
                 args.once(&mut every, "every", parsed)?;
             }
             "owner" => {
