@@ -42,6 +42,10 @@ fn console_with_a_running_job(dir: &Path) -> (std::process::Child, std::process:
     let started = Instant::now();
     while let Some(Ok(line)) = lines.next() {
         if line.contains("⏳ Long migration") {
+            // The card shows the step as it starts; its program writes its pid a moment later.
+            while !dir.join("step.pid").exists() && started.elapsed() < Duration::from_secs(30) {
+                std::thread::sleep(Duration::from_millis(20));
+            }
             return (child, stdin);
         }
         if started.elapsed() > Duration::from_secs(30) {
@@ -64,6 +68,20 @@ fn kill_the_step(dir: &Path) {
     }
 }
 
+/// Whether the step's process (its pid in step.pid) still runs.
+fn step_alive(dir: &Path) -> bool {
+    let pid = std::fs::read_to_string(dir.join("step.pid")).expect("the step wrote its pid");
+    let stat = std::fs::read_to_string(format!("/proc/{}/stat", pid.trim()));
+    // A zombie is dead: only its parent has not read its status yet.
+    stat.is_ok_and(|s| {
+        !s.rsplit(')')
+            .next()
+            .unwrap_or("")
+            .trim_start()
+            .starts_with('Z')
+    })
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_job_killed_with_the_process_is_interrupted_with_a_free_lock_after_restart() {
     let dir = workspace(Some(LONG_STEP));
@@ -71,7 +89,10 @@ async fn a_job_killed_with_the_process_is_interrupted_with_a_free_lock_after_res
     child.kill().unwrap(); // SIGKILL: no cleanup runs
     child.wait().unwrap();
     drop(stdin);
-    kill_the_step(&dir);
+    assert!(
+        step_alive(&dir),
+        "the step's process group outlives a killed deckhand"
+    );
 
     let url = format!("sqlite://{}/deckhand.db", dir.display());
     let store = Store::connect(&url).await.unwrap();
@@ -83,7 +104,11 @@ async fn a_job_killed_with_the_process_is_interrupted_with_a_free_lock_after_res
 
     let out = deckhand(&dir, &["console"], &[], "/status prod\n");
     let stdout = text(&out.stdout);
-    assert!(stdout.contains("#1 (deploy of `v1` to `prod`) was interrupted: deckhand stopped while step `Long migration` was running. Nothing was re-run."), "{stdout}");
+    assert!(stdout.contains("#1 (deploy of `v1` to `prod`) was interrupted: deckhand stopped while step `Long migration` was running; its processes were stopped (SIGTERM). Nothing was re-run."), "{stdout}");
+    assert!(
+        !step_alive(&dir),
+        "the restarted deckhand stopped the step before freeing prod"
+    );
     let store = Store::connect(&url).await.unwrap();
     let job = jobs::get(&store.pool, 1).await.unwrap().unwrap();
     assert_eq!(job.state, JobState::Interrupted);

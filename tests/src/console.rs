@@ -53,6 +53,11 @@ impl Tester {
     }
 
     pub async fn with_store(config: &str, store: Store) -> Tester {
+        Tester::with_settings(config, store, quick_settings()).await
+    }
+
+    /// With the engine's timings given (a test that must not race the sweeper slows it).
+    pub async fn with_settings(config: &str, store: Store, settings: Settings) -> Tester {
         let dir = deckhand::testing::scratch_dir("deckhand-steps");
         let text = config.replace("{dir}", &dir.display().to_string());
         let config =
@@ -61,7 +66,7 @@ impl Tester {
         let console = Console::new(Box::new(std::io::sink()), Some(sender));
         let mut chat = Chat::new();
         chat.add(Arc::new(console));
-        let engine = Engine::new(Arc::new(config), store.clone(), chat, quick_settings());
+        let engine = Engine::new(Arc::new(config), store.clone(), chat, settings);
         engine.start().await.expect("engine start");
         Tester {
             engine,

@@ -175,6 +175,35 @@ impl Engine {
                     )
                     .await;
             }
+            Some(lock)
+                if self.ctx.config.is_admin(&origin.user.id)
+                    && self.lock_job_ended(&lock).await? =>
+            {
+                // Only reachable if a crash beat the end-and-release transaction; the
+                // sweeper frees these too, an admin need not wait for it.
+                let job = lock.job_id.unwrap_or_default();
+                if locks::release_job(&self.ctx.store.pool, env_name, job).await? {
+                    self.ctx
+                        .audit(
+                            &origin.user.id,
+                            &origin.platform,
+                            "env.unlocked",
+                            Some(env_name),
+                            Some(job),
+                            &format!("held by #{job}, which had ended"),
+                        )
+                        .await;
+                }
+                self.ctx
+                    .say(
+                        origin,
+                        format!(
+                            "🔓 `{env_name}` unlocked by {}: its job #{job} had already ended.",
+                            origin.user.name
+                        ),
+                    )
+                    .await;
+            }
             Some(lock) => {
                 return Err(Refusal::HeldByJob {
                     env: env_name.to_owned(),
@@ -190,5 +219,15 @@ impl Engine {
             }
         }
         Ok(())
+    }
+
+    /// Whether the job holding `lock` has ended.
+    async fn lock_job_ended(&self, lock: &locks::EnvLock) -> anyhow::Result<bool> {
+        let Some(id) = lock.job_id else {
+            return Ok(false);
+        };
+        Ok(jobs::get(&self.ctx.store.pool, id)
+            .await?
+            .is_none_or(|job| job.state.is_terminal()))
     }
 }

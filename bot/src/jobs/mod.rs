@@ -322,7 +322,7 @@ fn process_alive(pid: u32) -> bool {
 }
 
 /// This machine's name, for lease owners (`host-pid-startms`).
-fn hostname() -> String {
+pub(crate) fn hostname() -> String {
     nix::unistd::gethostname()
         .ok()
         .and_then(|h| h.into_string().ok())

@@ -5,6 +5,7 @@ use std::sync::Arc;
 
 use super::Engine;
 use crate::render::Message;
+use crate::steps::supervise::{self, Leftover};
 use crate::store::jobs::{self, Job, JobState};
 use crate::store::{Dialect, now_ms, steps};
 
@@ -61,6 +62,14 @@ impl Engine {
             {
                 tracing::warn!(error = %e, "could not prune old event ids");
             }
+            match crate::store::locks::release_ended(&self.ctx.store.pool).await {
+                Ok(freed) => {
+                    for env in freed {
+                        tracing::warn!(%env, "freed a lock its ended job still held");
+                    }
+                }
+                Err(e) => tracing::error!(error = %e, "cannot look for locks of ended jobs"),
+            }
             if let Err(e) = self.tick(now).await {
                 tracing::error!(error = %format!("{e:#}"), "scheduled work failed");
             }
@@ -84,8 +93,32 @@ impl Engine {
             .into_iter()
             .find(|s| s.state == crate::store::steps::StepState::Running)
             .map(|s| s.name);
+        // What the dead deckhand left running is stopped before the env is freed.
+        let stopped = match steps::running_process(&self.ctx.store.pool, job.id).await? {
+            Some(process) => supervise::stop(&process, self.settings.grace).await,
+            None => Leftover::Gone,
+        };
+        let left = match stopped {
+            Leftover::Gone => "",
+            Leftover::Stopped { killed: false } => "; its processes were stopped (SIGTERM)",
+            Leftover::Stopped { killed: true } => {
+                "; its processes ignored SIGTERM and were killed (SIGKILL)"
+            }
+            Leftover::NotOurs => {
+                "; its processes were started on another machine or boot, so they were not signalled"
+            }
+            Leftover::Stuck => {
+                tracing::error!(
+                    job = job.id,
+                    "the step's processes survived SIGKILL; the env stays locked"
+                );
+                return Ok(());
+            }
+        };
         let error = match &step {
-            Some(step) => format!("interrupted: deckhand stopped while step `{step}` was running"),
+            Some(step) => {
+                format!("interrupted: deckhand stopped while step `{step}` was running{left}")
+            }
             None => "interrupted: deckhand stopped before the job could finish".to_owned(),
         };
         if !self

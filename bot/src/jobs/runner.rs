@@ -184,6 +184,8 @@ impl Engine {
                 env: &job.env,
                 restore_from: backup.as_ref(),
                 grace: self.settings.grace,
+                store: &self.ctx.store,
+                step_idx: idx,
             };
             let outcome = steps::execute(step, &ctx).await;
             if let Some(artifact) = &outcome.artifact {
@@ -238,9 +240,28 @@ impl Engine {
                 .config
                 .env(&job.env)
                 .is_some_and(|e| e.rollback_on_failure);
-        // A deploy that will be rolled back keeps the env until its rollback takes it over.
-        self.end(job, &[JobState::Running], state, error, rollback)
-            .await?;
+        // A failed deploy ends and its rollback is queued holding the env, in one
+        // transaction: there is no moment at which a crash leaves the lock on an ended job.
+        let plan = match rollback {
+            true => self.rollback_plan(job).await?,
+            false => None,
+        };
+        let successor = match &plan {
+            Some((spec, _)) => match self.fail_into(job, error, spec).await {
+                Ok(id) => id,
+                Err(e) => {
+                    tracing::error!(error = %format!("{e:#}"), "the automatic rollback could not be queued");
+                    self.end(job, &[JobState::Running], state, error, false)
+                        .await?;
+                    None
+                }
+            },
+            None => {
+                self.end(job, &[JobState::Running], state, error, false)
+                    .await?;
+                None
+            }
+        };
         self.ctx
             .audit(
                 &self.instance,
@@ -273,37 +294,19 @@ impl Engine {
         if let Err(e) = self.announce_outcome(&ended).await {
             tracing::error!(error = %format!("{e:#}"), "could not announce the job's outcome");
         }
-        if rollback && let Err(e) = self.roll_back_automatically(&ended).await {
-            // Never leave the env held by a job that has ended.
-            tracing::error!(error = %format!("{e:#}"), "the automatic rollback could not start");
-            locks::release_job(&self.ctx.store.pool, &job.env, job.id).await?;
-            self.ctx.chat
-                .post(&job.platform, &job.channel, &Message::text(format!(
-                    "#{} failed and its automatic rollback could not start ({}); `{}` is unlocked. Roll back by hand with `/rollback {}`.",
-                    job.id,
-                    self.ctx.redactor().redact(&format!("{e:#}")),
-                    job.env,
-                    job.env
-                )))
-                .await;
+        if rollback {
+            self.tell_rollback(&ended, plan.as_ref().map(|(_, good)| good), successor)
+                .await?;
         }
         Ok(())
     }
 
-    /// After a failed deploy, runs the rollback pipeline to the last good ref, handing
-    /// the env lock straight over so nothing slips in between.
-    async fn roll_back_automatically(self: &Arc<Self>, failed: &Job) -> anyhow::Result<()> {
+    /// The rollback of a failed deploy: to the env's last good deploy, if it has one.
+    async fn rollback_plan(&self, failed: &Job) -> anyhow::Result<Option<(JobSpec, Job)>> {
         let releases =
             jobs::releases(&self.ctx.store.pool, &failed.env, failed.app.as_deref(), 1).await?;
-        let Some(good) = releases.first().filter(|j| j.git_ref.is_some()) else {
-            locks::release_job(&self.ctx.store.pool, &failed.env, failed.id).await?;
-            self.ctx.chat
-                .post(&failed.platform, &failed.channel, &Message::text(format!(
-                    "#{} failed and `{}` has no earlier successful deploy to roll back to. Check it by hand.",
-                    failed.id, failed.env
-                )))
-                .await;
-            return Ok(());
+        let Some(good) = releases.into_iter().next().filter(|j| j.git_ref.is_some()) else {
+            return Ok(None);
         };
         let spec = JobSpec {
             kind: JobKind::Rollback,
@@ -316,26 +319,83 @@ impl Engine {
             rolls_back: Some(failed.id),
             restore_of: None,
         };
-        let id = self.hand_over(failed, &spec).await?;
-        self.ctx.chat
-            .post(&failed.platform, &failed.channel, &Message::text(format!(
+        Ok(Some((spec, good)))
+    }
+
+    /// Tells the channel what became of a failed deploy's rollback, and starts it.
+    async fn tell_rollback(
+        &self,
+        failed: &Job,
+        good: Option<&Job>,
+        successor: Option<i64>,
+    ) -> anyhow::Result<()> {
+        let text = match (good, successor) {
+            (None, _) => format!(
+                "#{} failed and `{}` has no earlier successful deploy to roll back to. Check it by hand.",
+                failed.id, failed.env
+            ),
+            (Some(good), Some(id)) => format!(
                 "↩️ #{} failed; rolling `{}` back to `{}` (the last good deploy, #{}) as job #{id}.",
                 failed.id,
                 failed.env,
                 good.git_ref.as_deref().unwrap_or_default(),
                 good.id
-            )))
+            ),
+            (Some(_), None) => format!(
+                "#{} failed and its automatic rollback could not start; `{}` is unlocked. Roll back by hand with `/rollback {}`.",
+                failed.id, failed.env, failed.env
+            ),
+        };
+        self.ctx
+            .chat
+            .post(&failed.platform, &failed.channel, &Message::text(text))
             .await;
-        if let Some(job) = jobs::get(&self.ctx.store.pool, id).await? {
-            self.post_card(&job).await?;
+        if let Some(id) = successor {
+            if let Some(job) = jobs::get(&self.ctx.store.pool, id).await? {
+                self.post_card(&job).await?;
+            }
+            self.wake.notify_one();
         }
-        self.wake.notify_one();
         Ok(())
     }
 
-    /// Creates a queued follow-up job that takes over `from`'s env lock in one
-    /// transaction.
-    async fn hand_over(&self, from: &Job, spec: &JobSpec) -> anyhow::Result<i64> {
+    /// Fails a running deploy and queues `spec` (its rollback) holding the env's lock, in
+    /// one transaction. `None` when the job was no longer running.
+    async fn fail_into(
+        &self,
+        from: &Job,
+        error: Option<&str>,
+        spec: &JobSpec,
+    ) -> anyhow::Result<Option<i64>> {
+        let mut tx = self.ctx.store.pool.begin().await?;
+        let now = now_ms();
+        if !jobs::transition(
+            &mut *tx,
+            from.id,
+            &[JobState::Running],
+            JobState::Failed,
+            error,
+            now,
+        )
+        .await?
+        {
+            tx.rollback().await?;
+            return Ok(None);
+        }
+        step_rows::skip_rest(&mut *tx, from.id).await?;
+        let id = self.queue_successor(&mut tx, from, spec, now).await?;
+        tx.commit().await?;
+        Ok(Some(id))
+    }
+
+    /// Creates a queued follow-up job that takes over `from`'s env lock, in `tx`.
+    async fn queue_successor(
+        &self,
+        tx: &mut sqlx::Transaction<'static, sqlx::Any>,
+        from: &Job,
+        spec: &JobSpec,
+        now: i64,
+    ) -> anyhow::Result<i64> {
         let env = self
             .ctx
             .config
@@ -347,8 +407,6 @@ impl Engine {
             .map(|s| s.name.clone())
             .collect();
         let me = deckhand_person();
-        let now = now_ms();
-        let mut tx = self.ctx.store.pool.begin().await?;
         let new = jobs::NewJob {
             kind: spec.kind,
             env: spec.env.clone(),
@@ -367,13 +425,13 @@ impl Engine {
             rolls_back: spec.rolls_back,
             restore_of: None,
         };
-        let id = jobs::insert(&mut *tx, &new, now).await?;
-        crate::store::steps::create(&mut tx, id, &names).await?;
-        if !locks::transfer(&mut *tx, &spec.env, from.id, id, now).await? {
+        let id = jobs::insert(&mut **tx, &new, now).await?;
+        crate::store::steps::create(tx, id, &names).await?;
+        if !locks::transfer(&mut **tx, &spec.env, from.id, id, now).await? {
             anyhow::bail!("#{} no longer held {}'s lock", from.id, spec.env);
         }
         crate::store::audit::append(
-            &mut *tx,
+            &mut **tx,
             &crate::store::audit::AuditEntry {
                 at: now,
                 actor: me.id,
@@ -389,7 +447,6 @@ impl Engine {
             },
         )
         .await?;
-        tx.commit().await?;
         Ok(id)
     }
 }

@@ -171,6 +171,8 @@ async fn postgres_tool(
         env: ctx.env,
         restore_from: ctx.restore_from,
         grace: ctx.grace,
+        store: ctx.store,
+        step_idx: ctx.step_idx,
     };
     with_connection.vars.extend(connection);
     let timeout = ctx

@@ -5,6 +5,7 @@ mod http;
 mod lines;
 mod redact;
 mod run;
+pub(crate) mod supervise;
 mod tail;
 
 use std::path::PathBuf;
@@ -36,6 +37,9 @@ pub struct StepContext<'a> {
     pub restore_from: Option<&'a Artifact>,
     /// How long a cancelled or timed-out program gets between SIGTERM and SIGKILL.
     pub grace: Duration,
+    /// Where a `run` step's process group is recorded, so a restart can stop it.
+    pub store: &'a crate::store::Store,
+    pub step_idx: i64,
 }
 
 /// How a step ended.

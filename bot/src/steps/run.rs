@@ -48,6 +48,15 @@ pub(super) async fn run(
         }
     };
     let group = child.id().map(|id| Pid::from_raw(id as i32));
+    // Recorded before anything else happens, so a deckhand that dies from here on leaves
+    // a group its successor can find and stop before it frees the env.
+    if let Err(why) = remember(child.id(), ctx).await {
+        if let Some(group) = group {
+            stop_group(group, &mut child, ctx.grace).await;
+        }
+        outcome.fail(format!("stopped: {why}"));
+        return;
+    }
 
     // Both streams feed one channel, line by line, as the program writes them.
     // Bounded: a step that prints faster than deckhand keeps up waits on its pipe.
@@ -107,6 +116,16 @@ async fn forward(stream: impl AsyncRead + Unpin, lines: mpsc::Sender<String>) {
         async move { lines.send(line).await.is_ok() }
     })
     .await;
+}
+
+/// Stores the step's process group; a step deckhand cannot find again must not run.
+async fn remember(pid: Option<u32>, ctx: &StepContext<'_>) -> Result<(), String> {
+    let process = pid
+        .and_then(super::supervise::record)
+        .ok_or("its process exited before deckhand could record it")?;
+    crate::store::steps::record_process(&ctx.store.pool, ctx.job_id, ctx.step_idx, &process)
+        .await
+        .map_err(|e| format!("could not record its process group ({e})"))
 }
 
 /// SIGTERM to the whole group, then SIGKILL after `grace`.

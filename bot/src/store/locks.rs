@@ -128,3 +128,16 @@ pub async fn attach_job<'c>(
         .await?;
     Ok(())
 }
+
+/// Frees every lock whose job has ended (a crash between a job's end and its lock's
+/// release, from before both were one transaction); returns the envs freed.
+pub async fn release_ended<'c>(db: impl Executor<'c, Database = Any>) -> sqlx::Result<Vec<String>> {
+    let freed: Vec<(String,)> = sqlx::query_as(
+        "DELETE FROM env_locks WHERE job_id IN \
+         (SELECT id FROM jobs WHERE state NOT IN ('awaiting_approval', 'queued', 'running')) \
+         RETURNING env",
+    )
+    .fetch_all(db)
+    .await?;
+    Ok(freed.into_iter().map(|(env,)| env).collect())
+}

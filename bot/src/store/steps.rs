@@ -179,3 +179,55 @@ pub async fn duration_totals<'c>(
     .await?;
     Ok((count, total.unwrap_or(0) as f64 / 1000.0))
 }
+
+/// The process group a `run` step was started in, and how to recognise it later.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct StepProcess {
+    /// The process group id (the leader's pid).
+    pub group: i64,
+    /// The leader's start time, in clock ticks since boot.
+    pub started: i64,
+    /// `hostname/boot-id` of the machine that started it.
+    pub host: String,
+}
+
+/// Remembers the process group of a step that just started.
+pub async fn record_process<'c>(
+    db: impl Executor<'c, Database = Any>,
+    job_id: i64,
+    idx: i64,
+    process: &StepProcess,
+) -> sqlx::Result<()> {
+    sqlx::query(
+        "UPDATE job_steps SET process_group = $1, process_started = $2, process_host = $3 WHERE job_id = $4 AND idx = $5",
+    )
+    .bind(process.group)
+    .bind(process.started)
+    .bind(&process.host)
+    .bind(job_id)
+    .bind(idx)
+    .execute(db)
+    .await?;
+    Ok(())
+}
+
+/// The process group of the job's running step, if one was recorded.
+pub async fn running_process<'c>(
+    db: impl Executor<'c, Database = Any>,
+    job_id: i64,
+) -> sqlx::Result<Option<StepProcess>> {
+    let row: Option<(Option<i64>, Option<i64>, Option<String>)> = sqlx::query_as(
+        "SELECT process_group, process_started, process_host FROM job_steps WHERE job_id = $1 AND state = 'running' ORDER BY idx LIMIT 1",
+    )
+    .bind(job_id)
+    .fetch_optional(db)
+    .await?;
+    Ok(match row {
+        Some((Some(group), Some(started), Some(host))) => Some(StepProcess {
+            group,
+            started,
+            host,
+        }),
+        _ => None,
+    })
+}

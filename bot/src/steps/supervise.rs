@@ -1,0 +1,194 @@
+//! Finding and stopping a step's process group that a dead deckhand left running. Linux
+//! only: process start times and group membership come from `/proc`.
+//!
+//! A group is known by its leader's pid and start time. The kernel never hands out a pid
+//! that is still some group's id, so while any member of group G lives, G is still the
+//! step's group even if its leader exited; and if a process G lives with another start
+//! time, G was reused and is left alone.
+
+use std::time::Duration;
+
+use nix::sys::signal::{Signal, killpg};
+use nix::unistd::Pid;
+
+use crate::store::steps::StepProcess;
+
+/// How long a group gets to die after SIGKILL before deckhand reports it as stuck.
+const KILL_WAIT: Duration = Duration::from_secs(5);
+const POLL: Duration = Duration::from_millis(50);
+
+/// This machine and boot: a group is only signalled by the machine, and boot, that
+/// started it.
+pub fn this_host() -> String {
+    let boot = std::fs::read_to_string("/proc/sys/kernel/random/boot_id").unwrap_or_default();
+    format!("{}/{}", crate::jobs::hostname(), boot.trim())
+}
+
+/// The record of a group just started with leader `pid`.
+pub fn record(pid: u32) -> Option<StepProcess> {
+    Some(StepProcess {
+        group: i64::from(pid),
+        started: start_time(pid as i32)? as i64,
+        host: this_host(),
+    })
+}
+
+/// Field 22 of `/proc/PID/stat`: when the process started, in ticks since boot.
+fn start_time(pid: i32) -> Option<u64> {
+    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
+    // The command name (field 2) is in parentheses and may hold spaces: read after it.
+    let after_name = &stat[stat.rfind(')')? + 1..];
+    // Fields from 3 on; the start time is field 22.
+    after_name.split_whitespace().nth(19)?.parse().ok()
+}
+
+/// Field 5 of `/proc/PID/stat`: the process group.
+fn group_of(pid: i32) -> Option<i32> {
+    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
+    let after_name = &stat[stat.rfind(')')? + 1..];
+    after_name.split_whitespace().nth(2)?.parse().ok()
+}
+
+/// Living processes (not zombies) in group `group`.
+fn members(group: i32) -> Vec<i32> {
+    let Ok(entries) = std::fs::read_dir("/proc") else {
+        return Vec::new();
+    };
+    entries
+        .filter_map(|e| e.ok()?.file_name().to_str()?.parse::<i32>().ok())
+        .filter(|&pid| group_of(pid) == Some(group) && !is_zombie(pid))
+        .collect()
+}
+
+fn is_zombie(pid: i32) -> bool {
+    std::fs::read_to_string(format!("/proc/{pid}/stat"))
+        .ok()
+        .and_then(|stat| {
+            let after_name = &stat[stat.rfind(')')? + 1..];
+            after_name.split_whitespace().next().map(|s| s == "Z")
+        })
+        .unwrap_or(true)
+}
+
+/// What became of a group a dead deckhand left.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Leftover {
+    /// Nothing of it runs any more.
+    Gone,
+    /// It was running; it was stopped with SIGTERM (or SIGKILL after the grace).
+    Stopped { killed: bool },
+    /// Its pid now belongs to another program, or it runs on another machine or boot.
+    NotOurs,
+    /// Still alive after SIGKILL (stuck in the kernel); the caller must not free the env.
+    Stuck,
+}
+
+/// Whether the group still runs here, without touching it.
+#[cfg(test)]
+pub fn still_running(process: &StepProcess) -> bool {
+    ours(process) && !members(process.group as i32).is_empty()
+}
+
+fn ours(process: &StepProcess) -> bool {
+    if process.host != this_host() {
+        return false;
+    }
+    let group = process.group as i32;
+    // A living leader must be the one that was recorded.
+    match start_time(group) {
+        Some(started) if !is_zombie(group) => started as i64 == process.started,
+        _ => true,
+    }
+}
+
+/// Stops the group: SIGTERM, then SIGKILL after `grace`, and waits until no member is left.
+pub async fn stop(process: &StepProcess, grace: Duration) -> Leftover {
+    if !ours(process) {
+        return Leftover::NotOurs;
+    }
+    let group = process.group as i32;
+    if members(group).is_empty() {
+        return Leftover::Gone;
+    }
+    let _ = killpg(Pid::from_raw(group), Signal::SIGTERM);
+    if wait_until_empty(group, grace).await {
+        return Leftover::Stopped { killed: false };
+    }
+    let _ = killpg(Pid::from_raw(group), Signal::SIGKILL);
+    if wait_until_empty(group, KILL_WAIT).await {
+        Leftover::Stopped { killed: true }
+    } else {
+        Leftover::Stuck
+    }
+}
+
+async fn wait_until_empty(group: i32, within: Duration) -> bool {
+    let deadline = tokio::time::Instant::now() + within;
+    loop {
+        if members(group).is_empty() {
+            return true;
+        }
+        if tokio::time::Instant::now() >= deadline {
+            return false;
+        }
+        tokio::time::sleep(POLL).await;
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn spawn_group(script: &str) -> std::process::Child {
+        use std::os::unix::process::CommandExt;
+        std::process::Command::new("sh")
+            .args(["-c", script])
+            .process_group(0)
+            .spawn()
+            .expect("sh")
+    }
+
+    #[tokio::test]
+    async fn a_left_group_is_stopped_with_its_children() {
+        let mut leader = spawn_group("sleep 300 & sleep 300 & wait");
+        let process = record(leader.id()).expect("a start time");
+        // Let the children start.
+        tokio::time::sleep(Duration::from_millis(200)).await;
+        assert!(still_running(&process));
+        assert_eq!(members(process.group as i32).len(), 3);
+        let stopped = stop(&process, Duration::from_secs(2)).await;
+        assert_eq!(stopped, Leftover::Stopped { killed: false });
+        leader.wait().ok();
+        assert!(!still_running(&process));
+    }
+
+    #[tokio::test]
+    async fn a_group_that_ignores_sigterm_is_killed_after_the_grace() {
+        let mut leader = spawn_group("trap '' TERM; sleep 300 & wait; sleep 300");
+        let process = record(leader.id()).expect("a start time");
+        tokio::time::sleep(Duration::from_millis(200)).await;
+        let stopped = stop(&process, Duration::from_millis(300)).await;
+        assert_eq!(stopped, Leftover::Stopped { killed: true });
+        leader.wait().ok();
+    }
+
+    #[tokio::test]
+    async fn a_reused_pid_or_another_host_is_never_signalled() {
+        let mut other = spawn_group("sleep 300");
+        let mut process = record(other.id()).expect("a start time");
+        process.started -= 1;
+        assert_eq!(
+            stop(&process, Duration::from_millis(100)).await,
+            Leftover::NotOurs
+        );
+        let mut elsewhere = record(other.id()).expect("a start time");
+        elsewhere.host = "another-machine/boot".into();
+        assert_eq!(
+            stop(&elsewhere, Duration::from_millis(100)).await,
+            Leftover::NotOurs
+        );
+        assert!(members(other.id() as i32).len() == 1, "left alone");
+        other.kill().ok();
+        other.wait().ok();
+    }
+}
