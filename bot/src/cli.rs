@@ -281,9 +281,11 @@ async fn serve(
         discord: runtime.discord,
         api_token: runtime.api_token,
     };
+    let grace = shutdown_grace(&config);
     let server = crate::server::Server::start(config, store, options).await?;
     shutdown_signal().await;
-    server.stop().await;
+    tracing::info!(grace_s = grace.as_secs(), "shutting down");
+    server.shut_down(grace).await;
     Ok(ExitCode::SUCCESS)
 }
 
@@ -294,6 +296,14 @@ async fn listen(address: &str) -> anyhow::Result<tokio::net::TcpListener> {
         .with_context(|| format!("cannot listen on DECKHAND_LISTEN={address}"))?;
     tracing::info!(listen = %listener.local_addr()?, "HTTP server up");
     Ok(listener)
+}
+
+fn shutdown_grace(config: &Config) -> std::time::Duration {
+    config
+        .bot
+        .shutdown_grace
+        .map(|g| g.as_std())
+        .unwrap_or(crate::config::DEFAULT_SHUTDOWN_GRACE)
 }
 
 async fn shutdown_signal() {
@@ -342,13 +352,32 @@ async fn console_session(
             engine.config().source
         );
     }
+    let grace = shutdown_grace(engine.config());
     let mut lines = tokio::io::BufReader::new(tokio::io::stdin()).lines();
-    while let Some(line) = lines.next_line().await.context("cannot read stdin")? {
-        if let Some(event) = console::line_to_event(&line, &user) {
-            engine.handle(event).await;
+    let signalled = shutdown_signal();
+    tokio::pin!(signalled);
+    loop {
+        tokio::select! {
+            line = lines.next_line() => match line.context("cannot read stdin")? {
+                Some(line) => {
+                    if let Some(event) = console::line_to_event(&line, &user) {
+                        engine.handle(event).await;
+                    }
+                }
+                None => break,
+            },
+            _ = &mut signalled => {
+                engine.shut_down(grace).await;
+                return Ok(ExitCode::SUCCESS);
+            }
         }
     }
-    engine.wait_idle().await;
-    engine.stop();
+    // End of input: the queued and running jobs finish, unless a signal says stop.
+    tokio::select! {
+        _ = engine.wait_idle() => engine.stop(),
+        _ = &mut signalled => {
+            engine.shut_down(grace).await;
+        }
+    }
     Ok(ExitCode::SUCCESS)
 }

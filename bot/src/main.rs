@@ -5,11 +5,21 @@ use std::process::ExitCode;
 use clap::Parser as _;
 use deckhand::cli::Cli;
 
-#[tokio::main]
-async fn main() -> ExitCode {
+fn main() -> ExitCode {
     let cli = Cli::parse();
     init_logging();
-    deckhand::cli::main(cli).await
+    let runtime = match tokio::runtime::Runtime::new() {
+        Ok(runtime) => runtime,
+        Err(e) => {
+            eprintln!("deckhand: cannot start the async runtime: {e}");
+            return ExitCode::FAILURE;
+        }
+    };
+    let code = runtime.block_on(deckhand::cli::main(cli));
+    // A console stopped by a signal may still have a read of stdin pending on a blocking
+    // thread, which nothing can cancel; everything that matters is recorded by now.
+    runtime.shutdown_timeout(std::time::Duration::from_secs(1));
+    code
 }
 
 /// Logs go to stderr: JSON with `DECKHAND_LOG_FORMAT=json`, readable otherwise. Only

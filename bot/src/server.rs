@@ -3,6 +3,13 @@
 
 use std::net::SocketAddr;
 use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::time::Duration;
+
+use axum::extract::{Request, State};
+use axum::http::StatusCode;
+use axum::middleware::Next;
+use axum::response::{IntoResponse, Response};
 
 use anyhow::Context as _;
 use slack_morphism::prelude::{SlackClientHyperHttpsConnector, SlackClientSocketModeListener};
@@ -34,6 +41,29 @@ pub struct Server {
     socket: Option<Arc<SlackClientSocketModeListener<SlackClientHyperHttpsConnector>>>,
     http: tokio::task::JoinHandle<()>,
     stop_http: tokio_util::sync::CancellationToken,
+    /// Set at shutdown: new requests get 503 (so Slack retries elsewhere, and a load
+    /// balancer's readiness check fails) while running work finishes.
+    draining: Arc<AtomicBool>,
+}
+
+/// How long a shutdown waits, after the jobs, for the outbox to say what it holds.
+const FLUSH: Duration = Duration::from_secs(5);
+
+/// Every route answers 503 once draining starts; `/metrics` still shows what is going on.
+async fn refuse_while_draining(
+    State(draining): State<Arc<AtomicBool>>,
+    request: Request,
+    next: Next,
+) -> Response {
+    if draining.load(Ordering::SeqCst) && request.uri().path() != "/metrics" {
+        return (
+            StatusCode::SERVICE_UNAVAILABLE,
+            [("retry-after", "5")],
+            "deckhand is shutting down",
+        )
+            .into_response();
+    }
+    next.run(request).await
 }
 
 impl Server {
@@ -83,6 +113,11 @@ impl Server {
                 gateway = Some(Gateway::start(inbound, settings).await?);
             }
         }
+        let draining = Arc::new(AtomicBool::new(false));
+        let router = router.layer(axum::middleware::from_fn_with_state(
+            draining.clone(),
+            refuse_while_draining,
+        ));
         let listener = tokio::net::TcpListener::bind(&options.listen)
             .await
             .with_context(|| format!("cannot listen on DECKHAND_LISTEN={}", options.listen))?;
@@ -108,7 +143,40 @@ impl Server {
             socket,
             http,
             stop_http,
+            draining,
         })
+    }
+
+    /// SIGTERM: stop taking events (HTTP 503, sockets closed), let running jobs finish
+    /// within `grace` and stop the rest, give the outbox a moment to say what it holds,
+    /// then stop the HTTP server.
+    pub async fn shut_down(self, grace: Duration) {
+        self.draining.store(true, Ordering::SeqCst);
+        if let Some(socket) = &self.socket {
+            socket.shutdown().await;
+        }
+        if let Some(gateway) = self.gateway {
+            gateway.stop().await;
+        }
+        self.engine.shut_down(grace).await;
+        let flushed = tokio::time::Instant::now() + FLUSH;
+        let busy = || {
+            self.slack.as_ref().map_or(0, |s| s.outbound_busy())
+                + self.discord.as_ref().map_or(0, |d| d.outbound_busy())
+        };
+        while busy() > 0 && tokio::time::Instant::now() < flushed {
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+        if busy() > 0 {
+            tracing::warn!(unsent = busy(), "shut down with messages still unsent");
+        }
+        self.stop_http.cancel();
+        let _ = self.http.await;
+    }
+
+    /// Starts refusing new requests with 503, as a shutdown does first.
+    pub fn drain(&self) {
+        self.draining.store(true, Ordering::SeqCst);
     }
 
     pub async fn stop(self) {

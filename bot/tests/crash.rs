@@ -142,3 +142,105 @@ fn a_second_deckhand_on_the_same_file_leaves_live_jobs_alone() {
     assert!(first.wait().unwrap().success());
     kill_the_step(&dir);
 }
+
+/// LONG_STEP with a short shutdown grace, and an env whose step ends within it.
+const GRACEFUL: &str = r#"
+[bot]
+shutdown_grace = "2s"
+[roles]
+team = ["console:*"]
+[environments.prod]
+deployers = ["team"]
+[[environments.prod.deploy]]
+name = "Long migration"
+run = ["sh", "-c", "echo $$ > {dir}/step.pid; echo migrating; exec sleep 300"]
+[environments.quick]
+deployers = ["team"]
+[[environments.quick.deploy]]
+name = "Short step"
+run = ["sh", "-c", "echo $$ > {dir}/step.pid; sleep 0.5; echo done"]
+"#;
+
+fn sigterm(child: &std::process::Child) {
+    Command::new("kill")
+        .args(["-TERM", &child.id().to_string()])
+        .status()
+        .unwrap();
+}
+
+/// Waits for the process to exit; its exit status.
+fn exits_within(child: &mut std::process::Child, within: Duration) -> std::process::ExitStatus {
+    let deadline = Instant::now() + within;
+    loop {
+        if let Some(status) = child.try_wait().unwrap() {
+            return status;
+        }
+        if Instant::now() > deadline {
+            child.kill().ok();
+            panic!("deckhand did not exit within {within:?} of SIGTERM");
+        }
+        std::thread::sleep(Duration::from_millis(20));
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn sigterm_beyond_the_grace_stops_the_step_and_records_the_job_interrupted() {
+    let dir = workspace(Some(GRACEFUL));
+    let (mut child, _stdin) = console_with_a_running_job(&dir);
+    sigterm(&child);
+    // The 2 s grace, the step's SIGTERM, the records: well under Kubernetes' 30 s.
+    let status = exits_within(&mut child, Duration::from_secs(20));
+    assert!(status.success(), "exit 0 after a graceful stop: {status:?}");
+    assert!(!step_alive(&dir), "no step outlives deckhand");
+    let store = Store::connect(&format!("sqlite://{}/deckhand.db", dir.display()))
+        .await
+        .unwrap();
+    let job = jobs::get(&store.pool, 1).await.unwrap().unwrap();
+    assert_eq!(job.state, JobState::Interrupted);
+    assert!(
+        job.error
+            .as_deref()
+            .unwrap()
+            .contains("deckhand was stopped"),
+        "{:?}",
+        job.error
+    );
+    assert!(
+        locks::get(&store.pool, "prod", now_ms())
+            .await
+            .unwrap()
+            .is_none()
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn sigterm_within_the_grace_lets_the_step_finish() {
+    let dir = workspace(Some(GRACEFUL));
+    let mut child = Command::new(BIN)
+        .arg("console")
+        .current_dir(&dir)
+        .env_remove("DATABASE_URL")
+        .stdin(Stdio::piped())
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    let mut stdin = child.stdin.take().unwrap();
+    stdin.write_all(b"/deploy quick v1\n").unwrap();
+    let started = Instant::now();
+    while !dir.join("step.pid").exists() {
+        assert!(
+            started.elapsed() < Duration::from_secs(30),
+            "the step never started"
+        );
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    sigterm(&child);
+    let status = exits_within(&mut child, Duration::from_secs(20));
+    assert!(status.success(), "{status:?}");
+    let store = Store::connect(&format!("sqlite://{}/deckhand.db", dir.display()))
+        .await
+        .unwrap();
+    let job = jobs::get(&store.pool, 1).await.unwrap().unwrap();
+    assert_eq!(job.state, JobState::Succeeded, "{:?}", job.error);
+}

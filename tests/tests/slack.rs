@@ -287,3 +287,20 @@ async fn peoples_text_can_never_ping_a_channel() {
     assert_shown!("lock_with_a_channel_ping", said);
     t.server.stop().await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_shutting_down_deckhand_answers_503_so_slack_retries_elsewhere() {
+    let t = SlackTester::start(Mode::Http).await;
+    t.server.drain();
+    let body = slash_command("U01ALICE", CHANNEL, "/deploy", "prod v1", "trigger-1");
+    let answer = t.post_form("/slack/commands", &body).await;
+    assert_eq!(answer.status(), 503);
+    assert_eq!(answer.headers()["retry-after"], "5");
+    let health = reqwest::get(format!("http://{}/healthz", t.server.addr))
+        .await
+        .unwrap();
+    assert_eq!(health.status(), 503, "readiness fails while draining");
+    assert_eq!(t.server.engine.events_handled(), 0);
+    assert_eq!(t.jobs("prod").await, 0);
+    t.server.shut_down(std::time::Duration::from_secs(1)).await;
+}

@@ -67,7 +67,13 @@ pub struct BotConfig {
     /// Extra channels per announcement type, e.g. `incident = ["slack:#incidents"]`.
     #[serde(default)]
     pub announce_routes: BTreeMap<deckhand_commands::AnnouncementType, Vec<String>>,
+    /// On SIGTERM, how long running steps may go on before they are stopped. Default 25s,
+    /// under Kubernetes' default 30 s between SIGTERM and SIGKILL.
+    pub shutdown_grace: Option<HumanDuration>,
 }
+
+/// `bot.shutdown_grace` when not set.
+pub const DEFAULT_SHUTDOWN_GRACE: std::time::Duration = std::time::Duration::from_secs(25);
 
 /// Who the attention mention of an urgent message pings.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Deserialize)]

@@ -196,6 +196,12 @@ fn check_durations(config: &Config, error: &mut impl FnMut(String, String)) {
     let second = HumanDuration::seconds(1);
     let minute = HumanDuration::minutes(1);
     let day = HumanDuration::days(1);
+    within(
+        "bot.shutdown_grace".into(),
+        config.bot.shutdown_grace,
+        second,
+        HumanDuration::minutes(60),
+    );
     for (name, env) in &config.environments {
         let at = |key: &str| format!("environments.{name}.{key}");
         within(

@@ -61,6 +61,9 @@ impl Default for Settings {
 pub use crate::chat::Origin;
 
 /// The person deckhand acts as when it starts work by itself (automatic rollbacks).
+/// Beyond the step grace, how long a shutdown waits for stopped jobs to be recorded.
+const SHUTDOWN_RECORD: Duration = Duration::from_secs(5);
+
 pub fn deckhand_person() -> Person {
     Person {
         id: "deckhand".into(),
@@ -85,6 +88,8 @@ pub struct Engine {
     shutdown: CancellationToken,
     pub(crate) metrics: Metrics,
     pub(crate) events_handled: std::sync::atomic::AtomicU64,
+    /// Set when a shutdown stops the jobs still running: they end `interrupted`.
+    stopping: std::sync::atomic::AtomicBool,
     /// Commands per person, so one script or one angry person can't flood the engine.
     pub(crate) commands: governor::DefaultKeyedRateLimiter<String>,
 }
@@ -126,6 +131,7 @@ impl Engine {
             shutdown: CancellationToken::new(),
             commands,
             events_handled: std::sync::atomic::AtomicU64::new(0),
+            stopping: std::sync::atomic::AtomicBool::new(false),
         })
     }
 
@@ -141,6 +147,49 @@ impl Engine {
     /// Stops taking new jobs.
     pub fn stop(&self) {
         self.shutdown.cancel();
+    }
+
+    /// A graceful stop: claims nothing more, lets running jobs finish within `grace`,
+    /// then stops their steps (SIGTERM, SIGKILL after the step grace) and records those
+    /// jobs `interrupted` ("deckhand was stopped"). Returns the jobs it stopped.
+    pub async fn shut_down(&self, grace: Duration) -> Vec<i64> {
+        self.shutdown.cancel();
+        let finished = tokio::time::Instant::now() + grace;
+        while self.running_jobs() > 0 && tokio::time::Instant::now() < finished {
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+        let stopped: Vec<i64> = match self.running.lock() {
+            Ok(running) => {
+                self.stopping
+                    .store(true, std::sync::atomic::Ordering::SeqCst);
+                running
+                    .iter()
+                    .map(|(id, token)| {
+                        token.cancel();
+                        *id
+                    })
+                    .collect()
+            }
+            Err(_) => Vec::new(),
+        };
+        // Each runner stops its step and records the end; give them the step grace.
+        let recorded = tokio::time::Instant::now() + self.settings.grace + SHUTDOWN_RECORD;
+        while self.running_jobs() > 0 && tokio::time::Instant::now() < recorded {
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+        if !stopped.is_empty() {
+            tracing::warn!(jobs = ?stopped, "stopped running jobs to shut down");
+        }
+        stopped
+    }
+
+    fn running_jobs(&self) -> usize {
+        self.running.lock().map(|r| r.len()).unwrap_or(0)
+    }
+
+    /// Whether the jobs now ending were stopped by a shutdown.
+    pub(crate) fn is_stopping(&self) -> bool {
+        self.stopping.load(std::sync::atomic::Ordering::SeqCst)
     }
 
     pub fn config(&self) -> &Config {

@@ -120,6 +120,10 @@ impl Engine {
             ),
         };
         heartbeat.abort();
+        let ending = match ending {
+            Ending::Cancelled if self.is_stopping() => Ending::Stopped,
+            other => other,
+        };
         if let Err(e) = self.end_job(&job, ending).await {
             tracing::error!(error = %format!("{e:#}"), "cannot end the job cleanly");
         }
@@ -232,6 +236,10 @@ impl Engine {
             Ending::Succeeded => (JobState::Succeeded, None),
             Ending::Failed(e) => (JobState::Failed, Some(e.as_str())),
             Ending::Cancelled => (JobState::Cancelled, Some("cancelled")),
+            Ending::Stopped => (
+                JobState::Interrupted,
+                Some("interrupted: deckhand was stopped while the job ran; its step was stopped"),
+            ),
         };
         let rollback = state == JobState::Failed
             && job.kind == JobKind::Deploy
@@ -456,4 +464,6 @@ enum Ending {
     Succeeded,
     Failed(String),
     Cancelled,
+    /// Stopped by a shutdown (SIGTERM) after its grace.
+    Stopped,
 }
