@@ -10,59 +10,76 @@ use tracing::Instrument as _;
 use crate::chat::{Event, Origin};
 use crate::jobs::Engine;
 use crate::refusal::Refusal;
-use crate::store::{events, now_ms};
+use crate::store::{inbox, now_ms};
 
 /// How many jobs `/history` shows by default.
 const DEFAULT_HISTORY: u32 = 10;
 
+/// Why an event could not be taken: the adapter must not acknowledge it as received.
+#[derive(Debug, thiserror::Error)]
+#[error("deckhand could not store the event: {0}")]
+pub struct NotStored(#[from] sqlx::Error);
+
 impl Engine {
-    /// Handles one event to its end (answers sent, job created), not to the job's end.
+    /// Stores a verified event in the inbox, claimed by this process, before the
+    /// platform is acknowledged. `None` for a delivery seen before (a retry or replay),
+    /// which counts as handled.
+    pub async fn receive(&self, event: &Event) -> Result<Option<i64>, NotStored> {
+        let now = now_ms();
+        let claimed_until = now + self.settings.lease.as_millis() as i64;
+        let id = inbox::receive(
+            &self.store().pool,
+            event,
+            &self.instance,
+            claimed_until,
+            now,
+        )
+        .await?;
+        if id.is_none() {
+            tracing::info!("duplicate delivery ignored");
+            self.events_handled
+                .fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+        }
+        Ok(id)
+    }
+
+    /// Stores and handles at once (the console, and callers with nobody to acknowledge).
     pub async fn handle(self: &Arc<Self>, event: Event) {
-        let (platform, channel, user, event_id) = match &event {
-            Event::Command {
-                platform,
-                channel,
-                user,
-                event_id,
-                ..
+        match self.receive(&event).await {
+            Ok(Some(id)) => self.handle_received(id, event).await,
+            Ok(None) => {}
+            Err(error) => {
+                let origin = origin_of(&event);
+                self.internal_error(&origin, error.into()).await;
+                self.events_handled
+                    .fetch_add(1, std::sync::atomic::Ordering::SeqCst);
             }
-            | Event::Reaction {
-                platform,
-                channel,
-                user,
-                event_id,
-                ..
-            } => (platform, channel, user, event_id),
-        };
-        let origin = Origin {
-            platform: platform.clone(),
-            channel: channel.clone(),
-            user: user.clone(),
-        };
-        let span =
-            tracing::info_span!("event", platform = %origin.platform, user = %origin.user.id);
-        let event_id = event_id.clone();
-        self.handle_in_span(origin, event, event_id)
-            .instrument(span)
-            .await;
+        }
+    }
+
+    /// Handles a stored event to its end (answers sent, job created), not to the job's
+    /// end, and marks it handled.
+    pub async fn handle_received(self: &Arc<Self>, id: i64, event: Event) {
+        self.handle_stored(event).await;
+        if let Err(error) = inbox::finish(&self.store().pool, id, "handled", now_ms()).await {
+            // Handled but not marked: a restart within the replay window would repeat
+            // it, which the delivery's own effects (one job per env lock, one decision
+            // per person) make harmless; say so loudly.
+            tracing::error!(inbox = id, %error, "could not mark an event handled");
+        }
         self.events_handled
             .fetch_add(1, std::sync::atomic::Ordering::SeqCst);
     }
 
-    async fn handle_in_span(
-        self: &Arc<Self>,
-        origin: Origin,
-        event: Event,
-        event_id: Option<String>,
-    ) {
+    async fn handle_stored(self: &Arc<Self>, event: Event) {
+        let origin = origin_of(&event);
+        let span =
+            tracing::info_span!("event", platform = %origin.platform, user = %origin.user.id);
+        self.handle_in_span(origin, event).instrument(span).await;
+    }
+
+    async fn handle_in_span(self: &Arc<Self>, origin: Origin, event: Event) {
         let result = async {
-            if let Some(id) = &event_id {
-                let key = format!("{}:{id}", origin.platform);
-                if !events::first_seen(&self.store().pool, &key, now_ms()).await? {
-                    tracing::info!(event_id = %id, "duplicate delivery ignored");
-                    return Ok(());
-                }
-            }
             match event {
                 Event::Command { text, .. } => {
                     self.metrics.commands.inc();
@@ -88,7 +105,32 @@ impl Engine {
             },
         }
     }
+}
 
+/// Where an event came from.
+pub(crate) fn origin_of(event: &Event) -> Origin {
+    let (platform, channel, user) = match event {
+        Event::Command {
+            platform,
+            channel,
+            user,
+            ..
+        }
+        | Event::Reaction {
+            platform,
+            channel,
+            user,
+            ..
+        } => (platform, channel, user),
+    };
+    Origin {
+        platform: platform.clone(),
+        channel: channel.clone(),
+        user: user.clone(),
+    }
+}
+
+impl Engine {
     /// Logs the detail; the person gets a short apology with a reference to find it.
     async fn internal_error(&self, origin: &Origin, error: anyhow::Error) {
         let reference = format!("E{:x}", now_ms() % 0xfffff);

@@ -1,12 +1,13 @@
 //! One store suite, run on SQLite always and on Postgres when DECKHAND_TEST_POSTGRES_URL
 //! is set (CI sets it and fails when that Postgres is unreachable).
 
+use deckhand::chat::{Event, Person};
 use deckhand::config::JobKind;
 use deckhand::store::approvals::{self, Approval, Decision};
 use deckhand::store::jobs::{self, JobState, NewJob};
 use deckhand::store::locks::{self, EnvLock};
 use deckhand::store::steps::{self, StepState};
-use deckhand::store::{Store, audit, events, messages};
+use deckhand::store::{Store, audit, inbox, messages};
 use deckhand::testing;
 
 /// Runs `$body` with a fresh store of each dialect.
@@ -408,30 +409,81 @@ store_test!(message_refs_find_their_job, |store| {
     );
 });
 
-store_test!(inbound_events_are_seen_once, |store| {
+fn command(id: Option<&str>, text: &str) -> Event {
+    Event::Command {
+        platform: "slack".into(),
+        channel: "C1".into(),
+        user: Person {
+            id: "slack:U1".into(),
+            name: "alice".into(),
+        },
+        text: text.into(),
+        event_id: id.map(str::to_owned),
+    }
+}
+
+store_test!(the_inbox_stores_each_delivery_once, |store| {
+    let first = inbox::receive(&store.pool, &command(Some("Ev1"), "/status"), "me", 100, 1)
+        .await
+        .unwrap();
+    assert!(first.is_some());
+    let again = inbox::receive(&store.pool, &command(Some("Ev1"), "/status"), "me", 100, 2)
+        .await
+        .unwrap();
+    assert_eq!(again, None, "a retried delivery is dropped");
+    // Deliveries without an id are each their own.
+    for _ in 0..2 {
+        let none = inbox::receive(&store.pool, &command(None, "/status"), "me", 100, 2).await;
+        assert!(none.unwrap().is_some());
+    }
+    assert_eq!(inbox::unhandled(&store.pool).await.unwrap(), 3);
+    inbox::finish(&store.pool, first.unwrap(), "handled", 3)
+        .await
+        .unwrap();
+    assert_eq!(inbox::forget_before(&store.pool, 2).await.unwrap(), 1);
     assert!(
-        events::first_seen(&store.pool, "slack:Ev1", 1)
+        inbox::receive(&store.pool, &command(Some("Ev1"), "/status"), "me", 100, 4)
             .await
             .unwrap()
-    );
-    assert!(
-        !events::first_seen(&store.pool, "slack:Ev1", 2)
-            .await
-            .unwrap()
-    );
-    assert!(
-        events::first_seen(&store.pool, "slack:Ev2", 2)
-            .await
-            .unwrap()
-    );
-    assert_eq!(events::forget_before(&store.pool, 2).await.unwrap(), 1);
-    assert!(
-        events::first_seen(&store.pool, "slack:Ev1", 3)
-            .await
-            .unwrap(),
+            .is_some(),
         "forgotten after the retention window"
     );
 });
+
+store_test!(
+    an_abandoned_event_is_claimed_once_and_never_stores_a_credential,
+    |store| {
+        let text = "/lock prod key is sk_live_51NzQ8dLkPq2Xv9Rt4Wm7Yb3Hc6Jf0Gs1";
+        let id = inbox::receive(&store.pool, &command(Some("Ev9"), text), "dead", 10, 1)
+            .await
+            .unwrap()
+            .unwrap();
+        assert!(
+            inbox::claim_abandoned(&store.pool, "me", 100, 5)
+                .await
+                .unwrap()
+                .is_none(),
+            "its claim still holds"
+        );
+        let claimed = inbox::claim_abandoned(&store.pool, "me", 100, 11)
+            .await
+            .unwrap()
+            .unwrap();
+        assert_eq!(claimed.id, id);
+        let Event::Command { text, event_id, .. } = claimed.event else {
+            panic!("a command")
+        };
+        assert_eq!(text, "/lock prod key is [credential]");
+        assert_eq!(event_id.as_deref(), Some("Ev9"));
+        assert!(
+            inbox::claim_abandoned(&store.pool, "other", 200, 12)
+                .await
+                .unwrap()
+                .is_none(),
+            "claimed by one process only"
+        );
+    }
+);
 
 store_test!(audit_log_is_append_only, |store| {
     let entry = audit::AuditEntry {

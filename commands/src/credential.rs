@@ -118,3 +118,21 @@ mod tests {
         }
     }
 }
+
+/// `text` with every word that looks like a credential replaced by `[credential]`: what
+/// may be stored of a line before it is parsed (and refused).
+pub fn without_credentials(text: &str) -> String {
+    if !text
+        .split_whitespace()
+        .any(|w| looks_like_credential(w).is_some())
+    {
+        return text.to_owned();
+    }
+    text.split_whitespace()
+        .map(|w| match looks_like_credential(w) {
+            Some(_) => "[credential]",
+            None => w,
+        })
+        .collect::<Vec<_>>()
+        .join(" ")
+}

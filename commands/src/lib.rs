@@ -22,7 +22,7 @@ mod text;
 mod values;
 
 pub use command::{Command, Deploy, IncidentCommand, RollbackTarget, SecretsCommand, Target};
-pub use credential::looks_like_credential;
+pub use credential::{looks_like_credential, without_credentials};
 pub use error::ParseError;
 pub use help::{help, help_for};
 pub use parse::{did_you_mean, parse};

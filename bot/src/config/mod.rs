@@ -70,7 +70,13 @@ pub struct BotConfig {
     /// On SIGTERM, how long running steps may go on before they are stopped. Default 25s,
     /// under Kubernetes' default 30 s between SIGTERM and SIGKILL.
     pub shutdown_grace: Option<HumanDuration>,
+    /// After a restart, events stored but not handled are handled if younger than this
+    /// (default 2m); older ones are dropped and their authors told.
+    pub replay_window: Option<HumanDuration>,
 }
+
+/// `bot.replay_window` when not set.
+pub const DEFAULT_REPLAY_WINDOW: std::time::Duration = std::time::Duration::from_secs(120);
 
 /// `bot.shutdown_grace` when not set.
 pub const DEFAULT_SHUTDOWN_GRACE: std::time::Duration = std::time::Duration::from_secs(25);

@@ -202,6 +202,12 @@ fn check_durations(config: &Config, error: &mut impl FnMut(String, String)) {
         second,
         HumanDuration::minutes(60),
     );
+    within(
+        "bot.replay_window".into(),
+        config.bot.replay_window,
+        second,
+        HumanDuration::minutes(60),
+    );
     for (name, env) in &config.environments {
         let at = |key: &str| format!("environments.{name}.{key}");
         within(

@@ -22,6 +22,7 @@ use serenity::interactions_endpoint::Verifier;
 
 use super::{DiscordPlatform, DiscordSettings, embeds, public_key_bytes};
 use crate::chat::{Event, Person};
+use crate::dispatch::NotStored;
 use crate::jobs::Engine;
 
 /// What inbound handlers share.
@@ -176,6 +177,27 @@ impl Inbound {
         }
     }
 
+    /// The interaction's answer once its event is stored, or, if it cannot be, a private
+    /// answer saying nothing was done (Discord does not redeliver interactions).
+    async fn stored_or_said(&self, answer: Value, event: Option<Event>) -> Value {
+        let Some(event) = event else {
+            return answer;
+        };
+        let text = match &event {
+            Event::Command { text, .. } => deckhand_commands::without_credentials(text),
+            Event::Reaction { .. } => String::new(),
+        };
+        match self.take(event).await {
+            Ok(()) => answer,
+            Err(error) => {
+                tracing::error!(%error, "a Discord interaction could not be stored");
+                ephemeral(&format!(
+                    "⚠️ deckhand could not record `{text}` (its database did not answer); nothing was done. Try again in a minute."
+                ))
+            }
+        }
+    }
+
     /// Env and app options complete from the config.
     fn autocomplete(&self, command: &CommandInteraction) -> Value {
         let (_, options) = flatten(&command.data.options);
@@ -236,8 +258,12 @@ impl Inbound {
         (deferred_update(), Some(event))
     }
 
-    /// Runs the engine on an event; completes a deferred command that got no answer.
-    fn spawn(&self, event: Event) {
+    /// Stores a verified event, then (after the acknowledgement) runs the engine on it
+    /// and completes a deferred command that got no answer.
+    async fn take(&self, event: Event) -> Result<(), NotStored> {
+        let Some(id) = self.engine.receive(&event).await? else {
+            return Ok(());
+        };
         let me = self.clone();
         tokio::spawn(async move {
             let done = match &event {
@@ -249,7 +275,7 @@ impl Inbound {
                 } => Some((channel.clone(), user.id.clone(), text.clone())),
                 Event::Reaction { .. } => None,
             };
-            me.engine.handle(event).await;
+            me.engine.handle_received(id, event).await;
             if let Some((channel, user, text)) = done
                 && let Some(user) = user.strip_prefix("discord:")
             {
@@ -262,6 +288,7 @@ impl Inbound {
                     .await;
             }
         });
+        Ok(())
     }
 
     fn reaction(&self, reaction: &Reaction, added: bool) {
@@ -286,7 +313,7 @@ impl Inbound {
                 Some(user) => user,
                 None => me.discord.person(user_id.get()).await,
             };
-            me.spawn(Event::Reaction {
+            let event = Event::Reaction {
                 platform: "discord".into(),
                 channel,
                 message_id,
@@ -295,7 +322,12 @@ impl Inbound {
                 added,
                 // Replays after a resume are harmless: one decision per person per job.
                 event_id: None,
-            });
+            };
+            // The gateway has no acknowledgement to withhold; a reaction that cannot be
+            // stored is logged and lost, as Discord would lose it with deckhand down.
+            if let Err(error) = me.take(event).await {
+                tracing::error!(%error, "a Discord reaction could not be stored");
+            }
         });
     }
 
@@ -388,15 +420,13 @@ impl EventHandler for Handler {
             _ => return,
         };
         let (answer, event) = self.inbound.answer(interaction);
+        let answer = self.inbound.stored_or_said(answer, event).await;
         if let Err(error) = ctx
             .http
             .create_interaction_response(id, &token, &answer, Vec::new())
             .await
         {
             tracing::warn!(%error, "could not answer a Discord interaction");
-        }
-        if let Some(event) = event {
-            self.inbound.spawn(event);
         }
     }
 
@@ -485,10 +515,7 @@ async fn interactions(
         }
     };
     let (answer, event) = endpoint.inbound.answer(interaction);
-    if let Some(event) = event {
-        endpoint.inbound.spawn(event);
-    }
-    Json(answer).into_response()
+    Json(endpoint.inbound.stored_or_said(answer, event).await).into_response()
 }
 
 #[cfg(test)]

@@ -77,9 +77,9 @@ pub struct Engine {
     announcements: Arc<Announcements>,
     incidents: Arc<Incidents>,
     secrets: Arc<Secrets>,
-    settings: Settings,
-    /// This process, as the owner of job leases.
-    instance: String,
+    pub(crate) settings: Settings,
+    /// This process, as the owner of job leases and inbox claims.
+    pub(crate) instance: String,
     http: reqwest::Client,
     /// Jobs this process runs, to cancel them at once.
     running: Mutex<HashMap<i64, CancellationToken>>,

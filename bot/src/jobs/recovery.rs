@@ -7,7 +7,7 @@ use super::Engine;
 use crate::render::Message;
 use crate::steps::supervise::{self, Leftover};
 use crate::store::jobs::{self, Job, JobState};
-use crate::store::{Dialect, now_ms, steps};
+use crate::store::{Dialect, inbox, now_ms, steps};
 
 impl Engine {
     /// Run once at start. On SQLite this process is the only runner, so anything left
@@ -33,8 +33,55 @@ impl Engine {
             for job in left {
                 self.interrupt(&job).await?;
             }
+            // Alone on the file: what a dead process had claimed is free at once.
+            inbox::release_claims(&self.ctx.store.pool, &self.instance).await?;
         }
-        Ok(())
+        self.replay_abandoned().await
+    }
+
+    /// Events stored but never handled by a process that died: handled once if they are
+    /// younger than `bot.replay_window`, otherwise dropped and their author told.
+    pub(crate) async fn replay_abandoned(self: &Arc<Self>) -> anyhow::Result<()> {
+        let window = self
+            .ctx
+            .config
+            .bot
+            .replay_window
+            .map(|w| w.as_std())
+            .unwrap_or(crate::config::DEFAULT_REPLAY_WINDOW)
+            .as_millis() as i64;
+        loop {
+            let now = now_ms();
+            let claimed_until = now + self.settings.lease.as_millis() as i64;
+            let Some(stored) =
+                inbox::claim_abandoned(&self.ctx.store.pool, &self.instance, claimed_until, now)
+                    .await?
+            else {
+                return Ok(());
+            };
+            if now - stored.received_at <= window {
+                tracing::warn!(
+                    inbox = stored.id,
+                    "handling an event a stopped deckhand had not"
+                );
+                let me = self.clone();
+                tokio::spawn(async move { me.handle_received(stored.id, stored.event).await });
+                continue;
+            }
+            inbox::finish(&self.ctx.store.pool, stored.id, "expired", now).await?;
+            let origin = crate::dispatch::origin_of(&stored.event);
+            let what = match &stored.event {
+                crate::chat::Event::Command { text, .. } => format!("`{text}`"),
+                crate::chat::Event::Reaction { emoji, .. } => format!("your {emoji}"),
+            };
+            tracing::warn!(inbox = stored.id, "an event was too old to replay");
+            self.ctx
+                .whisper(
+                    &origin,
+                    format!("deckhand restarted before it could act on {what}; nothing was done, send it again."),
+                )
+                .await;
+        }
     }
 
     /// Periodic: expired approvals and orphaned running jobs.
@@ -56,11 +103,11 @@ impl Engine {
                 Err(e) => tracing::error!(error = %e, "cannot look for expired approvals"),
             }
             // Delivery ids are kept a week: far longer than any platform retries.
-            if let Err(e) =
-                crate::store::events::forget_before(&self.ctx.store.pool, now - 7 * 86_400_000)
-                    .await
-            {
+            if let Err(e) = inbox::forget_before(&self.ctx.store.pool, now - 7 * 86_400_000).await {
                 tracing::warn!(error = %e, "could not prune old event ids");
+            }
+            if let Err(e) = self.replay_abandoned().await {
+                tracing::error!(error = %format!("{e:#}"), "cannot replay abandoned events");
             }
             match crate::store::locks::release_ended(&self.ctx.store.pool).await {
                 Ok(freed) => {

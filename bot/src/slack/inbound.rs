@@ -12,7 +12,8 @@ use slack_morphism::errors::SlackClientError;
 use slack_morphism::prelude::*;
 
 use super::{SlackPlatform, SlackSettings, blocks};
-use crate::chat::Event;
+use crate::chat::{Event, Person};
+use crate::dispatch::NotStored;
 use crate::jobs::Engine;
 
 /// What inbound handlers share.
@@ -50,100 +51,85 @@ fn unescape(text: &str) -> String {
 }
 
 impl Inbound {
-    /// Hands a verified slash command to the engine (unless it did not parse: the ack
-    /// already said why).
-    fn command(&self, event: SlackCommandEvent) {
+    /// Stores a verified event, then handles it after the acknowledgement, with the
+    /// person's display name looked up on the way (never before the ack).
+    async fn take(&self, event: Event) -> Result<(), NotStored> {
+        let Some(id) = self.engine.receive(&event).await? else {
+            return Ok(());
+        };
+        let me = self.clone();
+        tokio::spawn(async move {
+            let event = me.named(event).await;
+            me.engine.handle_received(id, event).await;
+        });
+        Ok(())
+    }
+
+    /// The event with its person's display name (users.info, cached).
+    async fn named(&self, mut event: Event) -> Event {
+        let (Event::Command { user, .. } | Event::Reaction { user, .. }) = &mut event;
+        let raw = user.id.trim_start_matches("slack:").to_owned();
+        *user = self.slack.person(&raw).await;
+        event
+    }
+
+    /// Stores a verified slash command (unless it did not parse: the ack already said
+    /// why), to be handled after the acknowledgement.
+    async fn command(&self, event: SlackCommandEvent) -> Result<(), NotStored> {
         let text = command_text(&event);
         if deckhand_commands::parse(&text).is_err() {
-            return;
+            return Ok(());
         }
-        let me = self.clone();
-        tokio::spawn(async move {
-            let user = me.slack.person(&event.user_id.0).await;
-            me.engine
-                .handle(Event::Command {
-                    platform: "slack".into(),
-                    channel: event.channel_id.0,
-                    user,
-                    text,
-                    event_id: Some(format!("command:{}", event.trigger_id.0)),
-                })
-                .await;
-        });
-    }
-
-    fn push(&self, callback: SlackPushEventCallback) {
-        let event_id = callback.event_id.0.clone();
-        let me = self.clone();
-        tokio::spawn(async move {
-            let event = match callback.event {
-                SlackEventCallbackBody::AppMention(mention) => {
-                    let Some(text) = mention.content.text.as_deref().map(unescape) else {
-                        return;
-                    };
-                    Event::Command {
-                        platform: "slack".into(),
-                        channel: mention.channel.0,
-                        user: me.slack.person(&mention.user.0).await,
-                        text,
-                        event_id: Some(event_id),
-                    }
-                }
-                SlackEventCallbackBody::ReactionAdded(r) => {
-                    let Some(event) = me
-                        .reaction(r.user, r.reaction, r.item, true, event_id)
-                        .await
-                    else {
-                        return;
-                    };
-                    event
-                }
-                SlackEventCallbackBody::ReactionRemoved(r) => {
-                    let Some(event) = me
-                        .reaction(r.user, r.reaction, r.item, false, event_id)
-                        .await
-                    else {
-                        return;
-                    };
-                    event
-                }
-                _ => return,
-            };
-            me.engine.handle(event).await;
-        });
-    }
-
-    /// A reaction on a message (files are not deckhand's business).
-    async fn reaction(
-        &self,
-        user: SlackUserId,
-        emoji: SlackReactionName,
-        item: SlackReactionsItem,
-        added: bool,
-        event_id: String,
-    ) -> Option<Event> {
-        let SlackReactionsItem::Message(message) = item else {
-            return None;
-        };
-        Some(Event::Reaction {
+        self.take(Event::Command {
             platform: "slack".into(),
-            channel: message.origin.channel?.0,
-            message_id: message.origin.ts.0,
-            user: self.slack.person(&user.0).await,
-            emoji: emoji.0,
-            added,
-            event_id: Some(event_id),
+            channel: event.channel_id.0,
+            user: unnamed(&event.user_id.0),
+            text,
+            event_id: Some(format!("command:{}", event.trigger_id.0)),
         })
+        .await
+    }
+
+    async fn push(&self, callback: SlackPushEventCallback) -> Result<(), NotStored> {
+        let event_id = callback.event_id.0.clone();
+        let event = match callback.event {
+            SlackEventCallbackBody::AppMention(mention) => {
+                let Some(text) = mention.content.text.as_deref().map(unescape) else {
+                    return Ok(());
+                };
+                Event::Command {
+                    platform: "slack".into(),
+                    channel: mention.channel.0,
+                    user: unnamed(&mention.user.0),
+                    text,
+                    event_id: Some(event_id),
+                }
+            }
+            SlackEventCallbackBody::ReactionAdded(r) => {
+                match reaction(r.user, r.reaction, r.item, true, event_id) {
+                    Some(event) => event,
+                    None => return Ok(()),
+                }
+            }
+            SlackEventCallbackBody::ReactionRemoved(r) => {
+                match reaction(r.user, r.reaction, r.item, false, event_id) {
+                    Some(event) => event,
+                    None => return Ok(()),
+                }
+            }
+            _ => return Ok(()),
+        };
+        self.take(event).await
     }
 
     /// Approve / Reject / Cancel buttons become the commands they stand for, so the
     /// same rules apply.
-    fn interaction(&self, event: SlackInteractionEvent) {
+    async fn interaction(&self, event: SlackInteractionEvent) -> Result<(), NotStored> {
         let SlackInteractionEvent::BlockActions(actions) = event else {
-            return;
+            return Ok(());
         };
         let (Some(user), Some(list)) = (actions.user, actions.actions) else {
-            return;
+            return Ok(());
         };
         let channel = match (&actions.container, &actions.channel) {
             (SlackInteractionActionContainer::Message(m), _) if m.channel_id.is_some() => {
@@ -153,7 +139,7 @@ impl Inbound {
             _ => None,
         };
         let Some(channel) = channel else {
-            return;
+            return Ok(());
         };
         for action in list {
             let verb = match action.action_id.0.as_str() {
@@ -168,9 +154,6 @@ impl Inbound {
             else {
                 continue;
             };
-            let me = self.clone();
-            let channel = channel.clone();
-            let user_id = user.id.0.clone();
             let event_id = format!(
                 "action:{}:{}",
                 actions.trigger_id.0,
@@ -180,20 +163,47 @@ impl Inbound {
                     .map(|t| t.0.as_str())
                     .unwrap_or(&job)
             );
-            tokio::spawn(async move {
-                let user = me.slack.person(&user_id).await;
-                me.engine
-                    .handle(Event::Command {
-                        platform: "slack".into(),
-                        channel,
-                        user,
-                        text: format!("/{verb} {job}"),
-                        event_id: Some(event_id),
-                    })
-                    .await;
-            });
+            self.take(Event::Command {
+                platform: "slack".into(),
+                channel: channel.clone(),
+                user: unnamed(&user.id.0),
+                text: format!("/{verb} {job}"),
+                event_id: Some(event_id),
+            })
+            .await?;
         }
+        Ok(())
     }
+}
+
+/// A person known so far only by id; `Inbound::named` looks the name up.
+fn unnamed(user_id: &str) -> Person {
+    Person {
+        id: format!("slack:{user_id}"),
+        name: user_id.to_owned(),
+    }
+}
+
+/// A reaction on a message (files are not deckhand's business).
+fn reaction(
+    user: SlackUserId,
+    emoji: SlackReactionName,
+    item: SlackReactionsItem,
+    added: bool,
+    event_id: String,
+) -> Option<Event> {
+    let SlackReactionsItem::Message(message) = item else {
+        return None;
+    };
+    Some(Event::Reaction {
+        platform: "slack".into(),
+        channel: message.origin.channel?.0,
+        message_id: message.origin.ts.0,
+        user: unnamed(&user.0),
+        emoji: emoji.0,
+        added,
+        event_id: Some(event_id),
+    })
 }
 
 // ---- HTTP mode ----
@@ -259,9 +269,23 @@ async fn http_command(
     State(inbound): State<Inbound>,
     Extension(event): Extension<SlackCommandEvent>,
 ) -> Json<SlackCommandEventResponse> {
-    let answer = ack(&command_text(&event));
-    inbound.command(event);
-    Json(answer)
+    let text = command_text(&event);
+    // Slack never retries a slash command: if it cannot be stored, say so in the ack.
+    match inbound.command(event).await {
+        Ok(()) => Json(ack(&text)),
+        Err(error) => Json(not_stored(&text, &error)),
+    }
+}
+
+/// The ack of a command deckhand could not store: nothing was done.
+fn not_stored(text: &str, error: &NotStored) -> SlackCommandEventResponse {
+    tracing::error!(%error, "a slash command could not be stored");
+    let answer = format!(
+        "⚠️ deckhand could not record `{}` (its database did not answer); nothing was done. Try again in a minute.",
+        deckhand_commands::without_credentials(text)
+    );
+    SlackCommandEventResponse::new(SlackMessageContent::new().with_text(answer))
+        .with_response_type(SlackMessageResponseType::Ephemeral)
 }
 
 async fn http_push(
@@ -271,10 +295,14 @@ async fn http_push(
     match event {
         // Slack checks the URL before it sends anything else.
         SlackPushEvent::UrlVerification(verification) => verification.challenge.into_response(),
-        SlackPushEvent::EventCallback(callback) => {
-            inbound.push(callback);
-            StatusCode::OK.into_response()
-        }
+        // Not stored: 503, and Slack delivers it again.
+        SlackPushEvent::EventCallback(callback) => match inbound.push(callback).await {
+            Ok(()) => StatusCode::OK.into_response(),
+            Err(error) => {
+                tracing::error!(%error, "a Slack event could not be stored");
+                StatusCode::SERVICE_UNAVAILABLE.into_response()
+            }
+        },
         SlackPushEvent::AppRateLimited(limited) => {
             tracing::warn!(?limited, "Slack is rate-limiting deckhand's events");
             StatusCode::OK.into_response()
@@ -286,8 +314,13 @@ async fn http_interaction(
     State(inbound): State<Inbound>,
     Extension(event): Extension<SlackInteractionEvent>,
 ) -> StatusCode {
-    inbound.interaction(event);
-    StatusCode::OK
+    match inbound.interaction(event).await {
+        Ok(()) => StatusCode::OK,
+        Err(error) => {
+            tracing::error!(%error, "a Slack button click could not be stored");
+            StatusCode::SERVICE_UNAVAILABLE
+        }
+    }
 }
 
 // ---- Socket Mode ----
@@ -342,11 +375,14 @@ async fn socket_command(
     _client: Arc<SlackHyperClient>,
     state: SlackClientEventsUserState,
 ) -> UserCallbackResult<SlackCommandEventResponse> {
-    let answer = ack(&command_text(&event));
-    if let Some(inbound) = inbound_of(&state).await {
-        inbound.command(event);
+    let text = command_text(&event);
+    match inbound_of(&state).await {
+        Some(inbound) => match inbound.command(event).await {
+            Ok(()) => Ok(ack(&text)),
+            Err(error) => Ok(not_stored(&text, &error)),
+        },
+        None => Ok(ack(&text)),
     }
-    Ok(answer)
 }
 
 async fn socket_push(
@@ -354,8 +390,9 @@ async fn socket_push(
     _client: Arc<SlackHyperClient>,
     state: SlackClientEventsUserState,
 ) -> UserCallbackResult<()> {
+    // An error leaves the envelope unacknowledged, so Slack delivers it again.
     if let Some(inbound) = inbound_of(&state).await {
-        inbound.push(event);
+        inbound.push(event).await?;
     }
     Ok(())
 }
@@ -366,7 +403,7 @@ async fn socket_interaction(
     state: SlackClientEventsUserState,
 ) -> UserCallbackResult<()> {
     if let Some(inbound) = inbound_of(&state).await {
-        inbound.interaction(event);
+        inbound.interaction(event).await?;
     }
     Ok(())
 }
@@ -377,5 +414,10 @@ fn socket_error(
     _state: SlackClientEventsUserState,
 ) -> StatusCode {
     tracing::warn!(%error, "a Slack Socket Mode message could not be handled");
-    StatusCode::OK
+    // Not stored: no ack, so Slack delivers the envelope again.
+    if error.downcast_ref::<NotStored>().is_some() {
+        StatusCode::SERVICE_UNAVAILABLE
+    } else {
+        StatusCode::OK
+    }
 }

@@ -5,7 +5,7 @@
 pub mod announcements;
 pub mod approvals;
 pub mod audit;
-pub mod events;
+pub mod inbox;
 pub mod incidents;
 pub mod jobs;
 pub mod locks;

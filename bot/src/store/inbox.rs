@@ -1,0 +1,223 @@
+//! The inbox: every verified inbound event, stored before the platform is acknowledged,
+//! deduplicated by its delivery id, claimed by the process handling it, and marked
+//! handled at the end, so a crash in between loses nothing and repeats nothing.
+
+use sqlx::{Any, Executor, FromRow};
+
+use crate::chat::{Event, Person};
+
+/// An event as the inbox holds it.
+#[derive(Debug, Clone)]
+pub struct Stored {
+    pub id: i64,
+    pub received_at: i64,
+    pub event: Event,
+}
+
+#[derive(FromRow)]
+struct Row {
+    id: i64,
+    delivery_id: Option<String>,
+    platform: String,
+    channel: String,
+    user_id: String,
+    user_name: String,
+    kind: String,
+    text: Option<String>,
+    message_id: Option<String>,
+    emoji: Option<String>,
+    added: Option<i64>,
+    received_at: i64,
+}
+
+impl Row {
+    fn into_stored(self) -> Stored {
+        let user = Person {
+            id: self.user_id,
+            name: self.user_name,
+        };
+        // The platform prefix was added on the way in; the event carries the bare id.
+        let event_id = self.delivery_id.map(|d| match d.split_once(':') {
+            Some((platform, id)) if platform == self.platform => id.to_owned(),
+            _ => d,
+        });
+        let event = match self.kind.as_str() {
+            "reaction" => Event::Reaction {
+                platform: self.platform,
+                channel: self.channel,
+                message_id: self.message_id.unwrap_or_default(),
+                user,
+                emoji: self.emoji.unwrap_or_default(),
+                added: self.added.unwrap_or(1) != 0,
+                event_id,
+            },
+            _ => Event::Command {
+                platform: self.platform,
+                channel: self.channel,
+                user,
+                text: self.text.unwrap_or_default(),
+                event_id,
+            },
+        };
+        Stored {
+            id: self.id,
+            received_at: self.received_at,
+            event,
+        }
+    }
+}
+
+/// The key a delivery is deduplicated by: `platform:id`.
+fn delivery_key(event: &Event) -> Option<String> {
+    let (platform, id) = match event {
+        Event::Command {
+            platform, event_id, ..
+        }
+        | Event::Reaction {
+            platform, event_id, ..
+        } => (platform, event_id.as_ref()?),
+    };
+    Some(format!("{platform}:{id}"))
+}
+
+/// Stores `event`, claimed by `claimant` until `claimed_until`; `None` when its delivery
+/// id was stored before (a retry or replay).
+pub async fn receive<'c>(
+    db: impl Executor<'c, Database = Any>,
+    event: &Event,
+    claimant: &str,
+    claimed_until: i64,
+    now: i64,
+) -> sqlx::Result<Option<i64>> {
+    let (platform, channel, user, kind, text, message_id, emoji, added) = match event {
+        // A pasted key is refused when the line is parsed; it is never stored.
+        Event::Command {
+            platform,
+            channel,
+            user,
+            text,
+            ..
+        } => (
+            platform,
+            channel,
+            user,
+            "command",
+            Some(deckhand_commands::without_credentials(text)),
+            None,
+            None,
+            None,
+        ),
+        Event::Reaction {
+            platform,
+            channel,
+            message_id,
+            user,
+            emoji,
+            added,
+            ..
+        } => (
+            platform,
+            channel,
+            user,
+            "reaction",
+            None,
+            Some(message_id),
+            Some(emoji),
+            Some(i64::from(*added)),
+        ),
+    };
+    let id: Option<(i64,)> = sqlx::query_as(
+        "INSERT INTO inbox (delivery_id, platform, channel, user_id, user_name, kind, text, message_id, emoji, added, received_at, claimed_by, claimed_until) \
+         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13) \
+         ON CONFLICT (delivery_id) DO NOTHING RETURNING id",
+    )
+    .bind(delivery_key(event))
+    .bind(platform)
+    .bind(channel)
+    .bind(&user.id)
+    .bind(&user.name)
+    .bind(kind)
+    .bind(text)
+    .bind(message_id)
+    .bind(emoji)
+    .bind(added)
+    .bind(now)
+    .bind(claimant)
+    .bind(claimed_until)
+    .fetch_optional(db)
+    .await?;
+    Ok(id.map(|(id,)| id))
+}
+
+/// Marks an event done; `outcome` is `handled` or `expired`.
+pub async fn finish<'c>(
+    db: impl Executor<'c, Database = Any>,
+    id: i64,
+    outcome: &str,
+    now: i64,
+) -> sqlx::Result<()> {
+    sqlx::query("UPDATE inbox SET handled_at = $1, outcome = $2 WHERE id = $3")
+        .bind(now)
+        .bind(outcome)
+        .bind(id)
+        .execute(db)
+        .await?;
+    Ok(())
+}
+
+/// Claims one unhandled event whose claim ran out (its handler died), for `claimant`.
+pub async fn claim_abandoned<'c>(
+    db: impl Executor<'c, Database = Any>,
+    claimant: &str,
+    claimed_until: i64,
+    now: i64,
+) -> sqlx::Result<Option<Stored>> {
+    let row: Option<Row> = sqlx::query_as(
+        "UPDATE inbox SET claimed_by = $1, claimed_until = $2 \
+         WHERE id = (SELECT id FROM inbox WHERE handled_at IS NULL AND claimed_until < $3 ORDER BY id LIMIT 1) \
+         AND handled_at IS NULL AND claimed_until < $3 \
+         RETURNING id, delivery_id, platform, channel, user_id, user_name, kind, text, message_id, emoji, added, received_at",
+    )
+    .bind(claimant)
+    .bind(claimed_until)
+    .bind(now)
+    .fetch_optional(db)
+    .await?;
+    Ok(row.map(Row::into_stored))
+}
+
+/// Frees every unhandled event's claim but `keep`'s: at start on SQLite, where the
+/// claimants are dead processes.
+pub async fn release_claims<'c>(
+    db: impl Executor<'c, Database = Any>,
+    keep: &str,
+) -> sqlx::Result<u64> {
+    let done = sqlx::query(
+        "UPDATE inbox SET claimed_until = 0 WHERE handled_at IS NULL AND (claimed_by IS NULL OR claimed_by <> $1)",
+    )
+    .bind(keep)
+    .execute(db)
+    .await?;
+    Ok(done.rows_affected())
+}
+
+/// Forgets handled events older than `before`: platforms stop retrying within minutes,
+/// and the table must not grow forever.
+pub async fn forget_before<'c>(
+    db: impl Executor<'c, Database = Any>,
+    before: i64,
+) -> sqlx::Result<u64> {
+    let done = sqlx::query("DELETE FROM inbox WHERE handled_at IS NOT NULL AND received_at < $1")
+        .bind(before)
+        .execute(db)
+        .await?;
+    Ok(done.rows_affected())
+}
+
+/// Events stored and not yet handled, for `/metrics` and tests.
+pub async fn unhandled<'c>(db: impl Executor<'c, Database = Any>) -> sqlx::Result<i64> {
+    let (count,): (i64,) = sqlx::query_as("SELECT COUNT(*) FROM inbox WHERE handled_at IS NULL")
+        .fetch_one(db)
+        .await?;
+    Ok(count)
+}
