@@ -1,0 +1,236 @@
+//! kill -9 after an acknowledgement: `deckhand run` in Slack HTTP mode acknowledges a
+//! slash command, dies before it acts on it, and the next start acts on it exactly once,
+//! or, past `bot.replay_window`, tells its author that nothing was done.
+
+use std::process::{Child, Command, Stdio};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use axum::extract::{Path, State};
+use axum::routing::post;
+use deckhand::store::jobs::{self, JobState};
+use deckhand::store::{Store, inbox};
+use hmac::{Hmac, Mac};
+use serde_json::{Value, json};
+use sha2::Sha256;
+
+mod common;
+
+use common::{BIN, workspace};
+
+const SECRET: &str = "inbox-test-signing-secret";
+
+const CONFIG: &str = r#"
+[bot]
+replay_window = "REPLAY"
+[roles]
+team = ["slack:U01ALICE"]
+[environments.prod]
+deployers = ["team"]
+[[environments.prod.deploy]]
+name = "Deploy"
+run = ["true"]
+"#;
+
+/// Just enough of Slack's Web API for a deploy: calls are recorded; `users.info` can be
+/// made to hang, which holds deckhand between its ack and its handling.
+#[derive(Default)]
+struct Stub {
+    calls: Mutex<Vec<(String, String)>>,
+    hang: AtomicBool,
+    ts: AtomicU64,
+}
+
+async fn api(
+    State(stub): State<Arc<Stub>>,
+    Path(method): Path<String>,
+    body: String,
+) -> axum::Json<Value> {
+    stub.calls.lock().unwrap().push((method.clone(), body));
+    if method == "users.info" && stub.hang.load(Ordering::SeqCst) {
+        std::future::pending::<()>().await;
+    }
+    let ts = format!("1700000000.{:06}", stub.ts.fetch_add(1, Ordering::SeqCst));
+    axum::Json(match method.as_str() {
+        "users.info" => {
+            json!({"ok": true, "user": {"id": "U01ALICE", "name": "alice", "profile": {"display_name": "alice"}}})
+        }
+        "chat.postMessage" => json!({"ok": true, "channel": "C1", "ts": ts, "message": {"ts": ts}}),
+        "chat.postEphemeral" => json!({"ok": true, "message_ts": ts}),
+        "chat.update" => json!({"ok": true, "channel": "C1", "ts": ts}),
+        _ => json!({"ok": true}),
+    })
+}
+
+async fn stub() -> (Arc<Stub>, String) {
+    let stub = Arc::new(Stub::default());
+    let app = axum::Router::new()
+        .route("/api/{method}", post(api))
+        .with_state(stub.clone());
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let url = format!("http://{}/api", listener.local_addr().unwrap());
+    tokio::spawn(async move { axum::serve(listener, app).await.unwrap() });
+    (stub, url)
+}
+
+fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port()
+}
+
+/// `deckhand run` in `dir`, up (its /healthz answers).
+async fn run(dir: &std::path::Path, api_url: &str, port: u16) -> Child {
+    let child = Command::new(BIN)
+        .arg("run")
+        .current_dir(dir)
+        .env("SLACK_BOT_TOKEN", "xoxb-test")
+        .env("SLACK_SIGNING_SECRET", SECRET)
+        .env("SLACK_API_URL", api_url)
+        .env("DECKHAND_LISTEN", format!("127.0.0.1:{port}"))
+        .env(
+            "DATABASE_URL",
+            format!("sqlite://{}/deckhand.db", dir.display()),
+        )
+        .stdin(Stdio::null())
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    let started = Instant::now();
+    while reqwest::get(format!("http://127.0.0.1:{port}/healthz"))
+        .await
+        .is_err()
+    {
+        assert!(
+            started.elapsed() < Duration::from_secs(30),
+            "deckhand never came up"
+        );
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    child
+}
+
+async fn slash_command(port: u16, text: &str) -> Value {
+    let body = format!(
+        "team_id=T1&channel_id=C1&user_id=U01ALICE&user_name=alice&command=%2Fdeploy&text={}&api_app_id=A1&response_url=https%3A%2F%2Fhooks.slack.com%2Fx&trigger_id=trigger-1",
+        text.replace(' ', "+")
+    );
+    let timestamp = chrono::Utc::now().timestamp();
+    let mut mac = Hmac::<Sha256>::new_from_slice(SECRET.as_bytes()).unwrap();
+    mac.update(format!("v0:{timestamp}:{body}").as_bytes());
+    let signature = format!("v0={}", hex_of(&mac.finalize().into_bytes()));
+    let answer = reqwest::Client::new()
+        .post(format!("http://127.0.0.1:{port}/slack/commands"))
+        .header("content-type", "application/x-www-form-urlencoded")
+        .header("x-slack-request-timestamp", timestamp.to_string())
+        .header("x-slack-signature", signature)
+        .body(body)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(answer.status(), 200);
+    answer.json().await.unwrap()
+}
+
+fn hex_of(bytes: &[u8]) -> String {
+    bytes.iter().map(|b| format!("{b:02x}")).collect()
+}
+
+/// Acknowledged, stored, not handled: deckhand is held in its users.info lookup.
+async fn acknowledged_then_killed(dir: &std::path::Path, stub: &Stub, api_url: &str) {
+    stub.hang.store(true, Ordering::SeqCst);
+    let port = free_port();
+    let mut deckhand = run(dir, api_url, port).await;
+    let ack = slash_command(port, "prod v1").await;
+    assert!(ack["text"].as_str().unwrap().contains("on it"), "{ack}");
+    let store = store(dir).await;
+    assert_eq!(
+        inbox::unhandled(&store.pool).await.unwrap(),
+        1,
+        "stored before the ack"
+    );
+    assert!(
+        jobs::get(&store.pool, 1).await.unwrap().is_none(),
+        "not acted on yet"
+    );
+    deckhand.kill().unwrap(); // SIGKILL: nothing runs on the way out
+    deckhand.wait().unwrap();
+    stub.hang.store(false, Ordering::SeqCst);
+}
+
+async fn store(dir: &std::path::Path) -> Store {
+    Store::connect(&format!("sqlite://{}/deckhand.db", dir.display()))
+        .await
+        .unwrap()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_command_acknowledged_before_a_kill_is_handled_once_after_the_restart() {
+    let dir = workspace(Some(&CONFIG.replace("REPLAY", "2m")));
+    let (stub, api_url) = stub().await;
+    acknowledged_then_killed(&dir, &stub, &api_url).await;
+
+    let port = free_port();
+    let mut deckhand = run(&dir, &api_url, port).await;
+    let store = store(&dir).await;
+    let started = Instant::now();
+    loop {
+        let job = jobs::get(&store.pool, 1).await.unwrap();
+        if job.as_ref().is_some_and(|j| j.state == JobState::Succeeded) {
+            break;
+        }
+        assert!(
+            started.elapsed() < Duration::from_secs(30),
+            "never handled: {job:?}"
+        );
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    assert_eq!(
+        jobs::history(&store.pool, "prod", 10).await.unwrap().len(),
+        1,
+        "exactly once"
+    );
+    assert_eq!(inbox::unhandled(&store.pool).await.unwrap(), 0);
+    deckhand.kill().ok();
+    deckhand.wait().ok();
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_command_too_old_to_replay_is_dropped_and_its_author_told() {
+    let dir = workspace(Some(&CONFIG.replace("REPLAY", "1s")));
+    let (stub, api_url) = stub().await;
+    acknowledged_then_killed(&dir, &stub, &api_url).await;
+    tokio::time::sleep(Duration::from_millis(1500)).await;
+
+    let port = free_port();
+    let mut deckhand = run(&dir, &api_url, port).await;
+    let store = store(&dir).await;
+    let started = Instant::now();
+    let told = loop {
+        let calls = stub.calls.lock().unwrap().clone();
+        if let Some((_, body)) = calls
+            .iter()
+            .find(|(m, b)| m == "chat.postEphemeral" && b.contains("restarted"))
+        {
+            break body.clone();
+        }
+        assert!(
+            started.elapsed() < Duration::from_secs(30),
+            "alice was never told: {calls:?}"
+        );
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    };
+    assert!(told.contains("nothing was done, send it again"), "{told}");
+    assert!(told.contains("U01ALICE"), "told privately to alice: {told}");
+    assert!(
+        jobs::get(&store.pool, 1).await.unwrap().is_none(),
+        "nothing was done"
+    );
+    assert_eq!(inbox::unhandled(&store.pool).await.unwrap(), 0);
+    deckhand.kill().ok();
+    deckhand.wait().ok();
+}
