@@ -68,6 +68,24 @@ fn high_entropy(word: &str) -> bool {
     entropy >= 4.0
 }
 
+/// `text` with every word that looks like a credential replaced by `[credential]`: what
+/// may be stored of a line before it is parsed (and refused).
+pub fn without_credentials(text: &str) -> String {
+    if !text
+        .split_whitespace()
+        .any(|w| looks_like_credential(w).is_some())
+    {
+        return text.to_owned();
+    }
+    text.split_whitespace()
+        .map(|w| match looks_like_credential(w) {
+            Some(_) => "[credential]",
+            None => w,
+        })
+        .collect::<Vec<_>>()
+        .join(" ")
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -117,22 +135,4 @@ mod tests {
             assert_eq!(looks_like_credential(word), None, "{word}");
         }
     }
-}
-
-/// `text` with every word that looks like a credential replaced by `[credential]`: what
-/// may be stored of a line before it is parsed (and refused).
-pub fn without_credentials(text: &str) -> String {
-    if !text
-        .split_whitespace()
-        .any(|w| looks_like_credential(w).is_some())
-    {
-        return text.to_owned();
-    }
-    text.split_whitespace()
-        .map(|w| match looks_like_credential(w) {
-            Some(_) => "[credential]",
-            None => w,
-        })
-        .collect::<Vec<_>>()
-        .join(" ")
 }
