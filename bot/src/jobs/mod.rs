@@ -315,6 +315,24 @@ impl Engine {
         Ok(true)
     }
 
+    /// Ends a running job this process runs, only while it still holds the lease: a
+    /// runner that was fenced out changes nothing, and says why.
+    async fn end_held(&self, job: &Job, to: JobState, error: Option<&str>) -> anyhow::Result<bool> {
+        let mut tx = self.ctx.store.pool.begin().await?;
+        if !jobs::transition_held(&mut *tx, job.id, &self.instance, to, error, now_ms()).await? {
+            tx.rollback().await?;
+            tracing::error!(
+                job = job.id,
+                "the job is no longer this runner's (its lease lapsed or moved); its end was not written"
+            );
+            return Ok(false);
+        }
+        steps::skip_rest(&mut *tx, job.id).await?;
+        crate::store::locks::release_job(&mut *tx, &job.env, job.id).await?;
+        tx.commit().await?;
+        Ok(true)
+    }
+
     /// Waits until no job is queued and none of this process's jobs is running (jobs
     /// awaiting approval stay pending; another process's running jobs are its own).
     pub async fn wait_idle(&self) {

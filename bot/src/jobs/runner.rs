@@ -3,6 +3,7 @@
 //! outcome announced.
 
 use std::sync::Arc;
+use std::time::Duration;
 
 use tokio::time::Instant;
 use tokio_util::sync::CancellationToken;
@@ -99,7 +100,11 @@ impl Engine {
         if let Ok(mut running) = self.running.lock() {
             running.insert(job.id, token.clone());
         }
-        let heartbeat = tokio::spawn(self.clone().heartbeat(job.id, token.clone()));
+        let fenced = Arc::new(std::sync::atomic::AtomicBool::new(false));
+        let heartbeat = tokio::spawn(
+            self.clone()
+                .heartbeat(job.id, token.clone(), fenced.clone()),
+        );
         self.job_started(&job).await;
         self.ctx
             .audit(
@@ -111,7 +116,7 @@ impl Engine {
                 "",
             )
             .await;
-        let ending = match self.run_steps(&job, &token).await {
+        let ending = match self.run_steps(&job, &token, &fenced).await {
             Ok(ending) => ending,
             Err(e) => Ending::Failed(
                 self.ctx
@@ -120,6 +125,16 @@ impl Engine {
             ),
         };
         heartbeat.abort();
+        if fenced.load(std::sync::atomic::Ordering::SeqCst) {
+            tracing::error!(
+                job = job.id,
+                "fenced: the job's end is left to the holder of its lease"
+            );
+            if let Ok(mut running) = self.running.lock() {
+                running.remove(&job.id);
+            }
+            return;
+        }
         let ending = match ending {
             Ending::Cancelled if self.is_stopping() => Ending::Stopped,
             other => other,
@@ -133,24 +148,58 @@ impl Engine {
     }
 
     /// Keeps the lease alive and picks up cancels made by other replicas.
-    async fn heartbeat(self: Arc<Self>, job_id: i64, token: CancellationToken) {
+    /// Keeps the job's lease alive. The lease is a fence: when it cannot be renewed
+    /// before it runs out (the database locked or gone, or another process took the
+    /// job), the step is stopped and this runner writes nothing more for the job; the
+    /// holder of the job, or the sweeper once the lease has lapsed, records its end.
+    async fn heartbeat(
+        self: Arc<Self>,
+        job_id: i64,
+        token: CancellationToken,
+        fenced: Arc<std::sync::atomic::AtomicBool>,
+    ) {
+        let lease = self.settings.lease.as_millis() as i64;
+        let mut held_until = now_ms() + lease;
+        let fence = |why: &str| {
+            tracing::error!(
+                job = job_id,
+                "{why}; stopping the step and writing nothing more"
+            );
+            fenced.store(true, std::sync::atomic::Ordering::SeqCst);
+            token.cancel();
+        };
         loop {
             tokio::time::sleep(self.settings.heartbeat).await;
-            let until = now_ms() + self.settings.lease.as_millis() as i64;
-            match jobs::heartbeat(&self.ctx.store.pool, job_id, &self.instance, until).await {
-                Ok(Some(false)) => {}
-                Ok(Some(true)) => token.cancel(),
-                Ok(None) => {
-                    tracing::error!(job = job_id, "lost the job's lease; stopping it");
-                    token.cancel();
-                    return;
+            let until = now_ms() + lease;
+            // A renewal that cannot finish before the lease lapses is as good as failed.
+            let left = Duration::from_millis((held_until - now_ms()).max(0) as u64);
+            let renewed = tokio::time::timeout(
+                left,
+                jobs::heartbeat(&self.ctx.store.pool, job_id, &self.instance, until),
+            )
+            .await;
+            match renewed {
+                Ok(Ok(Some(cancel))) => {
+                    held_until = until;
+                    if cancel {
+                        token.cancel();
+                    }
                 }
-                Err(e) => tracing::warn!(job = job_id, error = %e, "heartbeat failed; will retry"),
+                Ok(Ok(None)) => return fence("lost the job's lease to another process"),
+                Ok(Err(e)) if now_ms() < held_until => {
+                    tracing::warn!(job = job_id, error = %e, "heartbeat failed; will retry");
+                }
+                Ok(Err(_)) | Err(_) => return fence("could not renew the job's lease in time"),
             }
         }
     }
 
-    async fn run_steps(&self, job: &Job, token: &CancellationToken) -> anyhow::Result<Ending> {
+    async fn run_steps(
+        &self,
+        job: &Job,
+        token: &CancellationToken,
+        fenced: &std::sync::atomic::AtomicBool,
+    ) -> anyhow::Result<Ending> {
         let Some(env) = self.ctx.config.env(&job.env) else {
             return Ok(Ending::Failed(format!(
                 "environment `{}` is no longer configured",
@@ -192,6 +241,10 @@ impl Engine {
                 step_idx: idx,
             };
             let outcome = steps::execute(step, &ctx).await;
+            // Fenced while the step ran: it was stopped, and its end is not ours to write.
+            if fenced.load(std::sync::atomic::Ordering::SeqCst) {
+                return Ok(Ending::Cancelled);
+            }
             if let Some(artifact) = &outcome.artifact {
                 jobs::set_artifact(&self.ctx.store.pool, job.id, artifact).await?;
             }
@@ -259,14 +312,12 @@ impl Engine {
                 Ok(id) => id,
                 Err(e) => {
                     tracing::error!(error = %format!("{e:#}"), "the automatic rollback could not be queued");
-                    self.end(job, &[JobState::Running], state, error, false)
-                        .await?;
+                    self.end_held(job, state, error).await?;
                     None
                 }
             },
             None => {
-                self.end(job, &[JobState::Running], state, error, false)
-                    .await?;
+                self.end_held(job, state, error).await?;
                 None
             }
         };
@@ -377,10 +428,10 @@ impl Engine {
     ) -> anyhow::Result<Option<i64>> {
         let mut tx = self.ctx.store.pool.begin().await?;
         let now = now_ms();
-        if !jobs::transition(
+        if !jobs::transition_held(
             &mut *tx,
             from.id,
-            &[JobState::Running],
+            &self.instance,
             JobState::Failed,
             error,
             now,

@@ -187,7 +187,7 @@ mod tests {
             stop(&elsewhere, Duration::from_millis(100)).await,
             Leftover::NotOurs
         );
-        assert!(members(other.id() as i32).len() == 1, "left alone");
+        assert!(!members(other.id() as i32).is_empty(), "left alone");
         other.kill().ok();
         other.wait().ok();
     }

@@ -239,6 +239,30 @@ pub async fn get<'c>(db: impl Executor<'c, Database = Any>, id: i64) -> sqlx::Re
     row.map(Job::try_from).transpose()
 }
 
+/// `transition`, only while `owner` holds the job's lease: a runner that lost its
+/// lease (fenced) writes nothing. `false` when the job moved or changed hands.
+pub async fn transition_held<'c>(
+    db: impl Executor<'c, Database = Any>,
+    id: i64,
+    owner: &str,
+    to: JobState,
+    error: Option<&str>,
+    now: i64,
+) -> sqlx::Result<bool> {
+    let done = sqlx::query(
+        "UPDATE jobs SET state = $1, error = COALESCE($2, error), finished_at = $3, lease_owner = NULL \
+         WHERE id = $4 AND state = 'running' AND lease_owner = $5",
+    )
+    .bind(to.as_str())
+    .bind(error)
+    .bind(now)
+    .bind(id)
+    .bind(owner)
+    .execute(db)
+    .await?;
+    Ok(done.rows_affected() == 1)
+}
+
 /// Moves a job from one of `from` to `to`; `false` when it was in none of them (someone
 /// else got there first). Terminal states stamp `finished_at`.
 pub async fn transition<'c>(
