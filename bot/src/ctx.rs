@@ -189,6 +189,28 @@ impl Ctx {
     }
 
     /// Appends to the audit log; a failure is logged, never hidden.
+    /// An audit row for a change the caller writes in its own transaction (redacted
+    /// here), so the change and its record commit together or not at all.
+    pub fn audit_row(
+        &self,
+        actor: &str,
+        platform: &str,
+        action: &str,
+        env: Option<&str>,
+        job: Option<i64>,
+        detail: &str,
+    ) -> audit::AuditEntry {
+        audit::AuditEntry {
+            at: now_ms(),
+            actor: actor.to_owned(),
+            platform: platform.to_owned(),
+            action: action.to_owned(),
+            env: env.map(str::to_owned),
+            job_id: job,
+            detail: self.redactor.redact(detail),
+        }
+    }
+
     pub async fn audit(
         &self,
         actor: &str,

@@ -50,27 +50,30 @@ impl Engine {
             params_hash: job.params_hash.clone(),
             created_at: now,
         };
-        if !approvals::record(&self.ctx.store.pool, job.id, &decision).await? {
+        let audit = self.ctx.audit_row(
+            &user.id,
+            &origin.platform,
+            if approve {
+                "approval.approved"
+            } else {
+                "approval.rejected"
+            },
+            Some(&job.env),
+            Some(job.id),
+            reason.as_deref().unwrap_or(""),
+        );
+        // The decision and its audit row commit together, or neither does.
+        let mut tx = self.ctx.store.pool.begin().await?;
+        if !approvals::record(&mut *tx, job.id, &decision).await? {
+            tx.rollback().await?;
             return Err(Refusal::AlreadyDecided {
                 job: job.id,
                 env: job.env.clone(),
             }
             .into());
         }
-        self.ctx
-            .audit(
-                &user.id,
-                &origin.platform,
-                if approve {
-                    "approval.approved"
-                } else {
-                    "approval.rejected"
-                },
-                Some(&job.env),
-                Some(job.id),
-                reason.as_deref().unwrap_or(""),
-            )
-            .await;
+        crate::store::audit::append(&mut *tx, &audit).await?;
+        tx.commit().await?;
         if approve {
             self.queue_at_quorum(origin, &job, now).await?;
         } else {
@@ -90,27 +93,22 @@ impl Engine {
         let user = &origin.user;
         let why = reason.map(|r| format!(": {r}")).unwrap_or_default();
         let error = format!("rejected by {}{why}", user.name);
-        let ended = self
-            .end(
-                job,
-                &[JobState::AwaitingApproval],
-                JobState::Rejected,
-                Some(&error),
-                false,
-            )
-            .await?;
-        if ended {
-            self.ctx
-                .audit(
-                    &user.id,
-                    &origin.platform,
-                    "job.rejected",
-                    Some(&job.env),
-                    Some(job.id),
-                    "",
-                )
-                .await;
-        }
+        // `false` when it moved on meanwhile: then whoever moved it has said so.
+        self.end(
+            job,
+            &[JobState::AwaitingApproval],
+            JobState::Rejected,
+            Some(&error),
+            &self.ctx.audit_row(
+                &user.id,
+                &origin.platform,
+                "job.rejected",
+                Some(&job.env),
+                Some(job.id),
+                "",
+            ),
+        )
+        .await?;
         Ok(())
     }
 
@@ -189,20 +187,17 @@ impl Engine {
                 &[JobState::AwaitingApproval],
                 JobState::Expired,
                 Some(&error),
-                false,
-            )
-            .await?
-        {
-            self.ctx
-                .audit(
+                &self.ctx.audit_row(
                     "deckhand",
                     "deckhand",
                     "job.expired",
                     Some(&job.env),
                     Some(job.id),
                     &error,
-                )
-                .await;
+                ),
+            )
+            .await?
+        {
             self.refresh_card(job.id).await;
         }
         Ok(())

@@ -28,20 +28,17 @@ impl Engine {
                         &[job.state],
                         JobState::Cancelled,
                         Some(&reason),
-                        false,
-                    )
-                    .await?
-                {
-                    self.ctx
-                        .audit(
+                        &self.ctx.audit_row(
                             &origin.user.id,
                             &origin.platform,
                             "job.cancelled",
                             Some(&job.env),
                             Some(job_id),
                             "",
-                        )
-                        .await;
+                        ),
+                    )
+                    .await?
+                {
                     self.refresh_card(job_id).await;
                     self.ctx
                         .say(

@@ -291,8 +291,8 @@ impl Engine {
     }
 
     /// Ends a job: moves it from one of `from` to `to`, marks its unfinished steps
-    /// skipped and (unless `keep_lock`) frees its env, in one transaction, so nobody
-    /// sees a finished job whose env is still held. `false` when the job was not in
+    /// skipped, frees its env and writes `audit`, in one transaction, so nobody sees a
+    /// finished job whose env is still held or whose end is not in the audit log. `false` when the job was not in
     /// `from` (someone else ended it first).
     async fn end(
         &self,
@@ -300,7 +300,7 @@ impl Engine {
         from: &[JobState],
         to: JobState,
         error: Option<&str>,
-        keep_lock: bool,
+        audit: &crate::store::audit::AuditEntry,
     ) -> anyhow::Result<bool> {
         let mut tx = self.ctx.store.pool.begin().await?;
         if !jobs::transition(&mut *tx, job.id, from, to, error, now_ms()).await? {
@@ -308,16 +308,21 @@ impl Engine {
             return Ok(false);
         }
         steps::skip_rest(&mut *tx, job.id).await?;
-        if !keep_lock {
-            crate::store::locks::release_job(&mut *tx, &job.env, job.id).await?;
-        }
+        crate::store::locks::release_job(&mut *tx, &job.env, job.id).await?;
+        crate::store::audit::append(&mut *tx, audit).await?;
         tx.commit().await?;
         Ok(true)
     }
 
     /// Ends a running job this process runs, only while it still holds the lease: a
     /// runner that was fenced out changes nothing, and says why.
-    async fn end_held(&self, job: &Job, to: JobState, error: Option<&str>) -> anyhow::Result<bool> {
+    async fn end_held(
+        &self,
+        job: &Job,
+        to: JobState,
+        error: Option<&str>,
+        audit: &crate::store::audit::AuditEntry,
+    ) -> anyhow::Result<bool> {
         let mut tx = self.ctx.store.pool.begin().await?;
         if !jobs::transition_held(&mut *tx, job.id, &self.instance, to, error, now_ms()).await? {
             tx.rollback().await?;
@@ -329,6 +334,7 @@ impl Engine {
         }
         steps::skip_rest(&mut *tx, job.id).await?;
         crate::store::locks::release_job(&mut *tx, &job.env, job.id).await?;
+        crate::store::audit::append(&mut *tx, audit).await?;
         tx.commit().await?;
         Ok(true)
     }

@@ -174,23 +174,20 @@ impl Engine {
                 &[JobState::Running, JobState::Queued],
                 JobState::Interrupted,
                 Some(&error),
-                false,
+                &self.ctx.audit_row(
+                    "deckhand",
+                    "deckhand",
+                    "job.interrupted",
+                    Some(&job.env),
+                    Some(job.id),
+                    &error,
+                ),
             )
             .await?
         {
             return Ok(());
         }
         steps::interrupt_running(&self.ctx.store.pool, job.id, now).await?;
-        self.ctx
-            .audit(
-                "deckhand",
-                "deckhand",
-                "job.interrupted",
-                Some(&job.env),
-                Some(job.id),
-                &error,
-            )
-            .await;
         self.refresh_card(job.id).await;
         let what = crate::render::subject(job);
         let announcement = crate::render::Announcement {

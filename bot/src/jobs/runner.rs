@@ -307,30 +307,28 @@ impl Engine {
             true => self.rollback_plan(job).await?,
             false => None,
         };
+        let audit = self.ctx.audit_row(
+            &self.instance,
+            "deckhand",
+            &format!("job.{}", state.as_str()),
+            Some(&job.env),
+            Some(job.id),
+            error.unwrap_or(""),
+        );
         let successor = match &plan {
-            Some((spec, _)) => match self.fail_into(job, error, spec).await {
+            Some((spec, _)) => match self.fail_into(job, error, spec, &audit).await {
                 Ok(id) => id,
                 Err(e) => {
                     tracing::error!(error = %format!("{e:#}"), "the automatic rollback could not be queued");
-                    self.end_held(job, state, error).await?;
+                    self.end_held(job, state, error, &audit).await?;
                     None
                 }
             },
             None => {
-                self.end_held(job, state, error).await?;
+                self.end_held(job, state, error, &audit).await?;
                 None
             }
         };
-        self.ctx
-            .audit(
-                &self.instance,
-                "deckhand",
-                &format!("job.{}", state.as_str()),
-                Some(&job.env),
-                Some(job.id),
-                error.unwrap_or(""),
-            )
-            .await;
         let ended = jobs::get(&self.ctx.store.pool, job.id)
             .await?
             .unwrap_or_else(|| job.clone());
@@ -425,6 +423,7 @@ impl Engine {
         from: &Job,
         error: Option<&str>,
         spec: &JobSpec,
+        audit: &crate::store::audit::AuditEntry,
     ) -> anyhow::Result<Option<i64>> {
         let mut tx = self.ctx.store.pool.begin().await?;
         let now = now_ms();
@@ -442,6 +441,7 @@ impl Engine {
             return Ok(None);
         }
         step_rows::skip_rest(&mut *tx, from.id).await?;
+        crate::store::audit::append(&mut *tx, audit).await?;
         let id = self.queue_successor(&mut tx, from, spec, now).await?;
         tx.commit().await?;
         Ok(Some(id))
