@@ -188,7 +188,7 @@ mod tests {
             Leftover::NotOurs
         );
         assert!(!members(other.id() as i32).is_empty(), "left alone");
-        other.kill().ok();
+        let _ = killpg(Pid::from_raw(other.id() as i32), Signal::SIGKILL);
         other.wait().ok();
     }
 }
