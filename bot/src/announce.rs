@@ -39,6 +39,12 @@ pub struct Announcements {
     ctx: Arc<Ctx>,
 }
 
+/// How long a poster holds an announcement before another may finish it: longer than
+/// any wait behind a rate limit.
+const POSTING_CLAIM: std::time::Duration = std::time::Duration::from_secs(300);
+/// How long after a failed delivery the sweeper tries the missing channels again.
+const RETRY: std::time::Duration = std::time::Duration::from_secs(30);
+
 impl Announcements {
     pub fn new(ctx: Arc<Ctx>) -> Announcements {
         Announcements { ctx }
@@ -142,25 +148,47 @@ impl Announcements {
         Ok(Outcome::Posted { id, messages })
     }
 
-    /// Posts a stored announcement once (the claim makes a second poster a no-op).
+    /// Posts a stored announcement to every channel it has not reached yet. It counts
+    /// as posted when each platform accepted it; a channel that failed is tried again by
+    /// the sweeper (`post_due`), and a poster that dies mid-way loses its claim.
     async fn post_announcement(
         &self,
         id: i64,
         announcement: &Announcement,
         now: i64,
     ) -> anyhow::Result<Vec<Posted>> {
-        if !announcements::claim(&self.ctx.store.pool, id, now).await? {
+        let pool = &self.ctx.store.pool;
+        if !announcements::claim(pool, id, now, now + POSTING_CLAIM.as_millis() as i64).await? {
             return self.announcement_messages(id).await;
         }
+        let delivered = announcements::delivered(pool, id).await?;
         let message = Message::Announcement(announcement.clone());
-        let mut posted = Vec::new();
+        let mut missing = 0;
         for channel in self.route(announcement) {
+            if delivered.contains(&channel) || !self.ctx.chat.reaches(&channel) {
+                continue;
+            }
             let subject = Subject::Announcement(id);
-            if let Some(p) = self.ctx.post_subject(&channel, &message, subject).await? {
-                posted.push(p);
+            match self.ctx.post_subject(&channel, &message, subject).await? {
+                Some(_) => announcements::record_delivery(pool, id, &channel, now_ms()).await?,
+                None => missing += 1,
             }
         }
-        Ok(posted)
+        let now = now_ms();
+        match missing {
+            0 => announcements::release(pool, id, Some(now), None).await?,
+            _ => {
+                announcements::release(pool, id, None, Some(now + RETRY.as_millis() as i64)).await?
+            }
+        }
+        if missing > 0 {
+            tracing::warn!(
+                announcement = id,
+                missing,
+                "not every channel took the announcement; will retry"
+            );
+        }
+        self.announcement_messages(id).await
     }
 
     /// Every message that shows the announcement.

@@ -1,6 +1,7 @@
-//! kill -9 after an acknowledgement: `deckhand run` in Slack HTTP mode acknowledges a
-//! slash command, dies before it acts on it, and the next start acts on it exactly once,
-//! or, past `bot.replay_window`, tells its author that nothing was done.
+//! kill -9 with work in flight, through `deckhand run` in Slack HTTP mode against a Slack
+//! stub: a slash command acknowledged but not acted on is acted on exactly once after the
+//! restart (or, past `bot.replay_window`, its author is told); an announcement stuck
+//! behind a 429 storm is delivered by the next start, once.
 
 use std::process::{Child, Command, Stdio};
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
@@ -8,6 +9,7 @@ use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use axum::extract::{Path, State};
+use axum::response::IntoResponse;
 use axum::routing::post;
 use deckhand::store::jobs::{self, JobState};
 use deckhand::store::{Store, inbox};
@@ -39,6 +41,8 @@ run = ["true"]
 struct Stub {
     calls: Mutex<Vec<(String, String)>>,
     hang: AtomicBool,
+    /// chat.postMessage answers 429 (Retry-After 1) while set.
+    storm: AtomicBool,
     ts: AtomicU64,
 }
 
@@ -46,7 +50,19 @@ async fn api(
     State(stub): State<Arc<Stub>>,
     Path(method): Path<String>,
     body: String,
-) -> axum::Json<Value> {
+) -> axum::response::Response {
+    if method == "chat.postMessage" && stub.storm.load(Ordering::SeqCst) {
+        stub.calls
+            .lock()
+            .unwrap()
+            .push(("chat.postMessage (429)".into(), body));
+        return (
+            axum::http::StatusCode::TOO_MANY_REQUESTS,
+            [("retry-after", "1")],
+            axum::Json(json!({"ok": false, "error": "ratelimited"})),
+        )
+            .into_response();
+    }
     stub.calls.lock().unwrap().push((method.clone(), body));
     if method == "users.info" && stub.hang.load(Ordering::SeqCst) {
         std::future::pending::<()>().await;
@@ -61,6 +77,7 @@ async fn api(
         "chat.update" => json!({"ok": true, "channel": "C1", "ts": ts}),
         _ => json!({"ok": true}),
     })
+    .into_response()
 }
 
 async fn stub() -> (Arc<Stub>, String) {
@@ -90,6 +107,7 @@ async fn run(dir: &std::path::Path, api_url: &str, port: u16) -> Child {
         .env("SLACK_BOT_TOKEN", "xoxb-test")
         .env("SLACK_SIGNING_SECRET", SECRET)
         .env("SLACK_API_URL", api_url)
+        .env("DECKHAND_API_TOKEN", "inbox-test-api-token")
         .env("DECKHAND_LISTEN", format!("127.0.0.1:{port}"))
         .env(
             "DATABASE_URL",
@@ -231,6 +249,80 @@ async fn a_command_too_old_to_replay_is_dropped_and_its_author_told() {
         "nothing was done"
     );
     assert_eq!(inbox::unhandled(&store.pool).await.unwrap(), 0);
+    deckhand.kill().ok();
+    deckhand.wait().ok();
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_announcement_stuck_behind_a_429_storm_is_delivered_once_after_a_kill() {
+    let dir = workspace(Some(&format!(
+        "{}\n",
+        CONFIG
+            .replace("REPLAY", "2m")
+            .replace("[bot]", "[bot]\nannounce = [\"slack:#deploys\"]")
+    )));
+    let (stub, api_url) = stub().await;
+    stub.storm.store(true, Ordering::SeqCst);
+    let port = free_port();
+    let mut deckhand = run(&dir, &api_url, port).await;
+    // The API call waits on Slack's 429s; it is not what this test waits for.
+    tokio::spawn(
+        reqwest::Client::new()
+            .post(format!("http://127.0.0.1:{port}/api/v1/announcements"))
+            .bearer_auth("inbox-test-api-token")
+            .json(&json!({"sender": "ci", "type": "deployment", "subject": "Deployed v7", "recipients": ["slack:#deploys"]}))
+            .send(),
+    );
+    let started = Instant::now();
+    while !stub
+        .calls
+        .lock()
+        .unwrap()
+        .iter()
+        .any(|(m, _)| m == "chat.postMessage (429)")
+    {
+        assert!(
+            started.elapsed() < Duration::from_secs(30),
+            "never tried to post"
+        );
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    deckhand.kill().unwrap();
+    deckhand.wait().unwrap();
+    let store = store(&dir).await;
+    let (posted,): (Option<i64>,) =
+        sqlx::query_as("SELECT posted_at FROM announcements WHERE id = 1")
+            .fetch_one(&store.pool)
+            .await
+            .unwrap();
+    assert_eq!(posted, None, "not marked posted before Slack took it");
+
+    stub.storm.store(false, Ordering::SeqCst);
+    let mut deckhand = run(&dir, &api_url, free_port()).await;
+    let started = Instant::now();
+    loop {
+        let (posted,): (Option<i64>,) =
+            sqlx::query_as("SELECT posted_at FROM announcements WHERE id = 1")
+                .fetch_one(&store.pool)
+                .await
+                .unwrap();
+        if posted.is_some() {
+            break;
+        }
+        assert!(
+            started.elapsed() < Duration::from_secs(30),
+            "never delivered"
+        );
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    let delivered = stub
+        .calls
+        .lock()
+        .unwrap()
+        .iter()
+        .filter(|(m, b)| m == "chat.postMessage" && b.contains("Deployed v7"))
+        .count();
+    assert_eq!(delivered, 1, "delivered exactly once");
     deckhand.kill().ok();
     deckhand.wait().ok();
 }

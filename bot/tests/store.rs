@@ -547,24 +547,46 @@ store_test!(announcements_dedupe_by_key_and_are_claimed_once, |store| {
             .is_some(),
         "no key, no dedupe"
     );
+    let due = |at: i64| {
+        let pool = store.pool.clone();
+        async move {
+            announcements::due(&pool, at)
+                .await
+                .unwrap()
+                .into_iter()
+                .map(|a| a.id)
+                .collect::<Vec<_>>()
+        }
+    };
+    assert!(!due(99).await.contains(&id), "not due before its time");
+    assert!(due(100).await.contains(&id));
     assert!(
-        announcements::due(&store.pool, 99)
+        announcements::claim(&store.pool, id, 100, 500)
             .await
             .unwrap()
-            .is_empty()
     );
+    assert!(
+        !announcements::claim(&store.pool, id, 101, 600)
+            .await
+            .unwrap(),
+        "one poster at a time"
+    );
+    assert!(!due(200).await.contains(&id), "being posted");
+    assert!(
+        due(501).await.contains(&id),
+        "a poster that died loses its claim"
+    );
+    announcements::record_delivery(&store.pool, id, "slack:#deploys", 502)
+        .await
+        .unwrap();
     assert_eq!(
-        announcements::due(&store.pool, 100).await.unwrap()[0].id,
-        id
+        announcements::delivered(&store.pool, id).await.unwrap(),
+        ["slack:#deploys"]
     );
-    assert!(announcements::claim(&store.pool, id, 100).await.unwrap());
-    assert!(!announcements::claim(&store.pool, id, 101).await.unwrap());
-    assert!(
-        announcements::due(&store.pool, 200)
-            .await
-            .unwrap()
-            .is_empty()
-    );
+    announcements::release(&store.pool, id, Some(502), None)
+        .await
+        .unwrap();
+    assert!(!due(600).await.contains(&id), "posted");
     let posted = messages::PostedMessage {
         platform: "slack".into(),
         channel: "C1".into(),

@@ -119,6 +119,13 @@ impl Chat {
         self.platforms.contains_key(name)
     }
 
+    /// Whether a channel ref can be posted to at all (its platform, or the console, is
+    /// configured): a channel that cannot is skipped, not waited for.
+    pub fn reaches(&self, channel_ref: &str) -> bool {
+        split_channel(channel_ref)
+            .is_some_and(|(platform, _)| self.has(platform) || self.has("console"))
+    }
+
     /// The platform for a channel ref, and the channel to give it. In the console every
     /// channel prints to the terminal; otherwise a channel of a platform that is not
     /// configured is skipped with one warning.

@@ -35,6 +35,7 @@ impl Engine {
             }
             // Alone on the file: what a dead process had claimed is free at once.
             inbox::release_claims(&self.ctx.store.pool, &self.instance).await?;
+            crate::store::announcements::release_claims(&self.ctx.store.pool).await?;
         }
         self.replay_abandoned().await
     }

@@ -63,29 +63,85 @@ pub async fn get<'c>(
     .await
 }
 
-/// Claims an announcement for posting: `true` for exactly one caller, so a scheduled
-/// notice is posted once even across restarts and replicas.
+/// Claims an announcement for posting until `until`: `true` for one caller at a time,
+/// so two posters never send it together; a claim that lapses (its poster died) can be
+/// taken again, and only channels not yet delivered are sent.
 pub async fn claim<'c>(
     db: impl Executor<'c, Database = Any>,
     id: i64,
     now: i64,
+    until: i64,
 ) -> sqlx::Result<bool> {
-    let done =
-        sqlx::query("UPDATE announcements SET posted_at = $1 WHERE id = $2 AND posted_at IS NULL")
-            .bind(now)
-            .bind(id)
-            .execute(db)
-            .await?;
+    let done = sqlx::query(
+        "UPDATE announcements SET claimed_until = $1 WHERE id = $2 AND posted_at IS NULL \
+         AND (claimed_until IS NULL OR claimed_until < $3)",
+    )
+    .bind(until)
+    .bind(id)
+    .bind(now)
+    .execute(db)
+    .await?;
     Ok(done.rows_affected() == 1)
 }
 
-/// Scheduled announcements whose time has come and that nobody posted yet.
+/// Channels the announcement already reached.
+pub async fn delivered<'c>(
+    db: impl Executor<'c, Database = Any>,
+    id: i64,
+) -> sqlx::Result<Vec<String>> {
+    let rows: Vec<(String,)> = sqlx::query_as(
+        "SELECT channel_ref FROM announcement_deliveries WHERE announcement_id = $1",
+    )
+    .bind(id)
+    .fetch_all(db)
+    .await?;
+    Ok(rows.into_iter().map(|(c,)| c).collect())
+}
+
+/// Records that `channel_ref` has the announcement (the platform said so).
+pub async fn record_delivery<'c>(
+    db: impl Executor<'c, Database = Any>,
+    id: i64,
+    channel_ref: &str,
+    now: i64,
+) -> sqlx::Result<()> {
+    sqlx::query(
+        "INSERT INTO announcement_deliveries (announcement_id, channel_ref, delivered_at) VALUES ($1, $2, $3) \
+         ON CONFLICT (announcement_id, channel_ref) DO NOTHING",
+    )
+    .bind(id)
+    .bind(channel_ref)
+    .bind(now)
+    .execute(db)
+    .await?;
+    Ok(())
+}
+
+/// Ends a poster's claim: posted (every channel has it), or free again at `retry_at`.
+pub async fn release<'c>(
+    db: impl Executor<'c, Database = Any>,
+    id: i64,
+    posted_at: Option<i64>,
+    retry_at: Option<i64>,
+) -> sqlx::Result<()> {
+    sqlx::query("UPDATE announcements SET posted_at = $1, claimed_until = $2 WHERE id = $3")
+        .bind(posted_at)
+        .bind(retry_at)
+        .bind(id)
+        .execute(db)
+        .await?;
+    Ok(())
+}
+
+/// Announcements whose time has come that are not (fully) posted and that nobody is
+/// posting now: scheduled ones, and immediate ones whose poster failed or died.
 pub async fn due<'c>(
     db: impl Executor<'c, Database = Any>,
     now: i64,
 ) -> sqlx::Result<Vec<StoredAnnouncement>> {
     sqlx::query_as(sqlx::AssertSqlSafe(format!(
-        "SELECT {COLUMNS} FROM announcements WHERE posted_at IS NULL AND scheduled_for IS NOT NULL AND scheduled_for <= $1 ORDER BY scheduled_for, id"
+        "SELECT {COLUMNS} FROM announcements WHERE posted_at IS NULL AND COALESCE(scheduled_for, created_at) <= $1 \
+         AND (claimed_until IS NULL OR claimed_until < $1) ORDER BY COALESCE(scheduled_for, created_at), id"
     )))
     .bind(now)
     .fetch_all(db)
@@ -105,4 +161,15 @@ pub async fn update_body<'c>(
         .execute(db)
         .await?;
     Ok(())
+}
+
+/// Frees every claim on announcements not yet posted: at start on SQLite, where the
+/// claimants are dead processes.
+pub async fn release_claims<'c>(db: impl Executor<'c, Database = Any>) -> sqlx::Result<u64> {
+    let done = sqlx::query(
+        "UPDATE announcements SET claimed_until = NULL WHERE posted_at IS NULL AND claimed_until IS NOT NULL",
+    )
+    .execute(db)
+    .await?;
+    Ok(done.rows_affected())
 }
