@@ -100,22 +100,27 @@ async fn a_steady_stream_of_posts_holds_a_reaction_only_so_long() {
     let gate = Gate::closed();
     let ctx = ctx_with(gate.clone()).await;
     // Posts keep starting and ending (a backlog draining behind a rate limit), so
-    // there is always one in flight and one settling every 200 ms.
+    // there is always one in flight and one settling every 200 ms: each post is let
+    // through only once the next has reached the platform.
     let stream = {
         let (ctx, gate) = (ctx.clone(), gate.clone());
         tokio::spawn(async move {
             for job in 1.. {
                 let ctx = ctx.clone();
+                let reached = gate.posted.notified();
                 tokio::spawn(async move {
                     ctx.post_subject("gate:C1", &Message::text("card"), Subject::Job(job))
                         .await
                 });
+                reached.await;
+                if job > 1 {
+                    gate.open.add_permits(1);
+                }
                 tokio::time::sleep(Duration::from_millis(200)).await;
-                gate.open.add_permits(1);
             }
         })
     };
-    gate.posted.notified().await;
+    tokio::time::sleep(Duration::from_millis(100)).await;
     let started = std::time::Instant::now();
     let patience = deckhand::ctx::IN_FLIGHT_PATIENCE;
     let found = tokio::time::timeout(

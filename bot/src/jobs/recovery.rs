@@ -9,6 +9,9 @@ use crate::steps::supervise::{self, Leftover};
 use crate::store::jobs::{self, Job, JobState};
 use crate::store::{Dialect, inbox, now_ms, steps};
 
+/// At start, the cards of jobs that ended within this long are redrawn.
+const CARD_REDRAW_WINDOW: std::time::Duration = std::time::Duration::from_secs(3600);
+
 impl Engine {
     /// Run once at start. On SQLite this process is the only runner, so anything left
     /// running or queued belongs to a process that died. On Postgres other replicas may
@@ -37,7 +40,19 @@ impl Engine {
             inbox::release_claims(&self.ctx.store.pool, &self.instance).await?;
             crate::store::announcements::release_claims(&self.ctx.store.pool).await?;
         }
+        self.redraw_recent_cards().await?;
         self.replay_abandoned().await
+    }
+
+    /// Card edits wait in memory behind the rate limits; a crash loses the ones not yet
+    /// sent. Cards are drawn from the store, so redrawing the recent ones at start makes
+    /// every card show its job's last recorded state.
+    async fn redraw_recent_cards(&self) -> anyhow::Result<()> {
+        let since = now_ms() - CARD_REDRAW_WINDOW.as_millis() as i64;
+        for id in jobs::recently_active(&self.ctx.store.pool, since).await? {
+            self.refresh_card(id).await;
+        }
+        Ok(())
     }
 
     /// Events stored but never handled by a process that died: handled once if they are

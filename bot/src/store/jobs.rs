@@ -474,3 +474,19 @@ pub async fn count_by_state<'c>(
         .fetch_all(db)
         .await
 }
+
+/// Ids of chat jobs (not the console's, which keeps no card to fix) not yet ended, or
+/// ended since `since`: the cards a restart redraws, so an edit lost with a crashed
+/// process is made good.
+pub async fn recently_active<'c>(
+    db: impl Executor<'c, Database = Any>,
+    since: i64,
+) -> sqlx::Result<Vec<i64>> {
+    let rows: Vec<(i64,)> = sqlx::query_as(
+        "SELECT id FROM jobs WHERE platform <> 'console' AND (finished_at IS NULL OR finished_at >= $1) ORDER BY id",
+    )
+    .bind(since)
+    .fetch_all(db)
+    .await?;
+    Ok(rows.into_iter().map(|(id,)| id).collect())
+}
