@@ -326,3 +326,65 @@ async fn an_announcement_stuck_behind_a_429_storm_is_delivered_once_after_a_kill
     deckhand.kill().ok();
     deckhand.wait().ok();
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_job_whose_card_a_crash_kept_from_being_posted_gets_one_at_the_next_start() {
+    let dir = workspace(Some(&CONFIG.replace("REPLAY", "2m").replace(
+        "[environments.prod]",
+        "[environments.prod]\napprovers = [\"team\"]\napprovals = 1",
+    )));
+    let (stub, api_url) = stub().await;
+    // What a kill -9 between a job's creation and its card's post leaves behind.
+    let store = store(&dir).await;
+    let job = jobs::NewJob {
+        kind: deckhand::config::JobKind::Deploy,
+        env: "prod".into(),
+        app: None,
+        git_ref: Some("v1".into()),
+        previous_ref: None,
+        requester: "slack:U01ALICE".into(),
+        requester_name: "alice".into(),
+        platform: "slack".into(),
+        channel: "C1".into(),
+        state: JobState::AwaitingApproval,
+        reason: None,
+        params_hash: "h".into(),
+        approvals_required: 1,
+        approval_expires_at: None,
+        rolls_back: None,
+        restore_of: None,
+    };
+    jobs::insert(&store.pool, &job, deckhand::store::now_ms())
+        .await
+        .unwrap();
+
+    let mut deckhand = run(&dir, &api_url, free_port()).await;
+    let started = Instant::now();
+    while !stub
+        .calls
+        .lock()
+        .unwrap()
+        .iter()
+        .any(|(m, b)| m == "chat.postMessage" && b.contains("awaiting approval"))
+    {
+        assert!(
+            started.elapsed() < Duration::from_secs(30),
+            "no card was posted"
+        );
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    let card = deckhand::store::messages::Subject::Job(1);
+    let started = Instant::now();
+    let cards = loop {
+        let cards = deckhand::store::messages::for_subject(&store.pool, card)
+            .await
+            .unwrap();
+        if !cards.is_empty() || started.elapsed() > Duration::from_secs(10) {
+            break cards;
+        }
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    };
+    assert_eq!(cards.len(), 1, "remembered, so a ✅ on it counts");
+    deckhand.kill().ok();
+    deckhand.wait().ok();
+}

@@ -44,13 +44,26 @@ impl Engine {
         self.replay_abandoned().await
     }
 
-    /// Card edits wait in memory behind the rate limits; a crash loses the ones not yet
-    /// sent. Cards are drawn from the store, so redrawing the recent ones at start makes
-    /// every card show its job's last recorded state.
+    /// Card posts and edits wait in memory behind the rate limits; a crash loses the
+    /// ones not yet sent. Cards are drawn from the store, so at start every recent job's
+    /// card is redrawn to its last recorded state, and a live job whose card was never
+    /// posted gets one (its approvers need something to react to).
     async fn redraw_recent_cards(&self) -> anyhow::Result<()> {
         let since = now_ms() - CARD_REDRAW_WINDOW.as_millis() as i64;
         for id in jobs::recently_active(&self.ctx.store.pool, since).await? {
-            self.refresh_card(id).await;
+            let has_card = !self
+                .ctx
+                .posted(crate::store::messages::Subject::Job(id))
+                .await?
+                .is_empty();
+            match jobs::get(&self.ctx.store.pool, id).await? {
+                Some(job) if !has_card && !job.state.is_terminal() => {
+                    tracing::warn!(job = id, "posting the card a crash kept from being posted");
+                    self.post_card(&job).await?;
+                }
+                Some(_) => self.refresh_card(id).await,
+                None => {}
+            }
         }
         Ok(())
     }
