@@ -73,3 +73,83 @@ async fn a_database_locked_past_the_lease_fences_the_runner() {
         "the env is free once the job is recorded"
     );
 }
+
+/// What a kill -9 between a step's end and its record leaves: the job running, its step
+/// running, its process group recorded, and that group already gone.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_crash_between_a_steps_end_and_its_record_is_recorded_as_unknown_not_rerun() {
+    use deckhand::store::{jobs, steps};
+    let (store, _) = deckhand::testing::sqlite().await;
+    let job = jobs::NewJob {
+        kind: deckhand::config::JobKind::Deploy,
+        env: "prod".into(),
+        app: None,
+        git_ref: Some("v1".into()),
+        previous_ref: None,
+        requester: "console:alice".into(),
+        requester_name: "alice".into(),
+        platform: "console".into(),
+        channel: "console".into(),
+        state: JobState::Running,
+        reason: None,
+        params_hash: "h".into(),
+        approvals_required: 0,
+        approval_expires_at: None,
+        rolls_back: None,
+        restore_of: None,
+    };
+    let id = jobs::insert(&store.pool, &job, 1).await.unwrap();
+    let mut conn = store.pool.acquire().await.unwrap();
+    steps::create(&mut conn, id, &["Migrate".to_owned()])
+        .await
+        .unwrap();
+    drop(conn);
+    steps::start(&store.pool, id, 0, 2).await.unwrap();
+    // The step's program ran and exited; its end was never written.
+    let mut finished = std::process::Command::new("true").spawn().unwrap();
+    let gone = finished.id();
+    finished.wait().unwrap();
+    let process = steps::StepProcess {
+        group: i64::from(gone),
+        started: 1,
+        // This machine and boot, as deckhand names them.
+        host: format!(
+            "{}/{}",
+            std::fs::read_to_string("/proc/sys/kernel/hostname")
+                .unwrap()
+                .trim(),
+            std::fs::read_to_string("/proc/sys/kernel/random/boot_id")
+                .unwrap()
+                .trim()
+        ),
+    };
+    steps::record_process(&store.pool, id, 0, &process)
+        .await
+        .unwrap();
+    sqlx::query(
+        "UPDATE jobs SET lease_owner = 'dead-host-1-1', lease_expires_at = 3 WHERE id = $1",
+    )
+    .bind(id)
+    .execute(&store.pool)
+    .await
+    .unwrap();
+
+    let mut t = Tester::with_store(CONFIG, store).await;
+    let job = t.wait_for_state(id, JobState::Interrupted).await;
+    let error = job.error.unwrap_or_default();
+    assert!(
+        error.contains("while step `Migrate` was running"),
+        "{error}"
+    );
+    let told = t.expect_message("was interrupted").await;
+    assert!(told.text.contains("Nothing was re-run"), "{}", told.text);
+    assert!(!t.locked("prod").await);
+    assert_eq!(
+        jobs::history(&t.store.pool, "prod", 10)
+            .await
+            .unwrap()
+            .len(),
+        1,
+        "no job re-run"
+    );
+}
