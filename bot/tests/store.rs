@@ -482,6 +482,13 @@ store_test!(
                 .is_none(),
             "claimed by one process only"
         );
+        assert!(
+            inbox::claim_abandoned(&store.pool, "me", 300, 250)
+                .await
+                .unwrap()
+                .is_none(),
+            "a process never takes back what its own live handler holds"
+        );
     }
 );
 

@@ -166,6 +166,8 @@ pub async fn finish<'c>(
 }
 
 /// Claims one unhandled event whose claim ran out (its handler died), for `claimant`.
+/// Never one `claimant` claimed itself: while this process lives, so do its handlers,
+/// however slow.
 pub async fn claim_abandoned<'c>(
     db: impl Executor<'c, Database = Any>,
     claimant: &str,
@@ -174,7 +176,8 @@ pub async fn claim_abandoned<'c>(
 ) -> sqlx::Result<Option<Stored>> {
     let row: Option<Row> = sqlx::query_as(
         "UPDATE inbox SET claimed_by = $1, claimed_until = $2 \
-         WHERE id = (SELECT id FROM inbox WHERE handled_at IS NULL AND claimed_until < $3 ORDER BY id LIMIT 1) \
+         WHERE id = (SELECT id FROM inbox WHERE handled_at IS NULL AND claimed_until < $3 \
+                     AND (claimed_by IS NULL OR claimed_by <> $1) ORDER BY id LIMIT 1) \
          AND handled_at IS NULL AND claimed_until < $3 \
          RETURNING id, delivery_id, platform, channel, user_id, user_name, kind, text, message_id, emoji, added, received_at",
     )
