@@ -226,4 +226,14 @@ async fn a_change_whose_audit_row_cannot_be_written_does_not_happen() {
         "not cancelled without its record"
     );
     assert!(t.locked("prod").await, "still held by #1");
+
+    audit_fails_for(&t, "env.locked").await;
+    t.say("dave", "/lock staging db work").await;
+    let told = t.next_message().await;
+    assert!(
+        told.text.contains("something went wrong on my side"),
+        "{}",
+        told.text
+    );
+    assert!(!t.locked("staging").await, "not locked without its record");
 }

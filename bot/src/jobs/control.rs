@@ -106,26 +106,26 @@ impl Engine {
             since: now,
             expires_at: duration.map(|d| now + d.as_secs() as i64 * 1000),
         };
-        let mut conn = self.ctx.store.pool.acquire().await?;
-        if !locks::acquire(&mut conn, &lock, now).await? {
-            drop(conn);
+        let audit = self.ctx.audit_row(
+            &origin.user.id,
+            &origin.platform,
+            "env.locked",
+            Some(env_name),
+            None,
+            reason.as_deref().unwrap_or(""),
+        );
+        // The lock and its audit row commit together, or neither does.
+        let mut tx = self.ctx.store.pool.begin().await?;
+        if !locks::acquire(&mut tx, &lock, now).await? {
+            tx.rollback().await?;
             return match locks::get(&self.ctx.store.pool, env_name, now).await? {
                 Some(held) => Err(self.locked(held).await.into()),
                 // Released between the two looks: the person can simply try again.
                 None => Ok(()),
             };
         }
-        drop(conn);
-        self.ctx
-            .audit(
-                &origin.user.id,
-                &origin.platform,
-                "env.locked",
-                Some(env_name),
-                None,
-                reason.as_deref().unwrap_or(""),
-            )
-            .await;
+        crate::store::audit::append(&mut *tx, &audit).await?;
+        tx.commit().await?;
         let until = match lock.expires_at {
             Some(at) => format!("until {}", self.clock(at)),
             None => format!("until `/unlock {env_name}`"),
@@ -149,17 +149,18 @@ impl Engine {
         let held = locks::get(&self.ctx.store.pool, env_name, now).await?;
         match held {
             Some(lock) if lock.job_id.is_none() => {
-                locks::release_manual(&self.ctx.store.pool, env_name).await?;
-                self.ctx
-                    .audit(
-                        &origin.user.id,
-                        &origin.platform,
-                        "env.unlocked",
-                        Some(env_name),
-                        None,
-                        &format!("was held by {}", lock.holder),
-                    )
-                    .await;
+                let audit = self.ctx.audit_row(
+                    &origin.user.id,
+                    &origin.platform,
+                    "env.unlocked",
+                    Some(env_name),
+                    None,
+                    &format!("was held by {}", lock.holder),
+                );
+                let mut tx = self.ctx.store.pool.begin().await?;
+                locks::release_manual(&mut *tx, env_name).await?;
+                crate::store::audit::append(&mut *tx, &audit).await?;
+                tx.commit().await?;
                 self.ctx
                     .say(
                         origin,
@@ -179,18 +180,19 @@ impl Engine {
                 // Only reachable if a crash beat the end-and-release transaction; the
                 // sweeper frees these too, an admin need not wait for it.
                 let job = lock.job_id.unwrap_or_default();
-                if locks::release_job(&self.ctx.store.pool, env_name, job).await? {
-                    self.ctx
-                        .audit(
-                            &origin.user.id,
-                            &origin.platform,
-                            "env.unlocked",
-                            Some(env_name),
-                            Some(job),
-                            &format!("held by #{job}, which had ended"),
-                        )
-                        .await;
+                let audit = self.ctx.audit_row(
+                    &origin.user.id,
+                    &origin.platform,
+                    "env.unlocked",
+                    Some(env_name),
+                    Some(job),
+                    &format!("held by #{job}, which had ended"),
+                );
+                let mut tx = self.ctx.store.pool.begin().await?;
+                if locks::release_job(&mut *tx, env_name, job).await? {
+                    crate::store::audit::append(&mut *tx, &audit).await?;
                 }
+                tx.commit().await?;
                 self.ctx
                     .say(
                         origin,
