@@ -123,8 +123,18 @@ impl Engine {
         if approved < job.approvals_required {
             return Ok(());
         }
+        let audit = self.ctx.audit_row(
+            &origin.user.id,
+            &origin.platform,
+            "job.queued",
+            Some(&job.env),
+            Some(job.id),
+            &format!("{approved} approval(s)"),
+        );
+        // Queued and its audit row together, or neither.
+        let mut tx = self.ctx.store.pool.begin().await?;
         let queued = jobs::transition(
-            &self.ctx.store.pool,
+            &mut *tx,
             job.id,
             &[JobState::AwaitingApproval],
             JobState::Queued,
@@ -133,16 +143,10 @@ impl Engine {
         )
         .await?;
         if queued {
-            self.ctx
-                .audit(
-                    &origin.user.id,
-                    &origin.platform,
-                    "job.queued",
-                    Some(&job.env),
-                    Some(job.id),
-                    &format!("{approved} approval(s)"),
-                )
-                .await;
+            crate::store::audit::append(&mut *tx, &audit).await?;
+        }
+        tx.commit().await?;
+        if queued {
             self.wake.notify_one();
         }
         Ok(())
@@ -153,17 +157,21 @@ impl Engine {
         if job.state != JobState::AwaitingApproval {
             return Ok(());
         }
-        if approvals::withdraw(&self.ctx.store.pool, job.id, &origin.user.id).await? {
-            self.ctx
-                .audit(
-                    &origin.user.id,
-                    &origin.platform,
-                    "approval.withdrawn",
-                    Some(&job.env),
-                    Some(job.id),
-                    "",
-                )
-                .await;
+        let audit = self.ctx.audit_row(
+            &origin.user.id,
+            &origin.platform,
+            "approval.withdrawn",
+            Some(&job.env),
+            Some(job.id),
+            "",
+        );
+        let mut tx = self.ctx.store.pool.begin().await?;
+        let withdrawn = approvals::withdraw(&mut *tx, job.id, &origin.user.id).await?;
+        if withdrawn {
+            crate::store::audit::append(&mut *tx, &audit).await?;
+        }
+        tx.commit().await?;
+        if withdrawn {
             self.refresh_card(job.id).await;
         }
         Ok(())
