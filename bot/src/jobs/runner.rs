@@ -30,15 +30,7 @@ impl Engine {
             };
             let now = now_ms();
             let lease_until = now + self.settings.lease.as_millis() as i64;
-            match jobs::claim_next(
-                &self.ctx.store.pool,
-                self.ctx.store.dialect,
-                &self.instance,
-                lease_until,
-                now,
-            )
-            .await
-            {
+            match self.claim(lease_until, now).await {
                 Ok(Some(job)) => {
                     let engine = self.clone();
                     let span = tracing::info_span!("job", job.id = job.id, env = %job.env, kind = job.kind.as_str());
@@ -63,6 +55,33 @@ impl Engine {
                 _ = self.shutdown.cancelled() => return,
             }
         }
+    }
+
+    /// Claims the next queued job and writes its `job.running` audit row in one
+    /// transaction: a job never runs without its record.
+    async fn claim(&self, lease_until: i64, now: i64) -> anyhow::Result<Option<Job>> {
+        let mut tx = self.ctx.store.pool.begin().await?;
+        let claimed = jobs::claim_next(
+            &mut *tx,
+            self.ctx.store.dialect,
+            &self.instance,
+            lease_until,
+            now,
+        )
+        .await?;
+        if let Some(job) = &claimed {
+            let audit = self.ctx.audit_row(
+                &self.instance,
+                "deckhand",
+                "job.running",
+                Some(&job.env),
+                Some(job.id),
+                "",
+            );
+            crate::store::audit::append(&mut *tx, &audit).await?;
+        }
+        tx.commit().await?;
+        Ok(claimed)
     }
 
     /// The variables a job's steps see. The only way user values reach a step.
@@ -106,16 +125,6 @@ impl Engine {
                 .heartbeat(job.id, token.clone(), fenced.clone()),
         );
         self.job_started(&job).await;
-        self.ctx
-            .audit(
-                &self.instance,
-                "deckhand",
-                "job.running",
-                Some(&job.env),
-                Some(job.id),
-                "",
-            )
-            .await;
         let ending = match self.run_steps(&job, &token, &fenced).await {
             Ok(ending) => ending,
             Err(e) => Ending::Failed(

@@ -455,11 +455,12 @@ async fn session(fake: Arc<Fake>, mut ws: WebSocket) {
                         *fake.socket.lock().unwrap() = Some(sender.clone());
                     }
                     Some(6) => {
-                        fake.resumes.fetch_add(1, Ordering::SeqCst);
                         let s = fake.sequence.load(Ordering::SeqCst);
                         let resumed = json!({ "op": 0, "t": "RESUMED", "s": s, "d": {} });
                         if ws.send(WsMessage::Text(resumed.to_string().into())).await.is_err() { return; }
                         *fake.socket.lock().unwrap() = Some(sender.clone());
+                        // Counted last: a test that saw the resume can dispatch at once.
+                        fake.resumes.fetch_add(1, Ordering::SeqCst);
                     }
                     _ => {}
                 }
