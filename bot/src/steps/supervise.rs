@@ -33,20 +33,27 @@ pub fn record(pid: u32) -> Option<StepProcess> {
     })
 }
 
-/// Field 22 of `/proc/PID/stat`: when the process started, in ticks since boot.
-fn start_time(pid: i32) -> Option<u64> {
+/// The fields of `/proc/PID/stat` after the command name (which is in parentheses and
+/// may hold spaces): index 0 is field 3 (the state).
+fn stat_fields(pid: i32) -> Option<Vec<String>> {
     let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
-    // The command name (field 2) is in parentheses and may hold spaces: read after it.
     let after_name = &stat[stat.rfind(')')? + 1..];
-    // Fields from 3 on; the start time is field 22.
-    after_name.split_whitespace().nth(19)?.parse().ok()
+    Some(after_name.split_whitespace().map(str::to_owned).collect())
 }
 
-/// Field 5 of `/proc/PID/stat`: the process group.
+/// Field 22: when the process started, in ticks since boot.
+fn start_time(pid: i32) -> Option<u64> {
+    stat_fields(pid)?.get(19)?.parse().ok()
+}
+
+/// Field 5: the process group.
 fn group_of(pid: i32) -> Option<i32> {
-    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
-    let after_name = &stat[stat.rfind(')')? + 1..];
-    after_name.split_whitespace().nth(2)?.parse().ok()
+    stat_fields(pid)?.get(2)?.parse().ok()
+}
+
+/// Field 3 is `Z` for a process that exited and was not reaped; a vanished one is dead too.
+fn is_zombie(pid: i32) -> bool {
+    stat_fields(pid).is_none_or(|fields| fields.first().is_some_and(|s| s == "Z"))
 }
 
 /// Living processes (not zombies) in group `group`.
@@ -58,16 +65,6 @@ fn members(group: i32) -> Vec<i32> {
         .filter_map(|e| e.ok()?.file_name().to_str()?.parse::<i32>().ok())
         .filter(|&pid| group_of(pid) == Some(group) && !is_zombie(pid))
         .collect()
-}
-
-fn is_zombie(pid: i32) -> bool {
-    std::fs::read_to_string(format!("/proc/{pid}/stat"))
-        .ok()
-        .and_then(|stat| {
-            let after_name = &stat[stat.rfind(')')? + 1..];
-            after_name.split_whitespace().next().map(|s| s == "Z")
-        })
-        .unwrap_or(true)
 }
 
 /// What became of a group a dead deckhand left.
