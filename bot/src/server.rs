@@ -151,7 +151,7 @@ impl Server {
     /// within `grace` and stop the rest, give the outbox a moment to say what it holds,
     /// then stop the HTTP server.
     pub async fn shut_down(self, grace: Duration) {
-        self.draining.store(true, Ordering::SeqCst);
+        self.drain();
         if let Some(socket) = &self.socket {
             socket.shutdown().await;
         }
