@@ -9,7 +9,7 @@ use crate::refusal::Refusal;
 use crate::render::Message;
 use crate::steps::Redactor;
 use crate::store::messages::{self, PostedMessage, Subject};
-use crate::store::{Store, audit, now_ms};
+use crate::store::{Store, audit, now_ms, outbox};
 
 pub struct Ctx {
     pub config: Arc<Config>,
@@ -17,6 +17,27 @@ pub struct Ctx {
     pub chat: Chat,
     redactor: Redactor,
     posting: InFlight,
+    /// Whether sends go through the durable outbox: with Slack or Discord, whose calls
+    /// can fail and be retried. The console prints at once (after a crash there is no
+    /// terminal left to print to).
+    durable: bool,
+    pub(crate) outbox: OutboxState,
+}
+
+/// What the outbox's sender and its writers share in this process.
+#[derive(Default)]
+pub(crate) struct OutboxState {
+    /// Rung when a row is written, so the sender does not wait for its next poll.
+    pub bell: tokio::sync::Notify,
+    /// Rows written by this process, and how many of those writes the sender has seen:
+    /// unequal while something written is not yet claimed.
+    pub written: std::sync::atomic::AtomicU64,
+    pub seen: std::sync::atomic::AtomicU64,
+    /// Rows this process's sender is sending now.
+    pub sending: std::sync::atomic::AtomicUsize,
+    /// Rows waiting that this sender does not hold (due later, or another's), as of
+    /// its last pass.
+    pub waiting: std::sync::atomic::AtomicUsize,
 }
 
 /// The longest a reaction waits, in all, for the post it may be about.
@@ -63,13 +84,62 @@ impl Drop for Posting<'_> {
 impl Ctx {
     pub fn new(config: Arc<Config>, store: Store, chat: Chat) -> Ctx {
         let redactor = Redactor::from_env(&config.secret_names());
+        let durable = chat.has("slack") || chat.has("discord");
         Ctx {
             config,
             store,
             chat,
             redactor,
             posting: InFlight::default(),
+            durable,
+            outbox: OutboxState::default(),
         }
+    }
+
+    /// Whether anything written to the outbox is not yet accepted by its platform.
+    pub fn outbox_busy(&self) -> usize {
+        use std::sync::atomic::Ordering::SeqCst;
+        let unseen = self.outbox.written.load(SeqCst) != self.outbox.seen.load(SeqCst);
+        usize::from(unseen) + self.outbox.sending.load(SeqCst) + self.outbox.waiting.load(SeqCst)
+    }
+
+    /// Tells the sender rows were written (after their transaction committed).
+    pub fn ring(&self) {
+        self.outbox
+            .written
+            .fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+        self.outbox.bell.notify_one();
+    }
+
+    /// Writes a send to the outbox; `false` when it must be sent at once instead (the
+    /// console, or a store that refused the row: better said now than never).
+    async fn queue(&self, send: &outbox::Send) -> bool {
+        if !self.durable {
+            return false;
+        }
+        match outbox::queue(&self.store.pool, send, now_ms()).await {
+            Ok(()) => {
+                self.ring();
+                true
+            }
+            Err(error) => {
+                tracing::error!(%error, "cannot write to the outbox; sending at once");
+                false
+            }
+        }
+    }
+
+    /// Asks, inside the caller's transaction, for the subject's messages to be drawn
+    /// again; the caller rings once it commits.
+    pub async fn redraw_in(
+        &self,
+        tx: &mut sqlx::Transaction<'_, sqlx::Any>,
+        subject: Subject,
+    ) -> sqlx::Result<()> {
+        if self.durable {
+            outbox::redraw(&mut **tx, subject, now_ms()).await?;
+        }
+        Ok(())
     }
 
     pub fn redactor(&self) -> &Redactor {
@@ -78,21 +148,55 @@ impl Ctx {
 
     /// An answer only the person sees.
     pub async fn whisper(&self, origin: &Origin, text: impl Into<String>) {
-        self.chat
-            .whisper(
-                &origin.platform,
-                &origin.channel,
-                &origin.user,
-                &Message::text(text),
-            )
-            .await;
+        let text = text.into();
+        let send = outbox::Send::Whisper {
+            platform: origin.platform.clone(),
+            channel: origin.channel.clone(),
+            user: origin.user.clone(),
+            text,
+        };
+        if !self.queue(&send).await {
+            self.send_now(&send).await;
+        }
     }
 
     /// An answer the channel sees.
     pub async fn say(&self, origin: &Origin, text: impl Into<String>) {
-        self.chat
-            .post(&origin.platform, &origin.channel, &Message::text(text))
-            .await;
+        let send = outbox::Send::Say {
+            platform: origin.platform.clone(),
+            channel: origin.channel.clone(),
+            text: text.into(),
+        };
+        if !self.queue(&send).await {
+            self.send_now(&send).await;
+        }
+    }
+
+    /// Sends a whisper or a post on its platform; `false` when the platform refused
+    /// (logged). Redraws are drawn by the engine, not here.
+    pub(crate) async fn send_now(&self, send: &outbox::Send) -> bool {
+        match send {
+            outbox::Send::Whisper {
+                platform,
+                channel,
+                user,
+                text,
+            } => {
+                self.chat
+                    .whisper(platform, channel, user, &Message::text(text.clone()))
+                    .await
+            }
+            outbox::Send::Say {
+                platform,
+                channel,
+                text,
+            } => self
+                .chat
+                .post(platform, channel, &Message::text(text.clone()))
+                .await
+                .is_some(),
+            outbox::Send::Redraw(_) => false,
+        }
     }
 
     /// Posts to a channel ref (`slack:#deploys`) and remembers what the message shows,
@@ -163,12 +267,20 @@ impl Ctx {
             .collect())
     }
 
-    /// Edits every message that shows `subject`.
-    pub async fn edit_all(&self, subject: Subject, message: &Message) -> anyhow::Result<()> {
+    /// Asks for `subject`'s messages to be drawn again through the outbox (with Slack
+    /// or Discord), which draws it when it sends: a burst of changes is one edit of the
+    /// latest state, and a crash loses none. `false`: the caller edits now instead.
+    pub async fn redraw(&self, subject: Subject) -> bool {
+        self.queue(&outbox::Send::Redraw(subject)).await
+    }
+
+    /// Edits every message of `subject` now; `false` when a platform refused one.
+    pub(crate) async fn edit_now(&self, subject: Subject, message: &Message) -> anyhow::Result<bool> {
+        let mut all = true;
         for posted in self.posted(subject).await? {
-            self.chat.edit(&posted, message).await;
+            all &= self.chat.edit(&posted, message).await;
         }
-        Ok(())
+        Ok(all)
     }
 
     /// Tells the person why not, and records that they were turned down.

@@ -73,12 +73,21 @@ impl Incidents {
 
     /// Edits every status card of an incident.
     pub async fn refresh_incident(&self, id: i64) -> anyhow::Result<()> {
-        let Some(incident) = incidents::get(&self.ctx.store.pool, id).await? else {
+        if self.ctx.redraw(Subject::Incident(id)).await {
             return Ok(());
-        };
-        let card = self.incident_card(incident).await?;
-        self.ctx.edit_all(Subject::Incident(id), &card).await?;
+        }
+        if let Some(card) = self.card_of(id).await? {
+            self.ctx.edit_now(Subject::Incident(id), &card).await?;
+        }
         Ok(())
+    }
+
+    /// The incident's status card as of now; `None` when there is no such incident.
+    pub async fn card_of(&self, id: i64) -> anyhow::Result<Option<Message>> {
+        match incidents::get(&self.ctx.store.pool, id).await? {
+            Some(incident) => Ok(Some(self.incident_card(incident).await?)),
+            None => Ok(None),
+        }
     }
 
     async fn timeline(&self, id: i64, actor: &str, kind: &str, text: &str) -> anyhow::Result<()> {

@@ -20,6 +20,7 @@ pub mod refusal;
 pub mod render;
 pub mod retry;
 pub mod secrets;
+pub mod sender;
 pub mod server;
 pub mod slack;
 pub mod steps;

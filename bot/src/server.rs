@@ -163,6 +163,7 @@ impl Server {
         let busy = || {
             self.slack.as_ref().map_or(0, |s| s.outbound_busy())
                 + self.discord.as_ref().map_or(0, |d| d.outbound_busy())
+                + self.engine.outbox_busy()
         };
         while busy() > 0 && tokio::time::Instant::now() < flushed {
             tokio::time::sleep(Duration::from_millis(50)).await;

@@ -1,7 +1,8 @@
 //! kill -9 with work in flight, through `deckhand run` in Slack HTTP mode against a Slack
 //! stub: a slash command acknowledged but not acted on is acted on exactly once after the
-//! restart (or, past `bot.replay_window`, its author is told); an announcement stuck
-//! behind a 429 storm is delivered by the next start, once.
+//! restart (or, past `bot.replay_window`, its author is told); an announcement, 50
+//! answers and a card edit stuck behind a 429 storm are delivered by the next start,
+//! once.
 
 use std::process::{Child, Command, Stdio};
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
@@ -43,6 +44,8 @@ struct Stub {
     hang: AtomicBool,
     /// chat.postMessage answers 429 (Retry-After 1) while set.
     storm: AtomicBool,
+    /// chat.postEphemeral and chat.update answer 429 (Retry-After 1) while set.
+    whisper_storm: AtomicBool,
     ts: AtomicU64,
 }
 
@@ -51,11 +54,14 @@ async fn api(
     Path(method): Path<String>,
     body: String,
 ) -> axum::response::Response {
-    if method == "chat.postMessage" && stub.storm.load(Ordering::SeqCst) {
+    let stormed = (method == "chat.postMessage" && stub.storm.load(Ordering::SeqCst))
+        || (matches!(method.as_str(), "chat.postEphemeral" | "chat.update")
+            && stub.whisper_storm.load(Ordering::SeqCst));
+    if stormed {
         stub.calls
             .lock()
             .unwrap()
-            .push(("chat.postMessage (429)".into(), body));
+            .push((format!("{method} (429)"), body));
         return (
             axum::http::StatusCode::TOO_MANY_REQUESTS,
             [("retry-after", "1")],
@@ -74,7 +80,7 @@ async fn api(
         }
         "chat.postMessage" => json!({"ok": true, "channel": "C1", "ts": ts, "message": {"ts": ts}}),
         "chat.postEphemeral" => json!({"ok": true, "message_ts": ts}),
-        "chat.update" => json!({"ok": true, "channel": "C1", "ts": ts}),
+        "chat.update" => json!({"ok": true, "channel": "C1", "ts": ts, "text": "", "message": {"text": ""}}),
         _ => json!({"ok": true}),
     })
     .into_response()
@@ -133,9 +139,22 @@ async fn run(dir: &std::path::Path, api_url: &str, port: u16) -> Child {
 }
 
 async fn slash_command(port: u16, text: &str) -> Value {
+    slash_command_as(port, "C1", "U01ALICE", "deploy", text).await
+}
+
+async fn slash_command_as(
+    port: u16,
+    channel: &str,
+    user: &str,
+    command: &str,
+    text: &str,
+) -> Value {
+    // Slack's trigger id is unique per invocation; deckhand dedupes deliveries by it.
+    static TRIGGERS: AtomicU64 = AtomicU64::new(1);
     let body = format!(
-        "team_id=T1&channel_id=C1&user_id=U01ALICE&user_name=alice&command=%2Fdeploy&text={}&api_app_id=A1&response_url=https%3A%2F%2Fhooks.slack.com%2Fx&trigger_id=trigger-1",
-        text.replace(' ', "+")
+        "team_id=T1&channel_id={channel}&user_id={user}&user_name={user}&command=%2F{command}&text={}&api_app_id=A1&response_url=https%3A%2F%2Fhooks.slack.com%2Fx&trigger_id=trigger-{}",
+        text.replace(' ', "+"),
+        TRIGGERS.fetch_add(1, Ordering::SeqCst)
     );
     let timestamp = chrono::Utc::now().timestamp();
     let mut mac = Hmac::<Sha256>::new_from_slice(SECRET.as_bytes()).unwrap();
@@ -385,6 +404,97 @@ async fn a_job_whose_card_a_crash_kept_from_being_posted_gets_one_at_the_next_st
         tokio::time::sleep(Duration::from_millis(20)).await;
     };
     assert_eq!(cards.len(), 1, "remembered, so a ✅ on it counts");
+    deckhand.kill().ok();
+    deckhand.wait().ok();
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn fifty_answers_and_a_card_edit_stuck_behind_a_429_storm_are_delivered_once_after_a_kill() {
+    let dir = workspace(Some(&CONFIG.replace("REPLAY", "2m")));
+    let (stub, api_url) = stub().await;
+    stub.whisper_storm.store(true, Ordering::SeqCst);
+    let port = free_port();
+    let mut deckhand = run(&dir, &api_url, port).await;
+    // A deploy whose card is posted (postMessage is fine) but whose edits are stormed.
+    slash_command(port, "prod v1").await;
+    // Five people in five channels, ten questions each (the per-person command limit
+    // allows a burst of ten): fifty answers, all held by the storm.
+    for n in 0..50 {
+        let (channel, user) = (format!("C0{}", n % 5), format!("U0{}", n % 5));
+        slash_command_as(port, &channel, &user, "status", "prod").await;
+    }
+    let store = store(&dir).await;
+    let started = Instant::now();
+    loop {
+        let done = jobs::get(&store.pool, 1)
+            .await
+            .unwrap()
+            .is_some_and(|j| j.state == JobState::Succeeded);
+        let (whispers,): (i64,) =
+            sqlx::query_as("SELECT COUNT(*) FROM outbox WHERE kind = 'whisper'")
+                .fetch_one(&store.pool)
+                .await
+                .unwrap();
+        // Each answer's acknowledgement came first; the outbox holds every answer.
+        if done && whispers >= 50 {
+            break;
+        }
+        assert!(
+            started.elapsed() < Duration::from_secs(30),
+            "never all waiting: job done {done}, {whispers} answers in the outbox"
+        );
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    assert!(
+        stub.calls
+            .lock()
+            .unwrap()
+            .iter()
+            .any(|(m, _)| m == "chat.postEphemeral (429)"),
+        "the storm held them"
+    );
+    deckhand.kill().unwrap(); // SIGKILL: nothing flushes on the way out
+    deckhand.wait().unwrap();
+
+    stub.whisper_storm.store(false, Ordering::SeqCst);
+    let mut deckhand = run(&dir, &api_url, free_port()).await;
+    let started = Instant::now();
+    loop {
+        let (left,): (i64,) = sqlx::query_as("SELECT COUNT(*) FROM outbox")
+            .fetch_one(&store.pool)
+            .await
+            .unwrap();
+        if left == 0 {
+            break;
+        }
+        assert!(
+            started.elapsed() < Duration::from_secs(60),
+            "{left} rows never sent"
+        );
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    let calls = stub.calls.lock().unwrap().clone();
+    let answers: Vec<&String> = calls
+        .iter()
+        .filter(|(m, _)| m == "chat.postEphemeral")
+        .map(|(_, b)| b)
+        .collect();
+    assert_eq!(answers.len(), 50, "every answer exactly once");
+    for n in 0..5 {
+        let user = format!("\"user\":\"U0{n}\"");
+        assert_eq!(
+            answers.iter().filter(|b| b.contains(&user)).count(),
+            10,
+            "U0{n}'s ten answers"
+        );
+    }
+    let last_edit = calls
+        .iter()
+        .rev()
+        .find(|(m, _)| m == "chat.update")
+        .map(|(_, b)| b.clone())
+        .expect("the card was edited after the restart");
+    assert!(last_edit.contains("succeeded"), "{last_edit}");
     deckhand.kill().ok();
     deckhand.wait().ok();
 }

@@ -162,7 +162,25 @@ impl Deckhand<'_> {
         })
         .await;
         assert_eq!(engine.events_handled(), count, "more events than sent");
-        eventually("the outbox empty", || std::future::ready(busy() == 0)).await;
+        let quiet = tokio::time::timeout(PATIENCE, async {
+            while busy() + engine.outbox_busy() > 0 {
+                tokio::time::sleep(Duration::from_millis(20)).await;
+            }
+        })
+        .await;
+        if quiet.is_err() {
+            let rows: Vec<(i64, String, Option<String>, Option<String>, i64, i64)> = sqlx::query_as(
+                "SELECT id, kind, body, claimed_by, version, attempts FROM outbox",
+            )
+            .fetch_all(&engine.store().pool)
+            .await
+            .unwrap_or_default();
+            panic!(
+                "the outbox never emptied: platform {}, outbox {}; rows {rows:?}",
+                busy(),
+                engine.outbox_busy()
+            );
+        }
     }
 }
 

@@ -45,7 +45,9 @@ async fn http_mode_deploy_is_approved_by_reaction_and_announced() {
         "the same card is edited"
     );
     assert_shown!("deploy_card_succeeded", done);
-    let announcement = t.expect("chat.postMessage", "Deployed").await;
+    // The announcement is posted as the job ends, the card edit goes through the
+    // outbox: either may reach Slack first.
+    let announcement = t.slack.wait_for_text("chat.postMessage", "Deployed").await;
     assert_eq!(announcement.channel(), "#deploys");
     assert_shown!("deploy_announcement", announcement);
     t.server.stop().await;

@@ -171,24 +171,42 @@ impl Chat {
         }
     }
 
-    pub async fn edit(&self, posted: &Posted, message: &Message) {
+    /// Edits; `false` when the platform refused (logged). A message of a platform that
+    /// is no longer configured counts as done: nothing can ever edit it.
+    pub async fn edit(&self, posted: &Posted, message: &Message) -> bool {
         let Some(target) = self.platforms.get(posted.platform.as_str()) else {
-            return;
+            return true;
         };
-        if let Err(error) = target
+        match target
             .edit(&posted.channel, &posted.message_id, message)
             .await
         {
-            tracing::error!(platform = %posted.platform, message_id = %posted.message_id, error = %format!("{error:#}"), "editing failed");
+            Ok(()) => true,
+            Err(error) => {
+                tracing::error!(platform = %posted.platform, message_id = %posted.message_id, error = %format!("{error:#}"), "editing failed");
+                false
+            }
         }
     }
 
-    pub async fn whisper(&self, platform: &str, channel: &str, user: &Person, message: &Message) {
+    /// Whispers; `false` when the platform refused (logged). A channel no platform
+    /// reaches counts as done.
+    pub async fn whisper(
+        &self,
+        platform: &str,
+        channel: &str,
+        user: &Person,
+        message: &Message,
+    ) -> bool {
         let Some((target, channel)) = self.route(platform, channel) else {
-            return;
+            return true;
         };
-        if let Err(error) = target.whisper(&channel, user, message).await {
-            tracing::error!(%platform, %channel, error = %format!("{error:#}"), "whisper failed");
+        match target.whisper(&channel, user, message).await {
+            Ok(()) => true,
+            Err(error) => {
+                tracing::error!(%platform, %channel, error = %format!("{error:#}"), "whisper failed");
+                false
+            }
         }
     }
 

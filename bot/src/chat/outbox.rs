@@ -1,18 +1,15 @@
 //! Outbound platform calls under deckhand's own rate limits: a governor limiter per
 //! channel and a global one. A 429 waits its Retry-After and tries again; nothing is
-//! dropped. Edits of one message are coalesced: a burst of updates ends with the latest
-//! state shown, sent as few times as the limits allow. Shared by Slack and Discord.
+//! dropped. Shared by Slack and Discord. (What is to be sent, and the coalescing of
+//! edits, lives in the durable outbox: `store::outbox` and `sender`.)
 
-use std::collections::HashMap;
 use std::future::Future;
 use std::num::NonZeroU32;
-use std::sync::{Arc, Mutex};
+use std::sync::Arc;
 use std::time::Duration;
 
 use governor::{DefaultDirectRateLimiter, DefaultKeyedRateLimiter, Quota, RateLimiter};
 use std::sync::atomic::{AtomicUsize, Ordering};
-
-use tokio::sync::Notify;
 
 /// Outbound rate limits.
 #[derive(Debug, Clone, Copy)]
@@ -35,8 +32,6 @@ impl Default for Limits {
 
 /// Gives up on an edit or post after this many consecutive non-429 failures.
 const MAX_FAILURES: u32 = 5;
-/// An idle per-message edit worker stops after this long.
-const EDIT_WORKER_IDLE: Duration = Duration::from_secs(600);
 
 /// How a platform's errors say "rate limited" and "try again".
 pub trait Retry: std::fmt::Display {
@@ -54,34 +49,16 @@ pub trait Retry: std::fmt::Display {
 /// The longest deckhand waits on a guessed 429 back-off.
 const MAX_GUESSED_WAIT: Duration = Duration::from_secs(30);
 
-/// Sends the given content as the new body of message (channel, id).
-pub type EditFn<E> = Arc<
-    dyn Fn(String, String, serde_json::Value) -> futures::future::BoxFuture<'static, Result<(), E>>
-        + Send
-        + Sync,
->;
-
-/// (channel, ts) of a message deckhand posted.
-type MessageKey = (String, String);
-
 pub struct Outbox<E> {
     per_channel: DefaultKeyedRateLimiter<String>,
     global: DefaultDirectRateLimiter,
-    edits: Mutex<HashMap<MessageKey, Arc<EditSlot>>>,
-    /// Calls being made now (a post, or an edit taken from its slot), so `busy` is exact.
+    /// Calls waiting or being made now, so `busy` is exact.
     sending: AtomicUsize,
     /// Rate-limit waits (429s honoured), for metrics and tests.
     pub waits: std::sync::atomic::AtomicU64,
     /// Calls made (each attempt), for metrics.
     pub calls: std::sync::atomic::AtomicU64,
     _error: std::marker::PhantomData<fn() -> E>,
-}
-
-/// The latest unsent content of one message, and the bell its worker waits on.
-#[derive(Default)]
-struct EditSlot {
-    latest: Mutex<Option<serde_json::Value>>,
-    changed: Notify,
 }
 
 /// Counts one call in `sending` until dropped.
@@ -112,7 +89,6 @@ impl<E: Retry + Send + 'static> Outbox<E> {
                     .allow_burst(nz(limits.per_channel_burst)),
             ),
             global: RateLimiter::direct(Quota::per_second(nz(limits.global_per_second))),
-            edits: Mutex::new(HashMap::new()),
             sending: AtomicUsize::new(0),
             waits: std::sync::atomic::AtomicU64::new(0),
             calls: std::sync::atomic::AtomicU64::new(0),
@@ -120,16 +96,9 @@ impl<E: Retry + Send + 'static> Outbox<E> {
         })
     }
 
-    /// Calls waiting or being made, and edits not yet sent: 0 when everything deckhand
-    /// meant to say has been said (or given up on).
+    /// Calls waiting or being made: 0 when nothing is on its way to the platform.
     pub fn busy(&self) -> usize {
-        let unsent = self.edits.lock().map_or(0, |edits| {
-            edits
-                .values()
-                .filter(|slot| slot.latest.lock().is_ok_and(|latest| latest.is_some()))
-                .count()
-        });
-        self.sending.load(Ordering::SeqCst) + unsent
+        self.sending.load(Ordering::SeqCst)
     }
 
     /// Runs `call` when the limits allow, again after each 429. `channel` is `None` for
@@ -185,64 +154,6 @@ impl<E: Retry + Send + 'static> Outbox<E> {
             }
         }
     }
-
-    /// Queues the new content of a message; a worker sends the latest content.
-    pub fn edit(
-        self: &Arc<Self>,
-        channel: &str,
-        ts: &str,
-        content: serde_json::Value,
-        send: EditFn<E>,
-    ) {
-        let key = (channel.to_owned(), ts.to_owned());
-        let Ok(mut edits) = self.edits.lock() else {
-            return;
-        };
-        // Set under the map lock, so a worker that is about to retire sees it.
-        let slot = edits.entry(key.clone()).or_default().clone();
-        if let Ok(mut latest) = slot.latest.lock() {
-            *latest = Some(content);
-        }
-        // Only the map and this function hold a slot no worker serves yet.
-        let spawn = Arc::strong_count(&slot) == 2;
-        drop(edits);
-        slot.changed.notify_one();
-        if spawn {
-            tokio::spawn(self.clone().edit_worker(key, slot, send));
-        }
-    }
-
-    async fn edit_worker(self: Arc<Self>, key: MessageKey, slot: Arc<EditSlot>, send: EditFn<E>) {
-        let (channel, ts) = key.clone();
-        loop {
-            let sending = Sending::start(&self.sending);
-            let latest = slot.latest.lock().ok().and_then(|mut latest| latest.take());
-            if let Some(content) = latest {
-                let result = self
-                    .send_counted(Some(&channel), || {
-                        send(channel.clone(), ts.clone(), content.clone())
-                    })
-                    .await;
-                if let Err(error) = result {
-                    tracing::error!(%channel, %ts, %error, "could not update the message");
-                }
-                continue;
-            }
-            drop(sending);
-            if tokio::time::timeout(EDIT_WORKER_IDLE, slot.changed.notified())
-                .await
-                .is_err()
-            {
-                let Ok(mut edits) = self.edits.lock() else {
-                    return;
-                };
-                if slot.latest.lock().is_ok_and(|latest| latest.is_none()) {
-                    edits.remove(&key);
-                    return;
-                }
-            }
-        }
-    }
 }
 
 #[cfg(test)]
@@ -269,51 +180,23 @@ mod tests {
     }
 
     #[tokio::test]
-    async fn a_burst_of_fifty_edits_ends_on_the_latest_and_sends_far_fewer() {
-        let outbox: Arc<Outbox<Limited>> = Outbox::new(Limits {
-            per_channel_per_second: 10,
-            per_channel_burst: 1,
-            global_per_second: 100,
-        });
-        let sent = Arc::new(Mutex::new(Vec::new()));
-        let refusals = Arc::new(AtomicU32::new(2));
-        let record = sent.clone();
-        let send: EditFn<Limited> = Arc::new(move |_channel, _ts, body| {
-            let record = record.clone();
-            let refusals = refusals.clone();
-            Box::pin(async move {
-                // The first two calls are rate limited; nothing may be lost because of it.
+    async fn a_call_refused_with_429s_is_made_again_until_it_goes() {
+        let outbox: Arc<Outbox<Limited>> = Outbox::new(Limits::default());
+        let refusals = AtomicU32::new(3);
+        let calls = AtomicU32::new(0);
+        let result = outbox
+            .send(Some("C1"), || async {
+                calls.fetch_add(1, Ordering::SeqCst);
                 if refusals.load(Ordering::SeqCst) > 0 {
                     refusals.fetch_sub(1, Ordering::SeqCst);
                     return Err(Limited);
                 }
-                record.lock().unwrap().push(body);
-                Ok(())
+                Ok("sent")
             })
-        });
-        for n in 1..=50 {
-            outbox.edit("C1", "1.0", serde_json::json!({ "state": n }), send.clone());
-        }
-        assert!(outbox.busy() > 0, "the edits are pending");
-        let deadline = tokio::time::Instant::now() + Duration::from_secs(10);
-        while outbox.busy() > 0 {
-            assert!(
-                tokio::time::Instant::now() < deadline,
-                "the outbox never settled: {:?}",
-                sent.lock().unwrap()
-            );
-            tokio::time::sleep(Duration::from_millis(20)).await;
-        }
-        assert_eq!(
-            sent.lock().unwrap().last(),
-            Some(&serde_json::json!({ "state": 50 })),
-            "settled on the latest state"
-        );
-        let calls = sent.lock().unwrap().len();
-        assert!(
-            calls < 10,
-            "{calls} calls for 50 updates: edits are coalesced"
-        );
-        assert_eq!(outbox.waits.load(std::sync::atomic::Ordering::Relaxed), 2);
+            .await;
+        assert_eq!(result.ok(), Some("sent"));
+        assert_eq!(calls.load(Ordering::SeqCst), 4);
+        assert_eq!(outbox.waits.load(Ordering::Relaxed), 3);
+        assert_eq!(outbox.busy(), 0);
     }
 }

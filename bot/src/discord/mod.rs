@@ -15,7 +15,7 @@ use serenity::model::id::{ChannelId, MessageId};
 
 pub use inbound::{Gateway, Inbound, routes};
 
-use crate::chat::outbox::{EditFn, Outbox, Retry};
+use crate::chat::outbox::{Outbox, Retry};
 use crate::chat::{Person, Platform};
 use crate::render::Message;
 
@@ -243,30 +243,21 @@ impl Platform for DiscordPlatform {
     }
 
     async fn edit(&self, channel: &str, message_id: &str, message: &Message) -> anyhow::Result<()> {
-        channel_id(channel)?;
-        let http = self.http.clone();
-        let send: EditFn<serenity::Error> = Arc::new(
-            move |channel: String, message: String, body: serde_json::Value| {
-                let http = http.clone();
-                Box::pin(async move {
-                    let (Ok(channel), Ok(message)) =
-                        (channel.parse::<u64>(), message.parse::<u64>())
-                    else {
-                        return Ok(());
-                    };
-                    http.edit_message(
-                        ChannelId::new(channel),
-                        MessageId::new(message),
-                        &body,
-                        Vec::new(),
-                    )
-                    .await
-                    .map(|_| ())
-                })
-            },
+        let id = channel_id(channel)?;
+        let message_id = MessageId::new(
+            message_id
+                .parse::<u64>()
+                .ok()
+                .filter(|&n| n != 0)
+                .with_context(|| format!("`{message_id}` is not a Discord message id"))?,
         );
+        let body = embeds::content(message, None);
         self.outbox
-            .edit(channel, message_id, embeds::content(message, None), send);
+            .send(Some(channel), || {
+                self.http.edit_message(id, message_id, &body, Vec::new())
+            })
+            .await
+            .context("editing the Discord message")?;
         Ok(())
     }
 

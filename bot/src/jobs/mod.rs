@@ -141,6 +141,7 @@ impl Engine {
         self.secrets.sync_config().await?;
         tokio::spawn(self.clone().run_queue());
         tokio::spawn(self.clone().sweep());
+        tokio::spawn(self.clone().send_outbox());
         Ok(())
     }
 
@@ -219,6 +220,12 @@ impl Engine {
             .load(std::sync::atomic::Ordering::SeqCst)
     }
 
+    /// Whispers, posts and redraws written to the outbox and not yet accepted by their
+    /// platform (0 when deckhand has said everything it meant to).
+    pub fn outbox_busy(&self) -> usize {
+        self.ctx.outbox_busy()
+    }
+
     /// Commands received since start, for `/metrics`.
     pub fn commands_received(&self) -> u64 {
         self.metrics.commands.get()
@@ -240,7 +247,7 @@ impl Engine {
     }
 
     /// The job's card as of now.
-    async fn card(&self, job: Job) -> anyhow::Result<Message> {
+    pub(crate) async fn card(&self, job: Job) -> anyhow::Result<Message> {
         let steps = steps::list(&self.ctx.store.pool, job.id).await?;
         let approvals = approval_rows::list(&self.ctx.store.pool, job.id).await?;
         let approvers_hint = self
@@ -276,12 +283,15 @@ impl Engine {
 
     /// Edits every card of a job to show its current state.
     async fn refresh_card(&self, job_id: i64) {
+        if self.ctx.redraw(Subject::Job(job_id)).await {
+            return;
+        }
         let result: anyhow::Result<()> = async {
             let Some(job) = jobs::get(&self.ctx.store.pool, job_id).await? else {
                 return Ok(());
             };
             let message = self.card(job).await?;
-            self.ctx.edit_all(Subject::Job(job_id), &message).await?;
+            self.ctx.edit_now(Subject::Job(job_id), &message).await?;
             Ok(())
         }
         .await;
@@ -310,7 +320,9 @@ impl Engine {
         steps::skip_rest(&mut *tx, job.id).await?;
         crate::store::locks::release_job(&mut *tx, &job.env, job.id).await?;
         crate::store::audit::append(&mut *tx, audit).await?;
+        self.ctx.redraw_in(&mut tx, Subject::Job(job.id)).await?;
         tx.commit().await?;
+        self.ctx.ring();
         Ok(true)
     }
 
@@ -335,7 +347,9 @@ impl Engine {
         steps::skip_rest(&mut *tx, job.id).await?;
         crate::store::locks::release_job(&mut *tx, &job.env, job.id).await?;
         crate::store::audit::append(&mut *tx, audit).await?;
+        self.ctx.redraw_in(&mut tx, Subject::Job(job.id)).await?;
         tx.commit().await?;
+        self.ctx.ring();
         Ok(true)
     }
 

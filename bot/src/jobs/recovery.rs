@@ -39,15 +39,18 @@ impl Engine {
             // Alone on the file: what a dead process had claimed is free at once.
             inbox::release_claims(&self.ctx.store.pool, &self.instance).await?;
             crate::store::announcements::release_claims(&self.ctx.store.pool).await?;
+            crate::store::outbox::release_claims(&self.ctx.store.pool, &self.instance).await?;
         }
         self.redraw_recent_cards().await?;
         self.replay_abandoned().await
     }
 
-    /// Card posts and edits wait in memory behind the rate limits; a crash loses the
-    /// ones not yet sent. Cards are drawn from the store, so at start every recent job's
-    /// card is redrawn to its last recorded state, and a live job whose card was never
-    /// posted gets one (its approvers need something to react to).
+    /// Card edits wait in the outbox, but a crash between a change and its outbox row
+    /// (most changes write the row just after they commit) leaves a card behind, and a
+    /// card's first post is not in the outbox. Cards are drawn from the store, so at
+    /// start every recent job's card is redrawn to its last recorded state, and a live
+    /// job whose card was never posted gets one (its approvers need something to react
+    /// to).
     async fn redraw_recent_cards(&self) -> anyhow::Result<()> {
         let since = now_ms() - CARD_REDRAW_WINDOW.as_millis() as i64;
         for id in jobs::recently_active(&self.ctx.store.pool, since).await? {

@@ -10,13 +10,13 @@ use std::time::{Duration, Instant};
 use anyhow::Context as _;
 use async_trait::async_trait;
 use secrecy::ExposeSecret;
-use slack_morphism::errors::{SlackClientError, SlackClientProtocolError};
+use slack_morphism::errors::SlackClientError;
 use slack_morphism::prelude::*;
 
 pub use crate::chat::outbox::Limits;
 pub use inbound::{Inbound, routes, start_socket_mode};
 
-use crate::chat::outbox::{self, Outbox, Retry};
+use crate::chat::outbox::{Outbox, Retry};
 use crate::chat::{Person, Platform};
 use crate::render::Message;
 
@@ -188,32 +188,16 @@ impl Platform for SlackPlatform {
     }
 
     async fn edit(&self, channel: &str, message_id: &str, message: &Message) -> anyhow::Result<()> {
-        let client = self.client.clone();
-        let token = self.token.clone();
-        let send: outbox::EditFn<SlackClientError> = Arc::new(
-            move |channel: String, ts: String, content: serde_json::Value| {
-                let client = client.clone();
-                let token = token.clone();
-                Box::pin(async move {
-                    let content: SlackMessageContent =
-                        serde_json::from_value(content).map_err(|e| {
-                            SlackClientError::ProtocolError(SlackClientProtocolError::new(e))
-                        })?;
-                    let request = SlackApiChatUpdateRequest::new(
-                        SlackChannelId(channel),
-                        content,
-                        SlackTs(ts),
-                    );
-                    client
-                        .open_session(&token)
-                        .chat_update(&request)
-                        .await
-                        .map(|_| ())
-                })
-            },
+        let request = SlackApiChatUpdateRequest::new(
+            SlackChannelId(channel.to_owned()),
+            Self::content(message)?,
+            SlackTs(message_id.to_owned()),
         );
+        let session = self.client.open_session(&self.token);
         self.outbox
-            .edit(channel, message_id, blocks::content(message), send);
+            .send(Some(channel), || session.chat_update(&request))
+            .await
+            .with_context(|| format!("chat.update in {channel}"))?;
         Ok(())
     }
 

@@ -15,7 +15,7 @@ pub enum Subject {
 }
 
 impl Subject {
-    fn kind(self) -> &'static str {
+    pub(crate) fn kind(self) -> &'static str {
         match self {
             Subject::Job(_) => "job",
             Subject::Announcement(_) => "announcement",
@@ -24,7 +24,7 @@ impl Subject {
         }
     }
 
-    fn id(self) -> i64 {
+    pub(crate) fn id(self) -> i64 {
         match self {
             Subject::Job(id)
             | Subject::Announcement(id)
@@ -33,7 +33,7 @@ impl Subject {
         }
     }
 
-    fn from_row(kind: &str, id: i64) -> Option<Subject> {
+    pub(crate) fn from_row(kind: &str, id: i64) -> Option<Subject> {
         Some(match kind {
             "job" => Subject::Job(id),
             "announcement" => Subject::Announcement(id),

@@ -10,6 +10,7 @@ pub mod incidents;
 pub mod jobs;
 pub mod locks;
 pub mod messages;
+pub mod outbox;
 pub mod secrets;
 pub mod steps;
 

@@ -331,7 +331,9 @@ async fn rest(
             axum::Json(user(id, &name)).into_response()
         }
         ("PATCH", ["webhooks", _, _, "messages", "@original"]) | ("POST", ["webhooks", _, _]) => {
-            axum::Json(message(&fake, "0", &body, None)).into_response()
+            // Discord answers with the message, in the interaction's channel (never 0:
+            // serenity refuses a zero id).
+            axum::Json(message(&fake, crate::discord::tester::CHANNEL, &body, None)).into_response()
         }
         ("GET", ["applications", _, "commands"]) => registered(&fake, "global"),
         ("GET", ["applications", _, "guilds", guild, "commands"]) => registered(&fake, guild),

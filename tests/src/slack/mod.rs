@@ -281,7 +281,8 @@ async fn api(
             json!({"ok": true, "channel": channel, "ts": ts, "message": {"ts": ts, "text": body_json["text"]}})
         }
         "chat.update" => {
-            json!({"ok": true, "channel": body_json["channel"], "ts": body_json["ts"], "text": body_json["text"]})
+            // As documented: the updated message comes back too (slack-morphism needs it).
+            json!({"ok": true, "channel": body_json["channel"], "ts": body_json["ts"], "text": body_json["text"], "message": {"text": body_json["text"], "user": "UDECKHAND"}})
         }
         "chat.postEphemeral" => {
             json!({"ok": true, "message_ts": format!("1700000000.{:06}", fake.next_ts.fetch_add(1, Ordering::SeqCst))})
