@@ -110,8 +110,10 @@ impl Announcements {
         let body = serde_json::to_string(&announcement)?;
         let now = now_ms();
         let due_later = scheduled_for.filter(|at| *at > now);
+        // The announcement and its audit row commit together.
+        let mut tx = self.ctx.store.pool.begin().await?;
         let id = match announcements::insert(
-            &self.ctx.store.pool,
+            &mut *tx,
             key,
             &body,
             &announcement.sender,
@@ -122,6 +124,7 @@ impl Announcements {
         {
             Some(id) => id,
             None => {
+                tx.rollback().await?;
                 let existing = announcements::by_key(&self.ctx.store.pool, key.unwrap_or_default())
                     .await?
                     .context("an idempotency key without its announcement")?;
@@ -131,16 +134,16 @@ impl Announcements {
                 });
             }
         };
-        self.ctx
-            .audit(
-                &announcement.sender,
-                "api",
-                "announcement.created",
-                None,
-                None,
-                &format!("#{id} {}: {}", announcement.kind, announcement.subject),
-            )
-            .await;
+        let audit = self.ctx.audit_row(
+            &announcement.sender,
+            "api",
+            "announcement.created",
+            None,
+            None,
+            &format!("#{id} {}: {}", announcement.kind, announcement.subject),
+        );
+        crate::store::audit::append(&mut *tx, &audit).await?;
+        tx.commit().await?;
         if let Some(at) = due_later {
             return Ok(Outcome::Scheduled { id, at });
         }
@@ -211,28 +214,34 @@ impl Announcements {
         if announcement.priority == Priority::Urgent {
             announcement.attention = self.ctx.config.attention().map(str::to_owned);
         }
+        let audit = self.ctx.audit_row(
+            &announcement.sender,
+            "api",
+            "announcement.updated",
+            None,
+            None,
+            &format!("#{} {}", existing.id, announcement.subject),
+        );
+        let subject = Subject::Announcement(existing.id);
+        // The new content, its audit row and the redraw of its messages: all or nothing.
+        let mut tx = self.ctx.store.pool.begin().await?;
         announcements::update_body(
-            &self.ctx.store.pool,
+            &mut *tx,
             existing.id,
             &serde_json::to_string(&announcement)?,
             now_ms(),
         )
         .await?;
+        crate::store::audit::append(&mut *tx, &audit).await?;
+        self.ctx.redraw_in(&mut tx, subject).await?;
+        tx.commit().await?;
+        self.ctx.ring();
         let messages = self.announcement_messages(existing.id).await?;
-        let message = Message::Announcement(announcement.clone());
-        for posted in &messages {
-            self.ctx.chat.edit(posted, &message).await;
+        if !self.ctx.is_durable() {
+            self.ctx
+                .edit_now(subject, &Message::Announcement(announcement))
+                .await?;
         }
-        self.ctx
-            .audit(
-                &announcement.sender,
-                "api",
-                "announcement.updated",
-                None,
-                None,
-                &format!("#{} {}", existing.id, announcement.subject),
-            )
-            .await;
         Ok(Some((existing.id, messages)))
     }
 

@@ -96,6 +96,11 @@ impl Ctx {
         }
     }
 
+    /// Whether sends go through the outbox (Slack or Discord configured).
+    pub fn is_durable(&self) -> bool {
+        self.durable
+    }
+
     /// Whether anything written to the outbox is not yet accepted by its platform.
     pub fn outbox_busy(&self) -> usize {
         use std::sync::atomic::Ordering::SeqCst;

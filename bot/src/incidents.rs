@@ -91,14 +91,7 @@ impl Incidents {
     }
 
     async fn timeline(&self, id: i64, actor: &str, kind: &str, text: &str) -> anyhow::Result<()> {
-        let entry = TimelineEntry {
-            at: now_ms(),
-            actor: actor.to_owned(),
-            kind: kind.to_owned(),
-            text: text.to_owned(),
-        };
-        incidents::append(&self.ctx.store.pool, id, &entry).await?;
-        Ok(())
+        timeline_in(&self.ctx.store.pool, id, actor, kind, text).await
     }
 
     async fn declare(
@@ -108,8 +101,10 @@ impl Incidents {
         title: &str,
     ) -> anyhow::Result<()> {
         let now = now_ms();
+        // The incident, its first timeline entry and its audit row: all or nothing.
+        let mut tx = self.ctx.store.pool.begin().await?;
         let id = incidents::insert(
-            &self.ctx.store.pool,
+            &mut *tx,
             &NewIncident {
                 severity: severity.as_str(),
                 title,
@@ -121,7 +116,8 @@ impl Incidents {
             now,
         )
         .await?;
-        self.timeline(
+        timeline_in(
+            &mut *tx,
             id,
             &origin.user.name,
             "declared",
@@ -131,16 +127,16 @@ impl Incidents {
             ),
         )
         .await?;
-        self.ctx
-            .audit(
-                &origin.user.id,
-                &origin.platform,
-                "incident.declared",
-                None,
-                None,
-                &format!("INC-{id} {severity} {title}"),
-            )
-            .await;
+        let audit = self.ctx.audit_row(
+            &origin.user.id,
+            &origin.platform,
+            "incident.declared",
+            None,
+            None,
+            &format!("INC-{id} {severity} {title}"),
+        );
+        crate::store::audit::append(&mut *tx, &audit).await?;
+        tx.commit().await?;
         let incident = incidents::get(&self.ctx.store.pool, id)
             .await?
             .ok_or_else(|| anyhow::anyhow!("INC-{id} vanished"))?;
@@ -173,19 +169,19 @@ impl Incidents {
         text: &str,
     ) -> anyhow::Result<()> {
         let incident = self.open_incident(id).await?;
-        self.timeline(incident.id, &origin.user.name, "update", text)
-            .await?;
-        incidents::touch(&self.ctx.store.pool, incident.id, now_ms()).await?;
-        self.ctx
-            .audit(
-                &origin.user.id,
-                &origin.platform,
-                "incident.updated",
-                None,
-                None,
-                &format!("{id}: {text}"),
-            )
-            .await;
+        let audit = self.ctx.audit_row(
+            &origin.user.id,
+            &origin.platform,
+            "incident.updated",
+            None,
+            None,
+            &format!("{id}: {text}"),
+        );
+        let mut tx = self.ctx.store.pool.begin().await?;
+        timeline_in(&mut *tx, incident.id, &origin.user.name, "update", text).await?;
+        incidents::touch(&mut *tx, incident.id, now_ms()).await?;
+        crate::store::audit::append(&mut *tx, &audit).await?;
+        tx.commit().await?;
         self.refresh_incident(incident.id).await
     }
 
@@ -197,27 +193,30 @@ impl Incidents {
     ) -> anyhow::Result<()> {
         let incident = self.open_incident(id).await?;
         let now = now_ms();
-        if !incidents::resolve(&self.ctx.store.pool, incident.id, summary, now).await? {
+        let lasted = duration(now - incident.declared_at);
+        let audit = self.ctx.audit_row(
+            &origin.user.id,
+            &origin.platform,
+            "incident.resolved",
+            None,
+            None,
+            &format!("{id} after {lasted}"),
+        );
+        let mut tx = self.ctx.store.pool.begin().await?;
+        if !incidents::resolve(&mut *tx, incident.id, summary, now).await? {
+            tx.rollback().await?;
             return Ok(());
         }
-        let lasted = duration(now - incident.declared_at);
-        self.timeline(
+        timeline_in(
+            &mut *tx,
             incident.id,
             &origin.user.name,
             "resolved",
             &format!("resolved by {} after {lasted}", origin.user.name),
         )
         .await?;
-        self.ctx
-            .audit(
-                &origin.user.id,
-                &origin.platform,
-                "incident.resolved",
-                None,
-                None,
-                &format!("{id} after {lasted}"),
-            )
-            .await;
+        crate::store::audit::append(&mut *tx, &audit).await?;
+        tx.commit().await?;
         self.refresh_incident(incident.id).await?;
         let mut message = format!("Resolved by {} after {lasted}.", origin.user.name);
         if let Some(summary) = summary {
@@ -371,4 +370,34 @@ impl Incidents {
         self.timeline(id, actor, kind, text).await?;
         self.refresh_incident(id).await
     }
+}
+
+/// Notes something on an incident's timeline inside the caller's transaction (a hotfix
+/// job and its note commit together); the caller redraws the incident's card.
+pub(crate) async fn note_in<'c>(
+    db: impl sqlx::Executor<'c, Database = sqlx::Any>,
+    id: i64,
+    actor: &str,
+    kind: &str,
+    text: &str,
+) -> anyhow::Result<()> {
+    timeline_in(db, id, actor, kind, text).await
+}
+
+/// Appends to an incident's timeline, inside the caller's transaction when it has one.
+async fn timeline_in<'c>(
+    db: impl sqlx::Executor<'c, Database = sqlx::Any>,
+    id: i64,
+    actor: &str,
+    kind: &str,
+    text: &str,
+) -> anyhow::Result<()> {
+    let entry = TimelineEntry {
+        at: now_ms(),
+        actor: actor.to_owned(),
+        kind: kind.to_owned(),
+        text: text.to_owned(),
+    };
+    incidents::append(db, id, &entry).await?;
+    Ok(())
 }

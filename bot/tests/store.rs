@@ -741,3 +741,26 @@ store_test!(outbox_redraws_of_one_subject_share_a_row_and_a_change_mid_send_send
     let taken = outbox::claim(pool, "b", 3_000, 2_001, 10).await.unwrap();
     assert_eq!(taken.len(), 1, "a lapsed claim is taken over");
 });
+
+store_test!(a_slow_handlers_claim_is_renewed_so_no_other_replica_takes_its_event, |store| {
+    let id = inbox::receive(&store.pool, &command(Some("Ev7"), "/status"), "me", 30, 0)
+        .await
+        .unwrap()
+        .unwrap();
+    // Early in the claim's life nothing changes (no write per sweep); past half, renewed.
+    assert_eq!(inbox::renew(&store.pool, "me", 5, 35).await.unwrap(), 0);
+    assert_eq!(inbox::renew(&store.pool, "me", 20, 50).await.unwrap(), 1);
+    assert_eq!(inbox::renew(&store.pool, "other", 40, 70).await.unwrap(), 0);
+    assert!(
+        inbox::claim_abandoned(&store.pool, "other", 100, 45)
+            .await
+            .unwrap()
+            .is_none(),
+        "the renewed claim holds past its first expiry"
+    );
+    let taken = inbox::claim_abandoned(&store.pool, "other", 100, 51)
+        .await
+        .unwrap()
+        .expect("once its holder stops renewing, the event is another's");
+    assert_eq!(taken.id, id);
+});

@@ -183,6 +183,17 @@ impl Tester {
     }
 
     /// Whether anything holds `env`'s lock.
+    /// Makes every audit row of `action` fail to write, as a full disk would (SQLite).
+    pub async fn audit_fails_for(&self, action: &str) {
+        sqlx::query(sqlx::AssertSqlSafe(format!(
+            "CREATE TRIGGER \"audit_fails_{action}\" BEFORE INSERT ON audit_log WHEN NEW.action = '{action}' \
+             BEGIN SELECT RAISE(ABORT, 'audit log unavailable'); END"
+        )))
+        .execute(&self.store.pool)
+        .await
+        .expect("the failing-audit trigger");
+    }
+
     pub async fn locked(&self, env: &str) -> bool {
         locks::get(&self.store.pool, env, now_ms())
             .await

@@ -169,8 +169,10 @@ impl Deckhand<'_> {
         })
         .await;
         if quiet.is_err() {
-            let rows: Vec<(i64, String, Option<String>, Option<String>, i64, i64)> = sqlx::query_as(
-                "SELECT id, kind, body, claimed_by, version, attempts FROM outbox",
+            // What is stuck, to say why in the failure.
+            type Row = (i64, String, Option<String>, Option<String>, Option<String>);
+            let rows: Vec<Row> = sqlx::query_as(
+                "SELECT id, kind, body, claimed_by, last_error FROM outbox",
             )
             .fetch_all(&engine.store().pool)
             .await

@@ -179,23 +179,12 @@ async fn approval_that_expires_frees_the_lock() {
     assert_eq!(t.job(1).await.state, JobState::Expired);
 }
 
-/// Makes every audit row of `action` fail to write, as a full disk would.
-async fn audit_fails_for(t: &deckhand_tests::Tester, action: &str) {
-    sqlx::query(sqlx::AssertSqlSafe(format!(
-        "CREATE TRIGGER \"audit_fails_{action}\" BEFORE INSERT ON audit_log WHEN NEW.action = '{action}' \
-         BEGIN SELECT RAISE(ABORT, 'audit log unavailable'); END"
-    )))
-    .execute(&t.store.pool)
-    .await
-    .unwrap();
-}
-
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_change_whose_audit_row_cannot_be_written_does_not_happen() {
     let mut t = tester().await;
     t.say("alice", "/deploy prod v2").await;
     let card = t.expect_message("awaiting approval").await;
-    audit_fails_for(&t, "approval.approved").await;
+    t.audit_fails_for("approval.approved").await;
     t.react("bob", "✅", &card.id).await;
     let told = t.next_message().await;
     assert!(
@@ -212,7 +201,7 @@ async fn a_change_whose_audit_row_cannot_be_written_does_not_happen() {
     );
     assert_eq!(t.job(1).await.state, JobState::AwaitingApproval);
 
-    audit_fails_for(&t, "job.cancelled").await;
+    t.audit_fails_for("job.cancelled").await;
     t.say("alice", "/cancel 1").await;
     let told = t.next_message().await;
     assert!(
@@ -227,7 +216,7 @@ async fn a_change_whose_audit_row_cannot_be_written_does_not_happen() {
     );
     assert!(t.locked("prod").await, "still held by #1");
 
-    audit_fails_for(&t, "env.locked").await;
+    t.audit_fails_for("env.locked").await;
     t.say("dave", "/lock staging db work").await;
     let told = t.next_message().await;
     assert!(

@@ -210,3 +210,39 @@ run = ["true"]
         posted.text
     );
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn incident_changes_whose_audit_rows_cannot_be_written_do_not_happen() {
+    let mut t = Tester::new(CONFIG).await;
+    t.audit_fails_for("incident.declared").await;
+    t.say("alice", "/incident declare sev1 API down").await;
+    let told = t.expect_message("went wrong").await;
+    assert_eq!(told.to.as_deref(), Some("alice"));
+    assert!(
+        incidents::get(&t.store.pool, 1).await.unwrap().is_none(),
+        "no incident without its record"
+    );
+
+    // A hotfix deploy past the gate and its override record are one change.
+    sqlx::query("DROP TRIGGER \"audit_fails_incident.declared\"")
+        .execute(&t.store.pool)
+        .await
+        .unwrap();
+    t.say("alice", "/incident declare sev1 API down").await;
+    t.expect_message("INC-").await;
+    let open = incidents::open(&t.store.pool).await.unwrap();
+    let id = open[0].id;
+    t.audit_fails_for("incident.gate_override").await;
+    t.say("bob", &format!("/deploy prod v2 --hotfix INC-{id}"))
+        .await;
+    let told = t.expect_message("went wrong").await;
+    assert_eq!(told.to.as_deref(), Some("bob"));
+    assert!(
+        deckhand::store::jobs::get(&t.store.pool, 1)
+            .await
+            .unwrap()
+            .is_none(),
+        "no hotfix job without the record of the gate it passed"
+    );
+    assert!(!t.locked("prod").await, "and no lock left behind");
+}

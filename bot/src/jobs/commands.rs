@@ -79,40 +79,12 @@ impl Engine {
             approvals_required: env.approvals,
             rolls_back: None,
             restore_of: None,
+            hotfix_for,
         };
-        let job = self.create_job(origin, spec, &origin.user).await?;
+        self.create_job(origin, spec, &origin.user).await?;
         if let Some(incident) = hotfix_for {
-            self.note_hotfix(origin, incident, job.id, &target.env, &git_ref)
-                .await?;
+            self.incidents.refresh_incident(incident).await?;
         }
-        Ok(())
-    }
-
-    /// A hotfix that passed the incident gate goes on the incident's timeline and in the
-    /// audit log.
-    async fn note_hotfix(
-        &self,
-        origin: &Origin,
-        incident: i64,
-        job: i64,
-        env: &str,
-        git_ref: &str,
-    ) -> anyhow::Result<()> {
-        let who = &origin.user.name;
-        let note = format!("hotfix deploy #{job} of `{git_ref}` to {env} by {who}");
-        self.incidents
-            .note_on(incident, who, "hotfix", &note)
-            .await?;
-        self.ctx
-            .audit(
-                &origin.user.id,
-                &origin.platform,
-                "incident.gate_override",
-                Some(env),
-                Some(job),
-                &format!("hotfix for INC-{incident}"),
-            )
-            .await;
         Ok(())
     }
 
@@ -219,6 +191,7 @@ impl Engine {
             approvals_required: env.approvals,
             rolls_back: Some(current.id),
             restore_of: None,
+            hotfix_for: None,
         };
         self.create_job(origin, spec, &origin.user).await?;
         Ok(())
@@ -260,6 +233,7 @@ impl Engine {
             approvals_required: 0,
             rolls_back: None,
             restore_of: None,
+            hotfix_for: None,
         };
         self.create_job(origin, spec, &origin.user).await?;
         Ok(())
@@ -297,6 +271,7 @@ impl Engine {
             approvals_required: env.approvals.max(1),
             rolls_back: None,
             restore_of: Some(backup_id),
+            hotfix_for: None,
         };
         self.create_job(origin, spec, &origin.user).await?;
         Ok(())

@@ -24,6 +24,8 @@ pub(crate) struct JobSpec {
     pub approvals_required: u32,
     pub rolls_back: Option<i64>,
     pub restore_of: Option<i64>,
+    /// The incident whose gate this deploy passes as its hotfix.
+    pub hotfix_for: Option<i64>,
 }
 
 impl JobSpec {
@@ -168,6 +170,28 @@ impl Engine {
             },
         )
         .await?;
+        if let Some(incident) = spec.hotfix_for {
+            // Passing the incident gate is recorded with the job it let through.
+            let who = &requester.name;
+            let git_ref = spec.git_ref.as_deref().unwrap_or("-");
+            crate::incidents::note_in(
+                &mut *tx,
+                incident,
+                who,
+                "hotfix",
+                &format!("hotfix deploy #{id} of `{git_ref}` to {} by {who}", spec.env),
+            )
+            .await?;
+            let row = self.ctx.audit_row(
+                &requester.id,
+                &origin.platform,
+                "incident.gate_override",
+                Some(&spec.env),
+                Some(id),
+                &format!("hotfix for INC-{incident}"),
+            );
+            audit::append(&mut *tx, &row).await?;
+        }
         tx.commit().await?;
         let job = jobs::get(&self.ctx.store.pool, id)
             .await?

@@ -138,6 +138,12 @@ impl Engine {
             if let Err(e) = inbox::forget_before(&self.ctx.store.pool, now - 7 * 86_400_000).await {
                 tracing::warn!(error = %e, "could not prune old event ids");
             }
+            // This process's handlers are alive while it is: their claims must not lapse
+            // under a slow handler, or another replica would handle the event again.
+            let held = now + self.settings.lease.as_millis() as i64;
+            if let Err(e) = inbox::renew(&self.ctx.store.pool, &self.instance, now, held).await {
+                tracing::error!(error = %e, "cannot renew the claims on events being handled");
+            }
             if let Err(e) = self.replay_abandoned().await {
                 tracing::error!(error = %format!("{e:#}"), "cannot replay abandoned events");
             }

@@ -384,6 +384,7 @@ impl Engine {
             approvals_required: 0,
             rolls_back: Some(failed.id),
             restore_of: None,
+            hotfix_for: None,
         };
         Ok(Some((spec, good)))
     }

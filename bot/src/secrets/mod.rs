@@ -195,27 +195,29 @@ impl Secrets {
     ) -> anyhow::Result<()> {
         let env_config = crate::policy::known_env(&self.ctx.config, &new.env)?;
         crate::policy::may_add_secret(&self.ctx.config, &new.env, env_config, &origin.user.id)?;
-        if !secrets::insert(&self.ctx.store.pool, &new, now_ms()).await? {
+        let NewSecret {
+            name, env, owner, ..
+        } = &new;
+        let detail = format!("{name} every {every} owner {owner}");
+        let audit = self.ctx.audit_row(
+            &origin.user.id,
+            &origin.platform,
+            "secret.added",
+            Some(env),
+            None,
+            &detail,
+        );
+        let mut tx = self.ctx.store.pool.begin().await?;
+        if !secrets::insert(&mut *tx, &new, now_ms()).await? {
+            tx.rollback().await?;
             return Err(Refusal::SecretAlreadyTracked {
                 name: new.name,
                 env: new.env,
             }
             .into());
         }
-        let NewSecret {
-            name, env, owner, ..
-        } = &new;
-        let detail = format!("{name} every {every} owner {owner}");
-        self.ctx
-            .audit(
-                &origin.user.id,
-                &origin.platform,
-                "secret.added",
-                Some(env),
-                None,
-                &detail,
-            )
-            .await;
+        crate::store::audit::append(&mut *tx, &audit).await?;
+        tx.commit().await?;
         let owner = mention_name(owner);
         let text = format!(
             "🔑 Tracking `{name}` in `{env}`: rotate every {every}, owner {owner}. I'll remind before it is due."
@@ -236,17 +238,18 @@ impl Secrets {
     }
 
     async fn record_rotation(&self, origin: &Origin, secret: &Secret) -> anyhow::Result<()> {
-        secrets::rotated(&self.ctx.store.pool, secret.id, &origin.user.name, now_ms()).await?;
-        self.ctx
-            .audit(
-                &origin.user.id,
-                &origin.platform,
-                "secret.rotated",
-                Some(&secret.env),
-                None,
-                &secret.name,
-            )
-            .await;
+        let audit = self.ctx.audit_row(
+            &origin.user.id,
+            &origin.platform,
+            "secret.rotated",
+            Some(&secret.env),
+            None,
+            &secret.name,
+        );
+        let mut tx = self.ctx.store.pool.begin().await?;
+        secrets::rotated(&mut *tx, secret.id, &origin.user.name, now_ms()).await?;
+        crate::store::audit::append(&mut *tx, &audit).await?;
+        tx.commit().await?;
         let updated = secrets::get(&self.ctx.store.pool, secret.id)
             .await?
             .unwrap_or_else(|| secret.clone());
@@ -286,17 +289,18 @@ impl Secrets {
         if rotated {
             return self.record_rotation(origin, &secret).await;
         }
-        secrets::snooze(&self.ctx.store.pool, secret.id, now_ms() + DAY_MS).await?;
-        self.ctx
-            .audit(
-                &origin.user.id,
-                &origin.platform,
-                "secret.snoozed",
-                Some(&secret.env),
-                None,
-                &secret.name,
-            )
-            .await;
+        let audit = self.ctx.audit_row(
+            &origin.user.id,
+            &origin.platform,
+            "secret.snoozed",
+            Some(&secret.env),
+            None,
+            &secret.name,
+        );
+        let mut tx = self.ctx.store.pool.begin().await?;
+        secrets::snooze(&mut *tx, secret.id, now_ms() + DAY_MS).await?;
+        crate::store::audit::append(&mut *tx, &audit).await?;
+        tx.commit().await?;
         self.ctx
             .whisper(origin, format!("💤 `{}` snoozed for a day.", secret.name))
             .await;
@@ -435,6 +439,8 @@ impl Secrets {
         owner: &str,
     ) -> anyhow::Result<(Vec<String>, Vec<String>)> {
         let (mut added, mut known) = (Vec::new(), Vec::new());
+        // Every name and the audit row that lists them: all or nothing.
+        let mut tx = self.ctx.store.pool.begin().await?;
         for name in due::env_example_names(text) {
             let new = NewSecret {
                 name: name.clone(),
@@ -446,22 +452,17 @@ impl Secrets {
                 provider_note: None,
                 source: "import".into(),
             };
-            if secrets::insert(&self.ctx.store.pool, &new, now_ms()).await? {
+            if secrets::insert(&mut *tx, &new, now_ms()).await? {
                 added.push(name);
             } else {
                 known.push(name);
             }
         }
-        self.ctx
-            .audit(
-                "cli",
-                "cli",
-                "secret.imported",
-                Some(env),
-                None,
-                &added.join(", "),
-            )
-            .await;
+        let audit = self
+            .ctx
+            .audit_row("cli", "cli", "secret.imported", Some(env), None, &added.join(", "));
+        crate::store::audit::append(&mut *tx, &audit).await?;
+        tx.commit().await?;
         Ok((added, known))
     }
 }

@@ -189,6 +189,28 @@ pub async fn claim_abandoned<'c>(
     Ok(row.map(Row::into_stored))
 }
 
+/// Extends `claimant`'s claims on the events it is still handling to `claimed_until`,
+/// once they are past half their life (`now` is when they were renewed last at worst):
+/// a slow handler keeps its event while its process lives.
+pub async fn renew<'c>(
+    db: impl Executor<'c, Database = Any>,
+    claimant: &str,
+    now: i64,
+    claimed_until: i64,
+) -> sqlx::Result<u64> {
+    let half = (claimed_until - now) / 2;
+    let done = sqlx::query(
+        "UPDATE inbox SET claimed_until = $2 \
+         WHERE claimed_by = $1 AND handled_at IS NULL AND claimed_until < $3",
+    )
+    .bind(claimant)
+    .bind(claimed_until)
+    .bind(now + half)
+    .execute(db)
+    .await?;
+    Ok(done.rows_affected())
+}
+
 /// Frees every unhandled event's claim but `keep`'s: at start on SQLite, where the
 /// claimants are dead processes.
 pub async fn release_claims<'c>(
