@@ -112,28 +112,23 @@ impl Announcements {
         let due_later = scheduled_for.filter(|at| *at > now);
         // The announcement and its audit row commit together.
         let mut tx = self.ctx.store.pool.begin().await?;
-        let id = match announcements::insert(
-            &mut *tx,
-            key,
-            &body,
-            &announcement.sender,
-            due_later,
-            now,
-        )
-        .await?
-        {
-            Some(id) => id,
-            None => {
-                tx.rollback().await?;
-                let existing = announcements::by_key(&self.ctx.store.pool, key.unwrap_or_default())
-                    .await?
-                    .context("an idempotency key without its announcement")?;
-                return Ok(Outcome::Duplicate {
-                    id: existing.id,
-                    messages: self.announcement_messages(existing.id).await?,
-                });
-            }
-        };
+        let id =
+            match announcements::insert(&mut *tx, key, &body, &announcement.sender, due_later, now)
+                .await?
+            {
+                Some(id) => id,
+                None => {
+                    tx.rollback().await?;
+                    let existing =
+                        announcements::by_key(&self.ctx.store.pool, key.unwrap_or_default())
+                            .await?
+                            .context("an idempotency key without its announcement")?;
+                    return Ok(Outcome::Duplicate {
+                        id: existing.id,
+                        messages: self.announcement_messages(existing.id).await?,
+                    });
+                }
+            };
         let audit = self.ctx.audit_row(
             &announcement.sender,
             "api",

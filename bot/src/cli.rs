@@ -280,6 +280,7 @@ async fn serve(
         slack: runtime.slack,
         discord: runtime.discord,
         api_token: runtime.api_token,
+        edge: crate::edge::Edge::default(),
     };
     let grace = shutdown_grace(&config);
     let server = crate::server::Server::start(config, store, options).await?;
@@ -336,12 +337,14 @@ async fn console_session(
     let engine = Engine::new(Arc::new(config), store, chat, Settings::default());
     if let Some(runtime) = http {
         let listener = listen(&runtime.listen).await?;
-        let router = crate::http::router(engine.clone(), runtime.api_token);
-        tokio::spawn(async move {
-            if let Err(e) = axum::serve(listener, router).await {
-                tracing::error!(error = %e, "the HTTP server stopped");
-            }
-        });
+        let edge = crate::edge::Edge::default();
+        let router = crate::edge::guard(
+            crate::http::router(engine.clone(), runtime.api_token),
+            &edge,
+        );
+        // Lives as long as the console; the process exit ends it.
+        let forever = tokio_util::sync::CancellationToken::new();
+        tokio::spawn(crate::edge::serve(listener, router, edge, forever));
     }
     engine.start().await?;
     let user = console::default_user();

@@ -280,7 +280,11 @@ impl Ctx {
     }
 
     /// Edits every message of `subject` now; `false` when a platform refused one.
-    pub(crate) async fn edit_now(&self, subject: Subject, message: &Message) -> anyhow::Result<bool> {
+    pub(crate) async fn edit_now(
+        &self,
+        subject: Subject,
+        message: &Message,
+    ) -> anyhow::Result<bool> {
         let mut all = true;
         for posted in self.posted(subject).await? {
             all &= self.chat.edit(&posted, message).await;

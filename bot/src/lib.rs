@@ -9,6 +9,7 @@ pub mod config;
 pub mod ctx;
 pub mod discord;
 pub mod dispatch;
+pub mod edge;
 pub mod http;
 pub mod incidents;
 pub mod jobs;

@@ -52,7 +52,8 @@ impl Engine {
             if renewed.elapsed() >= RENEW {
                 renewed = tokio::time::Instant::now();
                 let until = now_ms() + CLAIM.as_millis() as i64;
-                if let Err(error) = outbox::renew(&self.ctx.store.pool, &self.instance, until).await {
+                if let Err(error) = outbox::renew(&self.ctx.store.pool, &self.instance, until).await
+                {
                     tracing::error!(%error, "cannot renew the outbox claims");
                 }
             }

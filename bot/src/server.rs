@@ -29,6 +29,8 @@ pub struct Options {
     pub discord: Option<DiscordSettings>,
     /// `DECKHAND_API_TOKEN`: the REST API's bearer token; the API is off without it.
     pub api_token: Option<secrecy::SecretString>,
+    /// Body limit, timeouts and the connection cap of the HTTP server.
+    pub edge: crate::edge::Edge,
 }
 
 pub struct Server {
@@ -114,10 +116,13 @@ impl Server {
             }
         }
         let draining = Arc::new(AtomicBool::new(false));
-        let router = router.layer(axum::middleware::from_fn_with_state(
-            draining.clone(),
-            refuse_while_draining,
-        ));
+        let router = crate::edge::guard(
+            router.layer(axum::middleware::from_fn_with_state(
+                draining.clone(),
+                refuse_while_draining,
+            )),
+            &options.edge,
+        );
         let listener = tokio::net::TcpListener::bind(&options.listen)
             .await
             .with_context(|| format!("cannot listen on DECKHAND_LISTEN={}", options.listen))?;
@@ -125,14 +130,8 @@ impl Server {
         engine.start().await?;
         let stop_http = tokio_util::sync::CancellationToken::new();
         let stopped = stop_http.clone();
-        let http = tokio::spawn(async move {
-            let served = axum::serve(listener, router)
-                .with_graceful_shutdown(async move { stopped.cancelled().await })
-                .await;
-            if let Err(e) = served {
-                tracing::error!(error = %e, "the HTTP server stopped");
-            }
-        });
+        let edge = options.edge;
+        let http = tokio::spawn(crate::edge::serve(listener, router, edge, stopped));
         tracing::info!(%addr, "deckhand is up");
         Ok(Server {
             engine,

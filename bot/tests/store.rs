@@ -673,94 +673,129 @@ store_test!(jobs_in_states_lists_only_those_states, |store| {
     assert!(jobs::in_states(&store.pool, &[]).await.unwrap().is_empty());
 });
 
-store_test!(outbox_redraws_of_one_subject_share_a_row_and_a_change_mid_send_sends_again, |store| {
-    use deckhand::store::messages::Subject;
-    use deckhand::store::outbox::{self, Send};
-    let pool = &store.pool;
-    for _ in 0..5 {
-        outbox::redraw(pool, Subject::Job(1), 10).await.unwrap();
-    }
-    let alice = Person {
-        id: "slack:U1".into(),
-        name: "alice".into(),
-    };
-    outbox::queue(
-        pool,
-        &Send::Whisper {
-            platform: "slack".into(),
-            channel: "C1".into(),
-            user: alice.clone(),
-            text: "first".into(),
-        },
-        10,
-    )
-    .await
-    .unwrap();
-    let claimed = outbox::claim(pool, "a", 1_000, 20, 10).await.unwrap();
-    assert_eq!(claimed.len(), 2, "five redraws coalesced into one row: {claimed:?}");
-    assert_eq!(claimed[0].send, Send::Redraw(Subject::Job(1)));
-    assert_eq!(claimed[0].version, 5);
-    assert!(
-        outbox::claim(pool, "b", 1_000, 20, 10).await.unwrap().is_empty(),
-        "claimed rows are nobody else's"
-    );
-    // The job changes while its card is being sent: the row stays for the latest state.
-    outbox::redraw(pool, Subject::Job(1), 30).await.unwrap();
-    assert!(!outbox::sent(pool, &claimed[0]).await.unwrap());
-    assert!(outbox::sent(pool, &claimed[1]).await.unwrap(), "the whisper goes");
-    let again = outbox::claim(pool, "b", 1_000, 40, 10).await.unwrap();
-    assert_eq!(again.len(), 1);
-    assert_eq!(again[0].version, 6);
-    assert!(outbox::sent(pool, &again[0]).await.unwrap());
-    assert_eq!(outbox::waiting(pool, "a").await.unwrap(), 0);
-
-    // A refused row waits for its retry; a dead claimant's rows are taken after the claim.
-    outbox::queue(
-        pool,
-        &Send::Whisper {
-            platform: "slack".into(),
-            channel: "C1".into(),
-            user: alice,
-            text: "second".into(),
-        },
-        50,
-    )
-    .await
-    .unwrap();
-    let row = outbox::claim(pool, "a", 100, 50, 10).await.unwrap().remove(0);
-    outbox::retry(pool, &row, 500, "ratelimited").await.unwrap();
-    assert!(outbox::claim(pool, "a", 1_000, 400, 10).await.unwrap().is_empty());
-    let row = outbox::claim(pool, "a", 600, 500, 10).await.unwrap().remove(0);
-    assert_eq!(row.attempts, 1);
-    assert!(outbox::claim(pool, "b", 1_000, 599, 10).await.unwrap().is_empty());
-    assert_eq!(outbox::renew(pool, "a", 2_000).await.unwrap(), 1);
-    assert!(
-        outbox::claim(pool, "b", 3_000, 700, 10).await.unwrap().is_empty(),
-        "a renewed claim holds"
-    );
-    let taken = outbox::claim(pool, "b", 3_000, 2_001, 10).await.unwrap();
-    assert_eq!(taken.len(), 1, "a lapsed claim is taken over");
-});
-
-store_test!(a_slow_handlers_claim_is_renewed_so_no_other_replica_takes_its_event, |store| {
-    let id = inbox::receive(&store.pool, &command(Some("Ev7"), "/status"), "me", 30, 0)
+store_test!(
+    outbox_redraws_of_one_subject_share_a_row_and_a_change_mid_send_sends_again,
+    |store| {
+        use deckhand::store::messages::Subject;
+        use deckhand::store::outbox::{self, Send};
+        let pool = &store.pool;
+        for _ in 0..5 {
+            outbox::redraw(pool, Subject::Job(1), 10).await.unwrap();
+        }
+        let alice = Person {
+            id: "slack:U1".into(),
+            name: "alice".into(),
+        };
+        outbox::queue(
+            pool,
+            &Send::Whisper {
+                platform: "slack".into(),
+                channel: "C1".into(),
+                user: alice.clone(),
+                text: "first".into(),
+            },
+            10,
+        )
         .await
-        .unwrap()
         .unwrap();
-    // Early in the claim's life nothing changes (no write per sweep); past half, renewed.
-    assert_eq!(inbox::renew(&store.pool, "me", 5, 35).await.unwrap(), 0);
-    assert_eq!(inbox::renew(&store.pool, "me", 20, 50).await.unwrap(), 1);
-    assert_eq!(inbox::renew(&store.pool, "other", 40, 70).await.unwrap(), 0);
-    assert!(
-        inbox::claim_abandoned(&store.pool, "other", 100, 45)
+        let claimed = outbox::claim(pool, "a", 1_000, 20, 10).await.unwrap();
+        assert_eq!(
+            claimed.len(),
+            2,
+            "five redraws coalesced into one row: {claimed:?}"
+        );
+        assert_eq!(claimed[0].send, Send::Redraw(Subject::Job(1)));
+        assert_eq!(claimed[0].version, 5);
+        assert!(
+            outbox::claim(pool, "b", 1_000, 20, 10)
+                .await
+                .unwrap()
+                .is_empty(),
+            "claimed rows are nobody else's"
+        );
+        // The job changes while its card is being sent: the row stays for the latest state.
+        outbox::redraw(pool, Subject::Job(1), 30).await.unwrap();
+        assert!(!outbox::sent(pool, &claimed[0]).await.unwrap());
+        assert!(
+            outbox::sent(pool, &claimed[1]).await.unwrap(),
+            "the whisper goes"
+        );
+        let again = outbox::claim(pool, "b", 1_000, 40, 10).await.unwrap();
+        assert_eq!(again.len(), 1);
+        assert_eq!(again[0].version, 6);
+        assert!(outbox::sent(pool, &again[0]).await.unwrap());
+        assert_eq!(outbox::waiting(pool, "a").await.unwrap(), 0);
+
+        // A refused row waits for its retry; a dead claimant's rows are taken after the claim.
+        outbox::queue(
+            pool,
+            &Send::Whisper {
+                platform: "slack".into(),
+                channel: "C1".into(),
+                user: alice,
+                text: "second".into(),
+            },
+            50,
+        )
+        .await
+        .unwrap();
+        let row = outbox::claim(pool, "a", 100, 50, 10)
             .await
             .unwrap()
-            .is_none(),
-        "the renewed claim holds past its first expiry"
-    );
-    let taken = inbox::claim_abandoned(&store.pool, "other", 100, 51)
-        .await
-        .unwrap()
-        .expect("once its holder stops renewing, the event is another's");
-    assert_eq!(taken.id, id);
-});
+            .remove(0);
+        outbox::retry(pool, &row, 500, "ratelimited").await.unwrap();
+        assert!(
+            outbox::claim(pool, "a", 1_000, 400, 10)
+                .await
+                .unwrap()
+                .is_empty()
+        );
+        let row = outbox::claim(pool, "a", 600, 500, 10)
+            .await
+            .unwrap()
+            .remove(0);
+        assert_eq!(row.attempts, 1);
+        assert!(
+            outbox::claim(pool, "b", 1_000, 599, 10)
+                .await
+                .unwrap()
+                .is_empty()
+        );
+        assert_eq!(outbox::renew(pool, "a", 2_000).await.unwrap(), 1);
+        assert!(
+            outbox::claim(pool, "b", 3_000, 700, 10)
+                .await
+                .unwrap()
+                .is_empty(),
+            "a renewed claim holds"
+        );
+        let taken = outbox::claim(pool, "b", 3_000, 2_001, 10).await.unwrap();
+        assert_eq!(taken.len(), 1, "a lapsed claim is taken over");
+    }
+);
+
+store_test!(
+    a_slow_handlers_claim_is_renewed_so_no_other_replica_takes_its_event,
+    |store| {
+        let id = inbox::receive(&store.pool, &command(Some("Ev7"), "/status"), "me", 30, 0)
+            .await
+            .unwrap()
+            .unwrap();
+        // Early in the claim's life nothing changes (no write per sweep); past half, renewed.
+        assert_eq!(inbox::renew(&store.pool, "me", 5, 35).await.unwrap(), 0);
+        assert_eq!(inbox::renew(&store.pool, "me", 20, 50).await.unwrap(), 1);
+        assert_eq!(inbox::renew(&store.pool, "other", 40, 70).await.unwrap(), 0);
+        assert!(
+            inbox::claim_abandoned(&store.pool, "other", 100, 45)
+                .await
+                .unwrap()
+                .is_none(),
+            "the renewed claim holds past its first expiry"
+        );
+        let taken = inbox::claim_abandoned(&store.pool, "other", 100, 51)
+            .await
+            .unwrap()
+            .expect("once its holder stops renewing, the event is another's");
+        assert_eq!(taken.id, id);
+    }
+);

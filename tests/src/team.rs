@@ -171,12 +171,11 @@ impl Deckhand<'_> {
         if quiet.is_err() {
             // What is stuck, to say why in the failure.
             type Row = (i64, String, Option<String>, Option<String>, Option<String>);
-            let rows: Vec<Row> = sqlx::query_as(
-                "SELECT id, kind, body, claimed_by, last_error FROM outbox",
-            )
-            .fetch_all(&engine.store().pool)
-            .await
-            .unwrap_or_default();
+            let rows: Vec<Row> =
+                sqlx::query_as("SELECT id, kind, body, claimed_by, last_error FROM outbox")
+                    .fetch_all(&engine.store().pool)
+                    .await
+                    .unwrap_or_default();
             panic!(
                 "the outbox never emptied: platform {}, outbox {}; rows {rows:?}",
                 busy(),

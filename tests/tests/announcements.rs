@@ -57,6 +57,7 @@ async fn start_with(store: Store, slack: FakeSlack, discord: FakeDiscord) -> Har
             limits: deckhand_tests::console::fast_limits(),
         }),
         api_token: Some(TOKEN.to_owned().into()),
+        edge: Default::default(),
     };
     let config = Config::parse(&config(), "api-test.toml").unwrap();
     let server = Server::start(config, store, options).await.unwrap();

@@ -179,7 +179,10 @@ impl Engine {
                 incident,
                 who,
                 "hotfix",
-                &format!("hotfix deploy #{id} of `{git_ref}` to {} by {who}", spec.env),
+                &format!(
+                    "hotfix deploy #{id} of `{git_ref}` to {} by {who}",
+                    spec.env
+                ),
             )
             .await?;
             let row = self.ctx.audit_row(

@@ -458,9 +458,14 @@ impl Secrets {
                 known.push(name);
             }
         }
-        let audit = self
-            .ctx
-            .audit_row("cli", "cli", "secret.imported", Some(env), None, &added.join(", "));
+        let audit = self.ctx.audit_row(
+            "cli",
+            "cli",
+            "secret.imported",
+            Some(env),
+            None,
+            &added.join(", "),
+        );
         crate::store::audit::append(&mut *tx, &audit).await?;
         tx.commit().await?;
         Ok((added, known))

@@ -84,8 +84,7 @@ impl Row {
     }
 }
 
-const COLUMNS: &str =
-    "id, kind, platform, channel, user_id, user_name, body, subject_kind, subject_id, version, attempts";
+const COLUMNS: &str = "id, kind, platform, channel, user_id, user_name, body, subject_kind, subject_id, version, attempts";
 
 /// Queues a whisper or a post.
 pub async fn queue<'c>(
@@ -260,11 +259,10 @@ pub async fn waiting<'c>(
     db: impl Executor<'c, Database = Any>,
     claimant: &str,
 ) -> sqlx::Result<i64> {
-    let (count,): (i64,) = sqlx::query_as(
-        "SELECT COUNT(*) FROM outbox WHERE claimed_by IS NULL OR claimed_by <> $1",
-    )
-    .bind(claimant)
-    .fetch_one(db)
-    .await?;
+    let (count,): (i64,) =
+        sqlx::query_as("SELECT COUNT(*) FROM outbox WHERE claimed_by IS NULL OR claimed_by <> $1")
+            .bind(claimant)
+            .fetch_one(db)
+            .await?;
     Ok(count)
 }
