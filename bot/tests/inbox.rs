@@ -20,7 +20,7 @@ use sha2::Sha256;
 
 mod common;
 
-use common::{BIN, workspace};
+use common::{free_port, workspace};
 
 const SECRET: &str = "inbox-test-signing-secret";
 
@@ -97,45 +97,9 @@ async fn stub() -> (Arc<Stub>, String) {
     (stub, url)
 }
 
-fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port()
-}
-
-/// `deckhand run` in `dir`, up (its /healthz answers).
+/// `deckhand run` in `dir` in Slack HTTP mode against `api_url`, up.
 async fn run(dir: &std::path::Path, api_url: &str, port: u16) -> Child {
-    let child = Command::new(BIN)
-        .arg("run")
-        .current_dir(dir)
-        .env("SLACK_BOT_TOKEN", "xoxb-test")
-        .env("SLACK_SIGNING_SECRET", SECRET)
-        .env("SLACK_API_URL", api_url)
-        .env("DECKHAND_API_TOKEN", "inbox-test-api-token")
-        .env("DECKHAND_LISTEN", format!("127.0.0.1:{port}"))
-        .env(
-            "DATABASE_URL",
-            format!("sqlite://{}/deckhand.db", dir.display()),
-        )
-        .stdin(Stdio::null())
-        .stdout(Stdio::null())
-        .stderr(Stdio::null())
-        .spawn()
-        .unwrap();
-    let started = Instant::now();
-    while reqwest::get(format!("http://127.0.0.1:{port}/healthz"))
-        .await
-        .is_err()
-    {
-        assert!(
-            started.elapsed() < Duration::from_secs(30),
-            "deckhand never came up"
-        );
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    }
-    child
+    common::run_slack_http(dir, api_url, port, SECRET).await
 }
 
 async fn slash_command(port: u16, text: &str) -> Value {
@@ -288,7 +252,7 @@ async fn an_announcement_stuck_behind_a_429_storm_is_delivered_once_after_a_kill
     tokio::spawn(
         reqwest::Client::new()
             .post(format!("http://127.0.0.1:{port}/api/v1/announcements"))
-            .bearer_auth("inbox-test-api-token")
+            .bearer_auth("inbox-test-api-token-0123456789abcdef")
             .json(&json!({"sender": "ci", "type": "deployment", "subject": "Deployed v7", "recipients": ["slack:#deploys"]}))
             .send(),
     );

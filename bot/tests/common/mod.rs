@@ -61,3 +61,51 @@ pub fn deckhand(dir: &Path, args: &[&str], env: &[(&str, &str)], stdin: &str) ->
 pub fn text(bytes: &[u8]) -> String {
     String::from_utf8_lossy(bytes).into_owned()
 }
+
+pub fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port()
+}
+
+/// `deckhand run` in `dir` in Slack HTTP mode (signing secret `secret`, Web API at
+/// `api_url`), up: its /healthz answers.
+pub async fn run_slack_http(
+    dir: &std::path::Path,
+    api_url: &str,
+    port: u16,
+    secret: &str,
+) -> std::process::Child {
+    let child = Command::new(BIN)
+        .arg("run")
+        .current_dir(dir)
+        .env("SLACK_BOT_TOKEN", "xoxb-test")
+        .env("SLACK_SIGNING_SECRET", secret)
+        .env("SLACK_API_URL", api_url)
+        .env("DECKHAND_API_TOKEN", "inbox-test-api-token-0123456789abcdef")
+        .env("DECKHAND_LISTEN", format!("127.0.0.1:{port}"))
+        .env(
+            "DATABASE_URL",
+            format!("sqlite://{}/deckhand.db", dir.display()),
+        )
+        .stdin(Stdio::null())
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    let started = Instant::now();
+    while reqwest::get(format!("http://127.0.0.1:{port}/healthz"))
+        .await
+        .is_err()
+    {
+        assert!(
+            started.elapsed() < Duration::from_secs(30),
+            "deckhand never came up"
+        );
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    child
+}
+
