@@ -280,6 +280,7 @@ async fn serve(
         slack: runtime.slack,
         discord: runtime.discord,
         api_token: runtime.api_token,
+        metrics_token: runtime.metrics_token,
         edge: crate::edge::Edge::default(),
     };
     let grace = shutdown_grace(&config);
@@ -339,7 +340,7 @@ async fn console_session(
         let listener = listen(&runtime.listen).await?;
         let edge = crate::edge::Edge::default();
         let router = crate::edge::guard(
-            crate::http::router(engine.clone(), runtime.api_token),
+            crate::http::router(engine.clone(), runtime.api_token, runtime.metrics_token),
             &edge,
         );
         // Lives as long as the console; the process exit ends it.

@@ -12,13 +12,49 @@ use serde_json::json;
 
 use crate::jobs::Engine;
 
-/// `/healthz` and the REST API (on when `api_token` is set).
-pub fn router(engine: Arc<Engine>, api_token: Option<secrecy::SecretString>) -> Router {
+/// `/healthz`, `/metrics` (behind `metrics_token` when set) and the REST API (on when
+/// `api_token` is set).
+pub fn router(
+    engine: Arc<Engine>,
+    api_token: Option<secrecy::SecretString>,
+    metrics_token: Option<secrecy::SecretString>,
+) -> Router {
     Router::new()
         .route("/healthz", get(healthz))
-        .route("/metrics", get(metrics))
+        .route(
+            "/metrics",
+            get(metrics).layer(axum::middleware::from_fn_with_state(
+                metrics_token.map(Arc::new),
+                metrics_auth,
+            )),
+        )
         .with_state(engine.clone())
         .merge(crate::api::routes(engine, api_token))
+}
+
+/// 401 for `/metrics` without the right bearer token, when one is configured.
+async fn metrics_auth(
+    State(token): State<Option<Arc<secrecy::SecretString>>>,
+    request: axum::extract::Request,
+    next: axum::middleware::Next,
+) -> axum::response::Response {
+    if let Some(token) = token {
+        let given = request
+            .headers()
+            .get("authorization")
+            .and_then(|v| v.to_str().ok())
+            .and_then(|v| v.strip_prefix("Bearer "))
+            .unwrap_or("");
+        if !crate::api::same_secret(given, &token) {
+            return (
+                StatusCode::UNAUTHORIZED,
+                [("www-authenticate", "Bearer")],
+                "/metrics wants DECKHAND_METRICS_TOKEN as a bearer token",
+            )
+                .into_response();
+        }
+    }
+    next.run(request).await
 }
 
 /// 200 when the database answers, 503 when it does not.

@@ -29,6 +29,8 @@ pub struct Options {
     pub discord: Option<DiscordSettings>,
     /// `DECKHAND_API_TOKEN`: the REST API's bearer token; the API is off without it.
     pub api_token: Option<secrecy::SecretString>,
+    /// `DECKHAND_METRICS_TOKEN`: `/metrics` wants it when set.
+    pub metrics_token: Option<secrecy::SecretString>,
     /// Body limit, timeouts and the connection cap of the HTTP server.
     pub edge: crate::edge::Edge,
 }
@@ -85,7 +87,11 @@ impl Server {
             platform
         });
         let engine = Engine::new(Arc::new(config), store, chat, options.settings);
-        let mut router = crate::http::router(engine.clone(), options.api_token.clone());
+        let mut router = crate::http::router(
+            engine.clone(),
+            options.api_token.clone(),
+            options.metrics_token.clone(),
+        );
         let mut socket = None;
         if let (Some(settings), Some(platform)) = (&options.slack, &slack) {
             let inbound = Inbound {

@@ -74,7 +74,10 @@ async fn a_100_mb_unsigned_body_to_each_slack_route_is_refused_unread_and_memory
         let status = tokio::task::spawn_blocking(move || send_junk(port, &declared, HUNDRED_MB))
             .await
             .unwrap();
-        assert!(status.contains("413"), "{route} with Content-Length: {status}");
+        assert!(
+            status.contains("413"),
+            "{route} with Content-Length: {status}"
+        );
         // Without a length, the limit cuts the stream at 256 KiB instead.
         let chunked = format!(
             "POST {route} HTTP/1.1\r\nHost: x\r\nContent-Type: application/x-www-form-urlencoded\r\nTransfer-Encoding: chunked\r\n\r\n100000\r\n"
@@ -96,7 +99,9 @@ async fn a_100_mb_unsigned_body_to_each_slack_route_is_refused_unread_and_memory
         .await
         .unwrap();
     assert_eq!(
-        deckhand::store::inbox::unhandled(&store.pool).await.unwrap(),
+        deckhand::store::inbox::unhandled(&store.pool)
+            .await
+            .unwrap(),
         0
     );
     println!("idle {idle} KiB, peak {peak} KiB after 6 × 100 MB");
@@ -131,8 +136,10 @@ async fn three_hundred_slowloris_connections_are_closed_at_the_header_deadline()
                 // EOF or a reset both mean deckhand let go; a timeout means it did not.
                 match stream.read(&mut buf) {
                     Ok(_) => true,
-                    Err(e) => e.kind() != std::io::ErrorKind::WouldBlock
-                        && e.kind() != std::io::ErrorKind::TimedOut,
+                    Err(e) => {
+                        e.kind() != std::io::ErrorKind::WouldBlock
+                            && e.kind() != std::io::ErrorKind::TimedOut
+                    }
                 }
             })
             .filter(|closed| *closed)

@@ -11,7 +11,7 @@ use deckhand_tests::discord::FakeDiscord;
 use deckhand_tests::slack::FakeSlack;
 use serde_json::{Value, json};
 
-const TOKEN: &str = "ci-token-5b1f0c";
+const TOKEN: &str = "ci-token-5b1f0c-0123456789abcdef01";
 const DISCORD_CHANNEL: &str = "600000000000000009";
 
 fn config() -> String {
@@ -57,6 +57,7 @@ async fn start_with(store: Store, slack: FakeSlack, discord: FakeDiscord) -> Har
             limits: deckhand_tests::console::fast_limits(),
         }),
         api_token: Some(TOKEN.to_owned().into()),
+        metrics_token: None,
         edge: Default::default(),
     };
     let config = Config::parse(&config(), "api-test.toml").unwrap();
@@ -159,6 +160,33 @@ async fn a_missing_or_wrong_token_gets_401_and_posts_nothing() {
     assert_eq!(
         posts(h.discord.calls().into_iter().map(|c| c.method).collect()),
         1
+    );
+    h.server.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_token_guesser_is_rate_limited_by_address_before_the_token_is_looked_at() {
+    let h = start().await;
+    let mut statuses = Vec::new();
+    for n in 0..200 {
+        let guess = format!("guess-{n:04}-0123456789abcdef0123456789");
+        statuses.push(h.post(&announcement(), Some(&guess), None).await.status());
+    }
+    let refused = statuses.iter().filter(|s| s.as_u16() == 401).count();
+    let limited = statuses.iter().filter(|s| s.as_u16() == 429).count();
+    assert!(
+        limited > 0,
+        "200 guesses from one address were never slowed"
+    );
+    assert_eq!(refused + limited, 200, "{statuses:?}");
+    assert!(
+        refused <= 120,
+        "{refused} guesses were checked: the limit comes first"
+    );
+    // The same address with the right token is held too: the limit is by address.
+    assert_eq!(
+        h.post(&announcement(), Some(TOKEN), None).await.status(),
+        429
     );
     h.server.stop().await;
 }

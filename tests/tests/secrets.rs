@@ -260,6 +260,7 @@ async fn reminders_reach_slack_and_discord() {
             limits: fast,
         }),
         api_token: None,
+        metrics_token: None,
         edge: Default::default(),
     };
     let (store, _) = deckhand::testing::sqlite().await;

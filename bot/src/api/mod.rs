@@ -1,6 +1,7 @@
 //! The REST API for CI and scripts: announcements (POST, PUT by idempotency key) and job
 //! history. Bearer `DECKHAND_API_TOKEN`, compared in constant time; bodies are size-capped,
-//! validated field by field (422 lists every bad field), and rate-limited per token.
+//! validated field by field (422 lists every bad field), and rate-limited per client
+//! address before the token is even looked at, then per token.
 
 use std::num::NonZeroU32;
 use std::sync::Arc;
@@ -23,6 +24,12 @@ use crate::store::jobs;
 /// Announcement bodies are small; anything bigger is a mistake or an attack.
 pub const MAX_BODY: usize = 64 * 1024;
 
+/// Requests per minute from one client address, counted before authentication, so a
+/// token guesser is slowed as much as a flood.
+const PER_ADDRESS_PER_MINUTE: u32 = 120;
+/// Requests per minute with the right token (CI fleets share one token).
+const PER_TOKEN_PER_MINUTE: u32 = 600;
+
 #[derive(Clone)]
 struct Api {
     engine: Arc<Engine>,
@@ -31,14 +38,18 @@ struct Api {
 }
 
 pub fn routes(engine: Arc<Engine>, token: Option<SecretString>) -> Router {
-    let per_minute = NonZeroU32::new(120).unwrap_or(NonZeroU32::MIN);
+    let per_token = NonZeroU32::new(PER_TOKEN_PER_MINUTE).unwrap_or(NonZeroU32::MIN);
     let api = Api {
         engine,
         token: token.map(Arc::new),
         limiter: Arc::new(governor::RateLimiter::direct(governor::Quota::per_minute(
-            per_minute,
+            per_token,
         ))),
     };
+    let per_address = NonZeroU32::new(PER_ADDRESS_PER_MINUTE).unwrap_or(NonZeroU32::MIN);
+    let by_address: Arc<governor::DefaultKeyedRateLimiter<std::net::IpAddr>> = Arc::new(
+        governor::RateLimiter::keyed(governor::Quota::per_minute(per_address)),
+    );
     Router::new()
         .route("/api/v1/announcements", post(create))
         .route("/api/v1/announcements/{key}", put(update))
@@ -46,7 +57,49 @@ pub fn routes(engine: Arc<Engine>, token: Option<SecretString>) -> Router {
         .route("/api/v1/jobs/{id}", get(job))
         .route("/api/v1/environments", get(environments))
         .layer(DefaultBodyLimit::max(MAX_BODY))
+        .layer(axum::middleware::from_fn_with_state(
+            by_address,
+            limit_by_address,
+        ))
         .with_state(api)
+}
+
+/// 429 for a client address over its rate, whatever it sends.
+async fn limit_by_address(
+    State(limiter): State<Arc<governor::DefaultKeyedRateLimiter<std::net::IpAddr>>>,
+    request: axum::extract::Request,
+    next: axum::middleware::Next,
+) -> Response {
+    let peer = request
+        .extensions()
+        .get::<axum::extract::ConnectInfo<std::net::SocketAddr>>()
+        .map(|info| info.0.ip());
+    if let Some(peer) = peer
+        && limiter.check_key(&peer).is_err()
+    {
+        return too_many();
+    }
+    // Forget quiet addresses now and then, so the table stays small under a scan.
+    if limiter.len() > 10_000 {
+        limiter.retain_recent();
+    }
+    next.run(request).await
+}
+
+/// Whether `given` is the secret, compared in constant time: both sides are hashed
+/// first, so the time does not depend on the length either.
+pub(crate) fn same_secret(given: &str, secret: &SecretString) -> bool {
+    let digest = |text: &[u8]| sha2::Sha256::digest(text);
+    bool::from(digest(given.as_bytes()).ct_eq(&digest(secret.expose_secret().as_bytes())))
+}
+
+fn too_many() -> Response {
+    (
+        StatusCode::TOO_MANY_REQUESTS,
+        [("retry-after", "1")],
+        Json(json!({ "error": "too many requests; slow down" })),
+    )
+        .into_response()
 }
 
 fn problem(status: StatusCode, message: &str) -> Response {
@@ -67,24 +120,14 @@ impl Api {
             .and_then(|v| v.to_str().ok())
             .and_then(|v| v.strip_prefix("Bearer "))
             .unwrap_or("");
-        // Hash both sides so the comparison takes the same time whatever the length.
-        let digest = |text: &[u8]| sha2::Sha256::digest(text);
-        if !bool::from(digest(given.as_bytes()).ct_eq(&digest(expected.expose_secret().as_bytes())))
-        {
+        if !same_secret(given, expected) {
             return Err(Box::new(problem(
                 StatusCode::UNAUTHORIZED,
                 "missing or wrong bearer token",
             )));
         }
         if self.limiter.check().is_err() {
-            return Err(Box::new(
-                (
-                    StatusCode::TOO_MANY_REQUESTS,
-                    [("retry-after", "1")],
-                    Json(json!({ "error": "too many requests; slow down" })),
-                )
-                    .into_response(),
-            ));
+            return Err(Box::new(too_many()));
         }
         Ok(())
     }

@@ -12,6 +12,8 @@ pub struct Runtime {
     pub discord: Option<DiscordSettings>,
     /// `DECKHAND_API_TOKEN`: the REST API's bearer token; the API is off without it.
     pub api_token: Option<SecretString>,
+    /// `DECKHAND_METRICS_TOKEN`: when set, `/metrics` wants it as a bearer token.
+    pub metrics_token: Option<SecretString>,
     /// `DECKHAND_LISTEN`, default `127.0.0.1:8080`.
     pub listen: String,
 }
@@ -26,10 +28,17 @@ impl Runtime {
     pub fn read(var: &dyn Fn(&str) -> Option<String>) -> anyhow::Result<Runtime> {
         let slack = SlackSettings::from_env(var);
         let discord = DiscordSettings::from_env(var);
-        let problems: Vec<&String> = [slack.as_ref().err(), discord.as_ref().err()]
-            .into_iter()
-            .flatten()
-            .collect();
+        let api_token = bearer_token(var, "DECKHAND_API_TOKEN");
+        let metrics_token = bearer_token(var, "DECKHAND_METRICS_TOKEN");
+        let problems: Vec<&String> = [
+            slack.as_ref().err(),
+            discord.as_ref().err(),
+            api_token.as_ref().err(),
+            metrics_token.as_ref().err(),
+        ]
+        .into_iter()
+        .flatten()
+        .collect();
         if !problems.is_empty() {
             let lines: Vec<&str> = problems.iter().map(|p| p.as_str()).collect();
             anyhow::bail!("{}", lines.join("\n"));
@@ -37,9 +46,28 @@ impl Runtime {
         Ok(Runtime {
             slack: slack.ok().flatten(),
             discord: discord.ok().flatten(),
-            api_token: var("DECKHAND_API_TOKEN").map(Into::into),
+            api_token: api_token.ok().flatten(),
+            metrics_token: metrics_token.ok().flatten(),
             listen: var("DECKHAND_LISTEN").unwrap_or_else(|| "127.0.0.1:8080".into()),
         })
+    }
+}
+
+/// The shortest bearer token deckhand accepts: a guessable token is an open door.
+pub const MIN_TOKEN: usize = 32;
+
+/// A bearer token from `name`, if set, long enough to be unguessable.
+fn bearer_token(
+    var: &dyn Fn(&str) -> Option<String>,
+    name: &str,
+) -> Result<Option<SecretString>, String> {
+    match var(name) {
+        None => Ok(None),
+        Some(token) if token.trim().chars().count() < MIN_TOKEN => Err(format!(
+            "{name} is {} characters long; it must be at least {MIN_TOKEN} (make one with `openssl rand -hex 32`)",
+            token.trim().chars().count()
+        )),
+        Some(token) => Ok(Some(token.trim().to_owned().into())),
     }
 }
 
@@ -170,6 +198,27 @@ mod tests {
             error.contains("DISCORD_GUILD_ID must be a numeric guild id"),
             "{error}"
         );
+    }
+
+    #[test]
+    fn short_api_and_metrics_tokens_stop_start_up_together() {
+        let env = vars(&[
+            ("DECKHAND_API_TOKEN", "hunter2"),
+            ("DECKHAND_METRICS_TOKEN", "short"),
+        ]);
+        let error = Runtime::read(&env).unwrap_err().to_string();
+        assert!(
+            error.contains("DECKHAND_API_TOKEN is 7 characters long; it must be at least 32"),
+            "{error}"
+        );
+        assert!(
+            error.contains("DECKHAND_METRICS_TOKEN is 5 characters"),
+            "{error}"
+        );
+        let long = "x".repeat(32);
+        let pairs = [("DECKHAND_API_TOKEN", long.as_str())];
+        let env = vars(&pairs);
+        assert!(Runtime::read(&env).unwrap().api_token.is_some());
     }
 
     #[test]

@@ -84,7 +84,10 @@ pub async fn run_slack_http(
         .env("SLACK_BOT_TOKEN", "xoxb-test")
         .env("SLACK_SIGNING_SECRET", secret)
         .env("SLACK_API_URL", api_url)
-        .env("DECKHAND_API_TOKEN", "inbox-test-api-token-0123456789abcdef")
+        .env(
+            "DECKHAND_API_TOKEN",
+            "inbox-test-api-token-0123456789abcdef",
+        )
         .env("DECKHAND_LISTEN", format!("127.0.0.1:{port}"))
         .env(
             "DATABASE_URL",
@@ -108,4 +111,3 @@ pub async fn run_slack_http(
     }
     child
 }
-

@@ -117,6 +117,7 @@ impl DiscordTester {
                 .map(|s| slack::settings(s, slack::Mode::Http, fast_limits())),
             discord: Some(settings(&discord, mode)),
             api_token: None,
+            metrics_token: None,
             edge: Default::default(),
         };
         let server = Server::start(config(with_slack), store, options)

@@ -100,6 +100,7 @@ impl SlackTester {
             slack: Some(settings(&slack, mode, limits)),
             discord: None,
             api_token: None,
+            metrics_token: None,
             edge: Default::default(),
         };
         let server = Server::start(config, store, options).await.expect("server");
