@@ -117,6 +117,11 @@ pub enum Refusal {
     NotLocked {
         env: String,
     },
+    /// `/unlock` of someone else's manual lock by a person who is not an admin.
+    NotLocker {
+        env: String,
+        holder: String,
+    },
     /// `/unlock` on an env a job holds.
     HeldByJob {
         env: String,
@@ -262,6 +267,7 @@ impl Refusal {
             Refusal::NotCanceller { .. } => "not_canceller",
             Refusal::AlreadyEnded { .. } => "already_ended",
             Refusal::NotLocked { .. } => "not_locked",
+            Refusal::NotLocker { .. } => "not_locker",
             Refusal::HeldByJob { .. } => "held_by_job",
             Refusal::NotAwaitingApproval { .. } => "not_awaiting_approval",
             Refusal::ApprovalExpired { .. } => "approval_expired",
@@ -362,6 +368,9 @@ impl Refusal {
                 format!("#{job} has already ended ({}).", state.as_str())
             }
             Refusal::NotLocked { env } => format!("`{env}` isn't locked."),
+            Refusal::NotLocker { env, holder } => format!(
+                "`{env}` is locked by {holder}: only they or an admin can unlock it. Ask them, or an admin."
+            ),
             Refusal::HeldByJob { env, job } => format!(
                 "`{env}` is held by job #{job}, not by a person: it frees itself when the job ends, or `/cancel {job}`."
             ),
@@ -490,6 +499,7 @@ impl Refusal {
             | Refusal::NotASuccessfulDeploy { env, .. }
             | Refusal::NotABackup { env, .. }
             | Refusal::NotLocked { env }
+            | Refusal::NotLocker { env, .. }
             | Refusal::HeldByJob { env, .. }
             | Refusal::SecretAlreadyTracked { env, .. } => {
                 row("command.refused", Some(env), None, self.kind())

@@ -110,3 +110,27 @@ async fn an_admin_can_unlock_an_env_held_by_an_ended_job_and_nobody_else_can() {
     );
     assert!(!t.locked("prod").await);
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn only_the_locker_or_an_admin_removes_a_manual_lock() {
+    let config = CONFIG.replace(
+        "deployers = [\"console:alice\"]",
+        "deployers = [\"console:alice\", \"console:bob\"]",
+    );
+    let mut t = Tester::new(&config).await;
+    t.say("alice", "/lock prod --for 1h db migration").await;
+    t.expect_message("locked").await;
+    t.say("bob", "/unlock prod").await;
+    let refused = t.expect_message("only they or an admin").await;
+    assert_eq!(refused.to.as_deref(), Some("bob"));
+    assert!(refused.text.contains("locked by alice"), "{}", refused.text);
+    assert!(t.locked("prod").await, "bob's /unlock changed nothing");
+    t.say("alice", "/unlock prod").await;
+    t.expect_message("unlocked by alice").await;
+    assert!(!t.locked("prod").await);
+    t.say("alice", "/lock prod --for 1h db migration").await;
+    t.expect_message("locked").await;
+    t.say("root", "/unlock prod").await;
+    t.expect_message("unlocked by root").await;
+    assert!(!t.locked("prod").await);
+}

@@ -148,6 +148,17 @@ impl Engine {
         let now = now_ms();
         let held = locks::get(&self.ctx.store.pool, env_name, now).await?;
         match held {
+            Some(lock)
+                if lock.job_id.is_none()
+                    && lock.holder != origin.user.id
+                    && !self.ctx.config.is_admin(&origin.user.id) =>
+            {
+                return Err(Refusal::NotLocker {
+                    env: env_name.to_owned(),
+                    holder: lock.holder_name,
+                }
+                .into());
+            }
             Some(lock) if lock.job_id.is_none() => {
                 let audit = self.ctx.audit_row(
                     &origin.user.id,
