@@ -4,7 +4,7 @@
 //! answers and a card edit stuck behind a 429 storm are delivered by the next start,
 //! once.
 
-use std::process::{Child, Command, Stdio};
+use std::process::Child;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};

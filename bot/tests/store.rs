@@ -799,3 +799,35 @@ store_test!(
         assert_eq!(taken.id, id);
     }
 );
+
+#[tokio::test]
+async fn the_sqlite_file_and_its_wal_are_readable_by_deckhand_only() {
+    use std::os::unix::fs::PermissionsExt as _;
+    let dir = testing::scratch_dir("deckhand-modes");
+    let mode = |name: &str| {
+        std::fs::metadata(dir.join(name))
+            .unwrap()
+            .permissions()
+            .mode()
+            & 0o777
+    };
+    let url = format!("sqlite://{}/deckhand.db", dir.display());
+    let store = Store::connect(&url).await.unwrap();
+    insert(&store, "prod", JobState::Queued).await;
+    assert_eq!(mode("deckhand.db"), 0o600);
+    assert_eq!(
+        mode("deckhand.db-wal"),
+        0o600,
+        "SQLite gives the WAL the file's mode"
+    );
+    store.pool.close().await;
+    // A file left open to others by an older deckhand is closed to them at start.
+    std::fs::set_permissions(
+        dir.join("deckhand.db"),
+        std::fs::Permissions::from_mode(0o644),
+    )
+    .unwrap();
+    let store = Store::connect(&url).await.unwrap();
+    assert_eq!(mode("deckhand.db"), 0o600);
+    store.pool.close().await;
+}

@@ -286,7 +286,12 @@ async fn manual_lock_blocks_deploys_until_unlocked() {
         refusal.text
     );
     t.say("alice", "/unlock staging").await;
-    assert!(t.next_message().await.text.contains("only they or an admin"));
+    assert!(
+        t.next_message()
+            .await
+            .text
+            .contains("only they or an admin")
+    );
     t.say("dave", "/unlock staging").await;
     assert!(t.next_message().await.text.contains("unlocked by dave"));
     t.say("alice", "/deploy staging").await;

@@ -174,6 +174,16 @@ async fn file_backup_records_its_artifact_and_restore_needs_an_approval() {
     assert_eq!(artifact.size, 3);
     assert_eq!(artifact.sha256.len(), 64);
     assert!(std::path::Path::new(&artifact.path).exists());
+    use std::os::unix::fs::PermissionsExt as _;
+    let mode =
+        |path: &std::path::Path| std::fs::metadata(path).unwrap().permissions().mode() & 0o777;
+    let path = std::path::Path::new(&artifact.path);
+    assert_eq!(mode(path), 0o600, "the backup is deckhand's alone");
+    assert_eq!(
+        mode(path.parent().unwrap()),
+        0o700,
+        "and so is its directory"
+    );
     t.say("alice", "/deploy data v2").await;
     t.wait_for_state(3, JobState::Succeeded).await;
     // data has no approvals for deploys, but a restore always needs one.

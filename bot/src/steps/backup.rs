@@ -18,7 +18,7 @@ pub(super) async fn backup(
     ctx: &StepContext<'_>,
     outcome: &mut Outcome,
 ) {
-    if let Err(e) = tokio::fs::create_dir_all(&step.dir).await {
+    if let Err(e) = private_dir(&step.dir).await {
         return outcome.fail(format!("cannot create {}: {e}", step.dir.display()));
     }
     let stamp = chrono::Utc::now().format("%Y%m%dT%H%M%SZ");
@@ -52,6 +52,10 @@ pub(super) async fn backup(
             let _ = tokio::fs::remove_file(&path).await;
             return;
         }
+    }
+    // A backup is the database: nobody but deckhand's user reads it.
+    if let Err(e) = private(&path, 0o600).await {
+        return outcome.fail(format!("cannot make {} private: {e}", path.display()));
     }
     match fingerprint(&path).await {
         Ok((size, sha256)) => {
@@ -266,6 +270,17 @@ async fn prune(dir: &Path, env: &str, keep: usize, outcome: &mut Outcome) {
             )),
         }
     }
+}
+
+/// Creates `dir` (and its parents) when missing; the backup directory itself is 0700.
+async fn private_dir(dir: &std::path::Path) -> std::io::Result<()> {
+    tokio::fs::create_dir_all(dir).await?;
+    private(dir, 0o700).await
+}
+
+async fn private(path: &std::path::Path, mode: u32) -> std::io::Result<()> {
+    use std::os::unix::fs::PermissionsExt as _;
+    tokio::fs::set_permissions(path, std::fs::Permissions::from_mode(mode)).await
 }
 
 #[cfg(test)]

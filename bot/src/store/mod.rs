@@ -72,7 +72,10 @@ impl Store {
             );
         };
         let url = match dialect {
-            Dialect::Sqlite => sqlite_url(url),
+            Dialect::Sqlite => {
+                private_file(url)?;
+                sqlite_url(url)
+            }
             Dialect::Postgres => url.to_owned(),
         };
         let options = AnyConnectOptions::from_str(&url)
@@ -135,6 +138,40 @@ impl Store {
     pub async fn ping(&self) -> bool {
         sqlx::query("SELECT 1").execute(&self.pool).await.is_ok()
     }
+}
+
+/// The SQLite file holds the audit log, who approved what and commands as typed: it is
+/// created readable by deckhand's user only (0600; SQLite gives its WAL and shared-memory
+/// files the database's mode), and an existing file open to others is closed to them.
+fn private_file(url: &str) -> anyhow::Result<()> {
+    use std::os::unix::fs::{OpenOptionsExt as _, PermissionsExt as _};
+    let path = url
+        .trim_start_matches("sqlite://")
+        .trim_start_matches("sqlite:")
+        .split('?')
+        .next()
+        .unwrap_or_default();
+    if path.is_empty() || path.contains(":memory:") {
+        return Ok(());
+    }
+    let path = std::path::Path::new(path);
+    match std::fs::metadata(path) {
+        Ok(meta) if meta.permissions().mode() & 0o077 != 0 => {
+            tracing::warn!(path = %path.display(), "the database file was readable by others; it is now 0600");
+            std::fs::set_permissions(path, std::fs::Permissions::from_mode(0o600))
+                .with_context(|| format!("cannot make {} private (0600)", path.display()))?;
+        }
+        Ok(_) => {}
+        Err(_) => {
+            std::fs::OpenOptions::new()
+                .write(true)
+                .create_new(true)
+                .mode(0o600)
+                .open(path)
+                .with_context(|| format!("cannot create the database file {}", path.display()))?;
+        }
+    }
+    Ok(())
 }
 
 /// `sqlite://deckhand.db` -> create the file when missing.
