@@ -308,3 +308,81 @@ async fn invalid_utf8_and_a_huge_line_are_output_not_failures() {
         "the long line is cut for the tail"
     );
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_http_step_never_follows_a_redirect_to_another_origin_and_reads_at_most_a_mebibyte() {
+    // The other origin: counts whoever reaches it.
+    let reached = Arc::new(AtomicUsize::new(0));
+    let seen = reached.clone();
+    let elsewhere = Router::new().route(
+        "/steal",
+        post(move || {
+            seen.fetch_add(1, Ordering::SeqCst);
+            async { StatusCode::OK }
+        }),
+    );
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let other = format!("http://{}", listener.local_addr().unwrap());
+    tokio::spawn(async move { axum::serve(listener, elsewhere).await.unwrap() });
+    let to = format!("{other}/steal");
+    let hooks = Router::new()
+        .route(
+            "/moved",
+            post(move || {
+                let to = to.clone();
+                async move { (StatusCode::TEMPORARY_REDIRECT, [("location", to)]) }
+            }),
+        )
+        .route(
+            "/same",
+            post(|| async { (StatusCode::TEMPORARY_REDIRECT, [("location", "/big")]) }),
+        )
+        // 64 MiB of answer: a step needs its status and first lines, not all of it.
+        .route("/big", post(|| async { "ok\n".repeat(22 * 1024 * 1024) }));
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let url = format!("http://{}", listener.local_addr().unwrap());
+    tokio::spawn(async move { axum::serve(listener, hooks).await.unwrap() });
+    let config = format!(
+        r#"
+[roles]
+team = ["console:*"]
+
+[environments.moved]
+deployers = ["team"]
+[[environments.moved.deploy]]
+name = "Hook"
+http = {{ method = "POST", url = "{url}/moved", retries = 0 }}
+
+[environments.big]
+deployers = ["team"]
+[[environments.big.deploy]]
+name = "Hook"
+http = {{ method = "POST", url = "{url}/same", retries = 0 }}
+"#
+    );
+    let mut t = Tester::new(&config).await;
+    t.say("alice", "/deploy moved v1").await;
+    let job = t.wait_for_state(1, JobState::Failed).await;
+    assert!(
+        job.error.as_deref().unwrap().contains("307"),
+        "{:?}",
+        job.error
+    );
+    assert_eq!(
+        reached.load(Ordering::SeqCst),
+        0,
+        "the other origin was never called"
+    );
+    let step = &steps::list(&t.store.pool, 1).await.unwrap()[0];
+    assert!(
+        step.output_tail.contains("not following the redirect"),
+        "{}",
+        step.output_tail
+    );
+
+    // Within its own origin a redirect is followed, and a huge answer is cut at 1 MiB.
+    t.say("alice", "/deploy big v1").await;
+    t.wait_for_state(2, JobState::Succeeded).await;
+    let step = &steps::list(&t.store.pool, 2).await.unwrap()[0];
+    assert!(step.output_tail.contains("longer than 1 MiB"), "{}", step.output_tail);
+}

@@ -99,6 +99,7 @@ impl Engine {
         let slots = Arc::new(Semaphore::new(config.bot.max_concurrent_jobs.unwrap_or(4)));
         let http = reqwest::Client::builder()
             .user_agent(concat!("deckhand/", env!("CARGO_PKG_VERSION")))
+            .redirect(crate::steps::http::same_origin_redirects())
             .build()
             .unwrap_or_default();
         let per_minute = NonZeroU32::new(config.bot.commands_per_minute.unwrap_or(30))

@@ -7,6 +7,44 @@ use tokio::time::Instant;
 use super::{Outcome, StepContext};
 use crate::config::{HealthStep, HttpStep};
 
+/// The most of a response body an http step reads: its first lines go in the step's
+/// output, and a hook that answers with a gigabyte must not cost deckhand one.
+pub const MAX_RESPONSE: usize = 1024 * 1024;
+/// Redirects followed within one origin.
+const MAX_REDIRECTS: usize = 5;
+
+/// Steps follow redirects only within the origin they called: a hook that redirects
+/// elsewhere would carry the step's configured headers (API keys) to another host. The
+/// redirect itself is then the answer, and the step says so.
+pub fn same_origin_redirects() -> reqwest::redirect::Policy {
+    reqwest::redirect::Policy::custom(|attempt| {
+        let first = attempt.previous().first().map(|url| url.origin());
+        if first.is_some_and(|origin| origin != attempt.url().origin()) {
+            attempt.stop()
+        } else if attempt.previous().len() > MAX_REDIRECTS {
+            attempt.error("too many redirects")
+        } else {
+            attempt.follow()
+        }
+    })
+}
+
+/// Up to `MAX_RESPONSE` bytes of the body, as text; the rest is never read.
+async fn bounded_text(mut response: reqwest::Response) -> (String, bool) {
+    let mut body = Vec::new();
+    let mut cut = false;
+    while let Ok(Some(chunk)) = response.chunk().await {
+        let room = MAX_RESPONSE - body.len();
+        if chunk.len() > room {
+            body.extend_from_slice(&chunk[..room]);
+            cut = true;
+            break;
+        }
+        body.extend_from_slice(&chunk);
+    }
+    (String::from_utf8_lossy(&body).into_owned(), cut)
+}
+
 fn url(
     ctx: &StepContext<'_>,
     url: &Option<String>,
@@ -54,10 +92,27 @@ pub(super) async fn http(
         let problem = match sent {
             Ok(response) => {
                 let status = response.status();
-                let body = response.text().await.unwrap_or_default();
+                let location = status
+                    .is_redirection()
+                    .then(|| response.headers().get("location").cloned())
+                    .flatten();
+                let (body, cut) = bounded_text(response).await;
                 outcome.tail.push(&format!("{method} {shown} -> {status}"));
+                if let Some(location) = location {
+                    let to = ctx
+                        .redactor
+                        .redact(&String::from_utf8_lossy(location.as_bytes()));
+                    outcome.tail.push(&format!(
+                        "not following the redirect to {to}: another origin would get this step's headers"
+                    ));
+                }
                 for line in body.lines().take(10) {
                     outcome.tail.push(&ctx.redactor.redact(line));
+                }
+                if cut {
+                    outcome
+                        .tail
+                        .push("(the answer was longer than 1 MiB; the rest was not read)");
                 }
                 let expected = match step.expect {
                     Some(code) => status.as_u16() == code,

@@ -1,7 +1,7 @@
 //! Step executors: `run` a program, call `http`, wait for `health`, `backup` and `restore`.
 
 mod backup;
-mod http;
+pub mod http;
 mod lines;
 mod redact;
 mod run;
