@@ -34,6 +34,40 @@ pub enum Outcome {
     },
 }
 
+/// Who an announcement's audit rows name: the person who typed `/announce`, the REST
+/// API's token, or deckhand itself (job and incident news). The body's `sender` is
+/// content, never identity: anyone with the token can write any sender.
+#[derive(Debug, Clone)]
+pub struct Actor {
+    pub id: String,
+    pub platform: String,
+}
+
+impl Actor {
+    pub fn person(origin: &Origin) -> Actor {
+        Actor {
+            id: origin.user.id.clone(),
+            platform: origin.platform.clone(),
+        }
+    }
+
+    /// A REST call with `DECKHAND_API_TOKEN` (one token, so one name).
+    pub fn api() -> Actor {
+        Actor {
+            id: "api".into(),
+            platform: "api".into(),
+        }
+    }
+
+    /// deckhand announcing what it did (a job's outcome, an incident resolved).
+    pub fn deckhand() -> Actor {
+        Actor {
+            id: "deckhand".into(),
+            platform: "deckhand".into(),
+        }
+    }
+}
+
 /// Announcements: from chat (`/announce`), the REST API and jobs.
 pub struct Announcements {
     ctx: Arc<Ctx>,
@@ -70,7 +104,10 @@ impl Announcements {
             references: Vec::new(),
             attention: None,
         };
-        match self.announce(announcement, None, None).await? {
+        match self
+            .announce(announcement, None, None, &Actor::person(origin))
+            .await?
+        {
             Outcome::Posted { messages, .. } => {
                 let text = format!("📣 Announced in {} channel(s).", messages.len());
                 self.ctx.whisper(origin, text).await;
@@ -103,6 +140,7 @@ impl Announcements {
         mut announcement: Announcement,
         key: Option<&str>,
         scheduled_for: Option<i64>,
+        actor: &Actor,
     ) -> anyhow::Result<Outcome> {
         if announcement.priority == Priority::Urgent {
             announcement.attention = self.ctx.config.attention().map(str::to_owned);
@@ -130,12 +168,15 @@ impl Announcements {
                 }
             };
         let audit = self.ctx.audit_row(
-            &announcement.sender,
-            "api",
+            &actor.id,
+            &actor.platform,
             "announcement.created",
             None,
             None,
-            &format!("#{id} {}: {}", announcement.kind, announcement.subject),
+            &format!(
+                "#{id} {}: {} (sender: {})",
+                announcement.kind, announcement.subject, announcement.sender
+            ),
         );
         crate::store::audit::append(&mut *tx, &audit).await?;
         tx.commit().await?;
@@ -202,6 +243,7 @@ impl Announcements {
         &self,
         key: &str,
         mut announcement: Announcement,
+        actor: &Actor,
     ) -> anyhow::Result<Option<(i64, Vec<Posted>)>> {
         let Some(existing) = announcements::by_key(&self.ctx.store.pool, key).await? else {
             return Ok(None);
@@ -210,12 +252,15 @@ impl Announcements {
             announcement.attention = self.ctx.config.attention().map(str::to_owned);
         }
         let audit = self.ctx.audit_row(
-            &announcement.sender,
-            "api",
+            &actor.id,
+            &actor.platform,
             "announcement.updated",
             None,
             None,
-            &format!("#{} {}", existing.id, announcement.subject),
+            &format!(
+                "#{} {} (sender: {})",
+                existing.id, announcement.subject, announcement.sender
+            ),
         );
         let subject = Subject::Announcement(existing.id);
         // The new content, its audit row and the redraw of its messages: all or nothing.

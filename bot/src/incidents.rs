@@ -233,7 +233,12 @@ impl Incidents {
             attention: None,
         };
         self.announcements
-            .announce(announcement, None, None)
+            .announce(
+                announcement,
+                None,
+                None,
+                &crate::announce::Actor::person(origin),
+            )
             .await?;
         Ok(())
     }

@@ -406,3 +406,36 @@ async fn job_history_api_needs_the_token() {
     assert_eq!(envs["environments"][0]["name"], "prod");
     h.server.stop().await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_rest_announcement_is_audited_as_the_api_whatever_sender_it_claims() {
+    let h = start().await;
+    let mut spoofed = announcement();
+    spoofed["sender"] = json!("slack:UADMIN");
+    assert_eq!(
+        h.post(&spoofed, Some(TOKEN), Some("spoof")).await.status(),
+        201
+    );
+    let log = deckhand::store::audit::recent(&h.server.engine.store().pool, 20)
+        .await
+        .unwrap();
+    let created = log
+        .iter()
+        .find(|e| e.action == "announcement.created")
+        .expect("audited");
+    assert_eq!(
+        created.actor, "api",
+        "the token acted, not the sender it named"
+    );
+    assert_eq!(created.platform, "api");
+    assert!(
+        created.detail.contains("sender: slack:UADMIN"),
+        "{}",
+        created.detail
+    );
+    assert!(
+        log.iter().all(|e| e.actor != "slack:UADMIN"),
+        "nobody is impersonated: {log:?}"
+    );
+    h.server.stop().await;
+}

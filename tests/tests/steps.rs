@@ -384,5 +384,9 @@ http = {{ method = "POST", url = "{url}/same", retries = 0 }}
     t.say("alice", "/deploy big v1").await;
     t.wait_for_state(2, JobState::Succeeded).await;
     let step = &steps::list(&t.store.pool, 2).await.unwrap()[0];
-    assert!(step.output_tail.contains("longer than 1 MiB"), "{}", step.output_tail);
+    assert!(
+        step.output_tail.contains("longer than 1 MiB"),
+        "{}",
+        step.output_tail
+    );
 }

@@ -184,7 +184,7 @@ async fn create(State(api): State<Api>, headers: HeaderMap, body: axum::body::By
         .get("idempotency-key")
         .and_then(|v| v.to_str().ok())
         .filter(|k| !k.is_empty() && k.len() <= 200);
-    match api.engine.announcements().announce(announcement, key, scheduled_for).await {
+    match api.engine.announcements().announce(announcement, key, scheduled_for, &crate::announce::Actor::api()).await {
         Ok(Outcome::Posted { id, messages }) => (StatusCode::CREATED, Json(json!({ "id": id, "status": "posted", "messages": refs(&messages) }))).into_response(),
         Ok(Outcome::Duplicate { id, messages }) => (StatusCode::OK, Json(json!({ "id": id, "status": "duplicate", "messages": refs(&messages) }))).into_response(),
         Ok(Outcome::Scheduled { id, at }) => (
@@ -219,7 +219,7 @@ async fn update(
     match api
         .engine
         .announcements()
-        .update_announcement(&key, announcement)
+        .update_announcement(&key, announcement, &crate::announce::Actor::api())
         .await
     {
         Ok(Some((id, messages))) => {

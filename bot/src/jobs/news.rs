@@ -63,7 +63,16 @@ impl Engine {
             references: vec![format!("#{}", job.id)],
             attention: None,
         };
-        if let Err(e) = self.announcements.announce(announcement, None, None).await {
+        if let Err(e) = self
+            .announcements
+            .announce(
+                announcement,
+                None,
+                None,
+                &crate::announce::Actor::deckhand(),
+            )
+            .await
+        {
             tracing::error!(error = %format!("{e:#}"), "could not announce the job's start");
         }
     }
@@ -136,7 +145,12 @@ impl Engine {
             attention: None,
         };
         self.announcements
-            .announce(announcement, None, None)
+            .announce(
+                announcement,
+                None,
+                None,
+                &crate::announce::Actor::deckhand(),
+            )
             .await?;
         Ok(())
     }

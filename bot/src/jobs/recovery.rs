@@ -248,7 +248,16 @@ impl Engine {
             references: vec![format!("#{}", job.id)],
             attention: None,
         };
-        if let Err(e) = self.announcements.announce(announcement, None, None).await {
+        if let Err(e) = self
+            .announcements
+            .announce(
+                announcement,
+                None,
+                None,
+                &crate::announce::Actor::deckhand(),
+            )
+            .await
+        {
             tracing::error!(error = %format!("{e:#}"), "could not announce the interruption");
         }
         self.ctx.chat
