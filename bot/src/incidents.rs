@@ -100,6 +100,7 @@ impl Incidents {
         severity: Severity,
         title: &str,
     ) -> anyhow::Result<()> {
+        crate::policy::may_declare(&self.ctx.config, &origin.user.id)?;
         let now = now_ms();
         // The incident, its first timeline entry and its audit row: all or nothing.
         let mut tx = self.ctx.store.pool.begin().await?;
@@ -169,6 +170,7 @@ impl Incidents {
         text: &str,
     ) -> anyhow::Result<()> {
         let incident = self.open_incident(id).await?;
+        crate::policy::may_respond(&self.ctx.config, &incident, &origin.user.id)?;
         let audit = self.ctx.audit_row(
             &origin.user.id,
             &origin.platform,
@@ -192,6 +194,7 @@ impl Incidents {
         summary: Option<&str>,
     ) -> anyhow::Result<()> {
         let incident = self.open_incident(id).await?;
+        crate::policy::may_respond(&self.ctx.config, &incident, &origin.user.id)?;
         let now = now_ms();
         let lasted = duration(now - incident.declared_at);
         let audit = self.ctx.audit_row(

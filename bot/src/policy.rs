@@ -119,6 +119,53 @@ pub fn may_announce(config: &Config, person: &str) -> Result<(), Refusal> {
     }
 }
 
+/// `/incident declare`: `incidents.declarers`, or (unset) anyone who holds a role; admins.
+pub fn may_declare(config: &Config, person: &str) -> Result<(), Refusal> {
+    let declarers = config.incidents.as_ref().and_then(|i| i.declarers.as_ref());
+    let allowed = match declarers {
+        Some(entries) => config.includes(entries, person),
+        None => config.holds_a_role(person),
+    };
+    if allowed || config.is_admin(person) {
+        Ok(())
+    } else {
+        Err(Refusal::NotDeclarer {
+            who: match declarers {
+                Some(entries) => entries
+                    .iter()
+                    .map(|e| format!("`{e}`"))
+                    .collect::<Vec<_>>()
+                    .join(", "),
+                None => "people in one of deckhand's roles".into(),
+            },
+        })
+    }
+}
+
+/// `/incident update` and `resolve`: the commander, `incidents.responders`, admins.
+pub fn may_respond(
+    config: &Config,
+    incident: &crate::store::incidents::Incident,
+    person: &str,
+) -> Result<(), Refusal> {
+    let responders = config
+        .incidents
+        .as_ref()
+        .map(|i| i.responders.as_slice())
+        .unwrap_or_default();
+    if incident.commander == person
+        || config.includes(responders, person)
+        || config.is_admin(person)
+    {
+        Ok(())
+    } else {
+        Err(Refusal::NotResponder {
+            id: IncidentId(incident.id as u64),
+            commander: incident.commander_name.clone(),
+        })
+    }
+}
+
 /// The incident gate: a deploy to a gated env while a gating incident is open passes
 /// only as that incident's hotfix. Returns the incident it is a hotfix for.
 pub fn incident_gate(

@@ -156,6 +156,15 @@ pub enum Refusal {
         env: String,
     },
     NotAnnouncer,
+    /// `/incident declare` by someone outside `incidents.declarers`.
+    NotDeclarer {
+        who: String,
+    },
+    /// `/incident update|resolve` by someone who is not its commander or a responder.
+    NotResponder {
+        id: IncidentId,
+        commander: String,
+    },
     NoSuchIncident {
         id: IncidentId,
     },
@@ -276,6 +285,8 @@ impl Refusal {
             Refusal::NotApprover { .. } => "not_approver",
             Refusal::AlreadyDecided { .. } => "already_decided",
             Refusal::NotAnnouncer => "not_announcer",
+            Refusal::NotDeclarer { .. } => "not_declarer",
+            Refusal::NotResponder { .. } => "not_responder",
             Refusal::NoSuchIncident { .. } => "no_such_incident",
             Refusal::IncidentResolved { .. } => "incident_resolved",
             Refusal::NoSuchSecret { .. } => "no_such_secret",
@@ -401,6 +412,12 @@ impl Refusal {
             Refusal::NotAnnouncer => {
                 "You can't announce: only admins and the roles in `bot.announcers` can.".into()
             }
+            Refusal::NotDeclarer { who } => format!(
+                "You can't declare an incident: only {who} and admins can (`incidents.declarers`)."
+            ),
+            Refusal::NotResponder { id, commander } => format!(
+                "You can't change {id}: its commander ({commander}), `incidents.responders` and admins can."
+            ),
             Refusal::NoSuchIncident { id } => {
                 format!("There is no {id}. `/incident list` shows the open ones.")
             }
@@ -454,6 +471,10 @@ impl Refusal {
                 row("command.denied", Some(env), Some(*job), "cancel")
             }
             Refusal::NotAnnouncer => row("command.denied", None, None, "announce"),
+            Refusal::NotDeclarer { .. } => row("command.denied", None, None, "incident declare"),
+            Refusal::NotResponder { id, .. } => {
+                row("command.denied", None, None, &format!("incident {id}"))
+            }
             Refusal::NotSecretAdder { env } => {
                 row("command.denied", Some(env), None, "secrets add")
             }

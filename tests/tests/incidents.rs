@@ -29,6 +29,7 @@ run = ["true"]
 channels = ["console:#incidents"]
 update_every = { sev1 = "30m", sev2 = "1h" }
 gate = ["sev1", "sev2"]
+responders = ["team"]
 "#;
 
 const MINUTE: i64 = 60_000;
@@ -245,4 +246,59 @@ async fn incident_changes_whose_audit_rows_cannot_be_written_do_not_happen() {
         "no hotfix job without the record of the gate it passed"
     );
     assert!(!t.locked("prod").await, "and no lock left behind");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn only_declarers_declare_and_only_the_commander_responders_and_admins_resolve() {
+    let config = r#"
+[roles]
+admins = ["console:root"]
+team = ["console:alice", "console:bob"]
+oncall = ["console:carol"]
+
+[environments.prod]
+deployers = ["team"]
+[[environments.prod.deploy]]
+name = "Deploy"
+run = ["true"]
+
+[incidents]
+gate = ["sev1"]
+responders = ["oncall"]
+"#;
+    let mut t = Tester::new(config).await;
+    // mallory holds no role: she cannot hold production's deploys.
+    t.say("mallory", "/incident declare sev1 everything is fine")
+        .await;
+    let refused = t.expect_message("can't declare").await;
+    assert_eq!(refused.to.as_deref(), Some("mallory"));
+    assert!(incidents::open(&t.store.pool).await.unwrap().is_empty());
+
+    t.say("alice", "/incident declare sev1 API down").await;
+    t.expect_message("INC-1").await;
+    for stranger in ["mallory", "bob"] {
+        t.say(stranger, "/incident resolve INC-1 done").await;
+        let refused = t.expect_message("can't change INC-1").await;
+        assert_eq!(refused.to.as_deref(), Some(stranger));
+        assert!(
+            refused.text.contains("commander (alice)"),
+            "{}",
+            refused.text
+        );
+    }
+    assert_eq!(
+        incidents::open(&t.store.pool).await.unwrap().len(),
+        1,
+        "still open"
+    );
+    t.say("carol", "/incident update INC-1 rolling back the LB")
+        .await;
+    t.say("root", "/incident resolve INC-1 fixed").await;
+    t.expect_message("resolved").await;
+    assert!(incidents::open(&t.store.pool).await.unwrap().is_empty());
+    let log = audit::recent(&t.store.pool, 50).await.unwrap();
+    assert!(
+        log.iter()
+            .any(|e| e.action == "command.denied" && e.actor == "console:mallory")
+    );
 }

@@ -162,6 +162,12 @@ pub struct IncidentsConfig {
     /// Open incidents of these severities block prod deploys.
     #[serde(default)]
     pub gate: Vec<Severity>,
+    /// Who may declare an incident (roles or people). Unset: anyone who holds any role,
+    /// so a stranger in the channel cannot hold production's deploys.
+    pub declarers: Option<Vec<String>>,
+    /// Who may update and resolve any incident, besides its commander and admins.
+    #[serde(default)]
+    pub responders: Vec<String>,
 }
 
 #[derive(Debug, Clone, Deserialize)]
@@ -349,6 +355,13 @@ impl Config {
             Some(members) => members.iter().any(|m| person_matches(m, person)),
             None => person_matches(entry, person),
         })
+    }
+
+    /// Whether `person` is a member of any role.
+    pub fn holds_a_role(&self, person: &str) -> bool {
+        self.roles
+            .values()
+            .any(|members| members.iter().any(|m| person_matches(m, person)))
     }
 
     pub fn is_admin(&self, person: &str) -> bool {
