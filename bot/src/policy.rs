@@ -176,13 +176,20 @@ pub fn incident_gate(
 ) -> Result<Option<i64>, Refusal> {
     let hotfix_for =
         hotfix.and_then(|id| gating.iter().find(|i| i.id == id.0 as i64).map(|i| i.id));
-    if gating.is_empty() || hotfix_for.is_some() {
+    // `--hotfix INC-N` passes INC-N's gate and no other: while a second gating incident
+    // is open, the deploy is held for that one.
+    let still_holding: Vec<GatingIncident> = gating
+        .iter()
+        .filter(|i| Some(i.id) != hotfix_for)
+        .cloned()
+        .collect();
+    if still_holding.is_empty() {
         return Ok(hotfix_for);
     }
     Err(Refusal::IncidentGate {
         env: env.to_owned(),
         git_ref: git_ref.to_owned(),
-        incidents: gating.to_vec(),
+        incidents: still_holding,
     })
 }
 

@@ -302,3 +302,36 @@ responders = ["oncall"]
             .any(|e| e.action == "command.denied" && e.actor == "console:mallory")
     );
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_hotfix_passes_only_its_own_incidents_gate_and_only_while_it_is_open() {
+    let mut t = Tester::new(CONFIG).await;
+    t.say("alice", "/incident declare sev1 API down").await;
+    t.expect_message("INC-1").await;
+    t.say("alice", "/incident declare sev2 Checkout slow").await;
+    t.expect_message("INC-2").await;
+    t.say("bob", "/deploy prod v2 --hotfix INC-1").await;
+    let held = t.expect_message("on hold").await;
+    assert!(
+        held.text.contains("INC-2"),
+        "held for the other incident: {}",
+        held.text
+    );
+    assert!(
+        !held.text.contains("INC-1 ("),
+        "not for its own: {}",
+        held.text
+    );
+    t.say("alice", "/incident resolve INC-2 fixed").await;
+    t.expect_message("resolved").await;
+    t.say("alice", "/incident resolve INC-1 fixed").await;
+    t.expect_message("resolved").await;
+    // INC-1 is over: its hotfix flag opens nothing (and nothing is closed either).
+    t.say("bob", "/deploy prod v3 --hotfix INC-1").await;
+    t.wait_for_state(1, JobState::Succeeded).await;
+    let timeline = incidents::timeline(&t.store.pool, 1).await.unwrap();
+    assert!(
+        !timeline.iter().any(|e| e.kind == "hotfix"),
+        "no hotfix is noted on a resolved incident: {timeline:?}"
+    );
+}
