@@ -203,6 +203,15 @@ async fn the_http_endpoint_answers_ping_and_rejects_bad_signatures() {
         .await
         .unwrap();
     assert_eq!(unsigned.status(), 401);
+    // Genuinely signed, but six minutes old: a replay.
+    let stale = t
+        .post_interaction_at(
+            &deploy,
+            &signing_key(),
+            chrono::Utc::now().timestamp() - 360,
+        )
+        .await;
+    assert_eq!(stale.status(), 401);
     // The genuine one is the first event deckhand handles, and makes job 1.
     let accepted = t.post_interaction(&deploy, &signing_key()).await;
     assert_eq!(accepted.status(), 200);

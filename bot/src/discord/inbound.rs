@@ -487,6 +487,9 @@ pub fn routes(inbound: Inbound, settings: &DiscordSettings) -> Option<Router> {
     )
 }
 
+/// How far a signed interaction's timestamp may be from now.
+const FRESH_FOR_SECS: i64 = 300;
+
 async fn interactions(
     State(endpoint): State<Endpoint>,
     headers: HeaderMap,
@@ -505,6 +508,15 @@ async fn interactions(
         .is_err()
     {
         tracing::warn!("refused a Discord interaction with a bad signature");
+        return StatusCode::UNAUTHORIZED.into_response();
+    }
+    // The signature covers the timestamp: one older (or newer) than five minutes is a
+    // replay, however genuine it once was; the delivery-id dedupe forgets after a week.
+    let fresh = timestamp
+        .parse::<i64>()
+        .is_ok_and(|at| (chrono::Utc::now().timestamp() - at).abs() <= FRESH_FOR_SECS);
+    if !fresh {
+        tracing::warn!(%timestamp, "refused a stale Discord interaction");
         return StatusCode::UNAUTHORIZED.into_response();
     }
     let interaction: Interaction = match serde_json::from_slice(&body) {

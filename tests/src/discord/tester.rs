@@ -181,8 +181,19 @@ impl DiscordTester {
 
     /// POSTs `body` to `/discord/interactions`, signed with `key`.
     pub async fn post_interaction(&self, body: &Value, key: &SigningKey) -> reqwest::Response {
+        self.post_interaction_at(body, key, chrono::Utc::now().timestamp())
+            .await
+    }
+
+    /// POSTs `body` signed with `key` as sent at `timestamp` (Unix seconds).
+    pub async fn post_interaction_at(
+        &self,
+        body: &Value,
+        key: &SigningKey,
+        timestamp: i64,
+    ) -> reqwest::Response {
         let body = body.to_string();
-        let timestamp = chrono::Utc::now().timestamp().to_string();
+        let timestamp = timestamp.to_string();
         let signature = key.sign(format!("{timestamp}{body}").as_bytes());
         reqwest::Client::new()
             .post(format!("http://{}/discord/interactions", self.server.addr))
