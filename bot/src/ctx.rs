@@ -118,7 +118,7 @@ impl Ctx {
 
     /// Writes a send to the outbox; `false` when it must be sent at once instead (the
     /// console, or a store that refused the row: better said now than never).
-    async fn queue(&self, send: &outbox::Send) -> bool {
+    async fn queue(&self, send: &outbox::Outgoing) -> bool {
         if !self.durable {
             return false;
         }
@@ -154,7 +154,7 @@ impl Ctx {
     /// An answer only the person sees.
     pub async fn whisper(&self, origin: &Origin, text: impl Into<String>) {
         let text = text.into();
-        let send = outbox::Send::Whisper {
+        let send = outbox::Outgoing::Whisper {
             platform: origin.platform.clone(),
             channel: origin.channel.clone(),
             user: origin.user.clone(),
@@ -167,7 +167,7 @@ impl Ctx {
 
     /// An answer the channel sees.
     pub async fn say(&self, origin: &Origin, text: impl Into<String>) {
-        let send = outbox::Send::Say {
+        let send = outbox::Outgoing::Say {
             platform: origin.platform.clone(),
             channel: origin.channel.clone(),
             text: text.into(),
@@ -179,9 +179,9 @@ impl Ctx {
 
     /// Sends a whisper or a post on its platform; `false` when the platform refused
     /// (logged). Redraws are drawn by the engine, not here.
-    pub(crate) async fn send_now(&self, send: &outbox::Send) -> bool {
+    pub(crate) async fn send_now(&self, send: &outbox::Outgoing) -> bool {
         match send {
-            outbox::Send::Whisper {
+            outbox::Outgoing::Whisper {
                 platform,
                 channel,
                 user,
@@ -191,7 +191,7 @@ impl Ctx {
                     .whisper(platform, channel, user, &Message::text(text.clone()))
                     .await
             }
-            outbox::Send::Say {
+            outbox::Outgoing::Say {
                 platform,
                 channel,
                 text,
@@ -200,7 +200,7 @@ impl Ctx {
                 .post(platform, channel, &Message::text(text.clone()))
                 .await
                 .is_some(),
-            outbox::Send::Redraw(_) => false,
+            outbox::Outgoing::Redraw(_) => false,
         }
     }
 
@@ -276,7 +276,7 @@ impl Ctx {
     /// or Discord), which draws it when it sends: a burst of changes is one edit of the
     /// latest state, and a crash loses none. `false`: the caller edits now instead.
     pub async fn redraw(&self, subject: Subject) -> bool {
-        self.queue(&outbox::Send::Redraw(subject)).await
+        self.queue(&outbox::Outgoing::Redraw(subject)).await
     }
 
     /// Edits every message of `subject` now; `false` when a platform refused one.

@@ -38,21 +38,15 @@ async fn metrics_auth(
     request: axum::extract::Request,
     next: axum::middleware::Next,
 ) -> axum::response::Response {
-    if let Some(token) = token {
-        let given = request
-            .headers()
-            .get("authorization")
-            .and_then(|v| v.to_str().ok())
-            .and_then(|v| v.strip_prefix("Bearer "))
-            .unwrap_or("");
-        if !crate::api::same_secret(given, &token) {
-            return (
-                StatusCode::UNAUTHORIZED,
-                [("www-authenticate", "Bearer")],
-                "/metrics wants DECKHAND_METRICS_TOKEN as a bearer token",
-            )
-                .into_response();
-        }
+    if let Some(token) = token
+        && !crate::api::same_secret(crate::api::bearer(request.headers()), &token)
+    {
+        return (
+            StatusCode::UNAUTHORIZED,
+            [("www-authenticate", "Bearer")],
+            "/metrics wants DECKHAND_METRICS_TOKEN as a bearer token",
+        )
+            .into_response();
     }
     next.run(request).await
 }

@@ -367,33 +367,11 @@ impl Incidents {
             tracing::error!(error = %format!("{e:#}"), "could not add to the incident timelines");
         }
     }
-
-    pub async fn note_on(
-        &self,
-        id: i64,
-        actor: &str,
-        kind: &str,
-        text: &str,
-    ) -> anyhow::Result<()> {
-        self.timeline(id, actor, kind, text).await?;
-        self.refresh_incident(id).await
-    }
 }
 
-/// Notes something on an incident's timeline inside the caller's transaction (a hotfix
-/// job and its note commit together); the caller redraws the incident's card.
-pub(crate) async fn note_in<'c>(
-    db: impl sqlx::Executor<'c, Database = sqlx::Any>,
-    id: i64,
-    actor: &str,
-    kind: &str,
-    text: &str,
-) -> anyhow::Result<()> {
-    timeline_in(db, id, actor, kind, text).await
-}
-
-/// Appends to an incident's timeline, inside the caller's transaction when it has one.
-async fn timeline_in<'c>(
+/// Appends to an incident's timeline, inside the caller's transaction when it has one
+/// (a hotfix job and its note commit together); the caller redraws the incident's card.
+pub(crate) async fn timeline_in<'c>(
     db: impl sqlx::Executor<'c, Database = sqlx::Any>,
     id: i64,
     actor: &str,

@@ -11,7 +11,7 @@ use std::time::Duration;
 use crate::jobs::Engine;
 use crate::render::Message;
 use crate::store::messages::Subject;
-use crate::store::outbox::{self, Pending, Send};
+use crate::store::outbox::{self, Outgoing, Pending};
 use crate::store::{announcements, now_ms};
 
 /// How long a claim holds without renewal; renewed every `RENEW` while sending.
@@ -107,7 +107,7 @@ impl Engine {
 
     async fn send_one(&self, pending: &Pending) -> Outcome {
         match &pending.send {
-            Send::Redraw(subject) => match self.draw(*subject).await {
+            Outgoing::Redraw(subject) => match self.draw(*subject).await {
                 Ok(Some(message)) => match self.ctx.edit_now(*subject, &message).await {
                     Ok(true) => Outcome::Sent,
                     Ok(false) => Outcome::Refused("a platform refused the edit".into()),
@@ -116,10 +116,10 @@ impl Engine {
                 Ok(None) => Outcome::Nothing,
                 Err(error) => Outcome::Refused(format!("{error:#}")),
             },
-            Send::Whisper {
+            Outgoing::Whisper {
                 platform, channel, ..
             }
-            | Send::Say {
+            | Outgoing::Say {
                 platform, channel, ..
             } => {
                 if !self.ctx.chat.reaches(&format!("{platform}:{channel}")) {
@@ -165,13 +165,13 @@ fn lanes(rows: Vec<Pending>) -> Vec<Vec<Pending>> {
     let mut lanes: BTreeMap<String, Vec<Pending>> = BTreeMap::new();
     for row in rows {
         let key = match &row.send {
-            Send::Whisper {
+            Outgoing::Whisper {
                 platform, channel, ..
             }
-            | Send::Say {
+            | Outgoing::Say {
                 platform, channel, ..
             } => format!("{platform}:{channel}"),
-            Send::Redraw(subject) => format!("{subject:?}"),
+            Outgoing::Redraw(subject) => format!("{subject:?}"),
         };
         lanes.entry(key).or_default().push(row);
     }

@@ -677,7 +677,7 @@ store_test!(
     outbox_redraws_of_one_subject_share_a_row_and_a_change_mid_send_sends_again,
     |store| {
         use deckhand::store::messages::Subject;
-        use deckhand::store::outbox::{self, Send};
+        use deckhand::store::outbox::{self, Outgoing};
         let pool = &store.pool;
         for _ in 0..5 {
             outbox::redraw(pool, Subject::Job(1), 10).await.unwrap();
@@ -688,7 +688,7 @@ store_test!(
         };
         outbox::queue(
             pool,
-            &Send::Whisper {
+            &Outgoing::Whisper {
                 platform: "slack".into(),
                 channel: "C1".into(),
                 user: alice.clone(),
@@ -704,7 +704,7 @@ store_test!(
             2,
             "five redraws coalesced into one row: {claimed:?}"
         );
-        assert_eq!(claimed[0].send, Send::Redraw(Subject::Job(1)));
+        assert_eq!(claimed[0].send, Outgoing::Redraw(Subject::Job(1)));
         assert_eq!(claimed[0].version, 5);
         assert!(
             outbox::claim(pool, "b", 1_000, 20, 10)
@@ -729,7 +729,7 @@ store_test!(
         // A refused row waits for its retry; a dead claimant's rows are taken after the claim.
         outbox::queue(
             pool,
-            &Send::Whisper {
+            &Outgoing::Whisper {
                 platform: "slack".into(),
                 channel: "C1".into(),
                 user: alice,

@@ -86,6 +86,15 @@ async fn limit_by_address(
     next.run(request).await
 }
 
+/// The bearer token a request carries (`""` when none).
+pub(crate) fn bearer(headers: &HeaderMap) -> &str {
+    headers
+        .get("authorization")
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.strip_prefix("Bearer "))
+        .unwrap_or("")
+}
+
 /// Whether `given` is the secret, compared in constant time: both sides are hashed
 /// first, so the time does not depend on the length either.
 pub(crate) fn same_secret(given: &str, secret: &SecretString) -> bool {
@@ -115,12 +124,7 @@ impl Api {
                 "the API is off: set DECKHAND_API_TOKEN to turn it on",
             )));
         };
-        let given = headers
-            .get("authorization")
-            .and_then(|v| v.to_str().ok())
-            .and_then(|v| v.strip_prefix("Bearer "))
-            .unwrap_or("");
-        if !same_secret(given, expected) {
+        if !same_secret(bearer(headers), expected) {
             return Err(Box::new(problem(
                 StatusCode::UNAUTHORIZED,
                 "missing or wrong bearer token",

@@ -174,7 +174,7 @@ impl Engine {
             // Passing the incident gate is recorded with the job it let through.
             let who = &requester.name;
             let git_ref = spec.git_ref.as_deref().unwrap_or("-");
-            crate::incidents::note_in(
+            crate::incidents::timeline_in(
                 &mut *tx,
                 incident,
                 who,

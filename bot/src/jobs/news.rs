@@ -63,16 +63,7 @@ impl Engine {
             references: vec![format!("#{}", job.id)],
             attention: None,
         };
-        if let Err(e) = self
-            .announcements
-            .announce(
-                announcement,
-                None,
-                None,
-                &crate::announce::Actor::deckhand(),
-            )
-            .await
-        {
+        if let Err(e) = self.announce_news(announcement).await {
             tracing::error!(error = %format!("{e:#}"), "could not announce the job's start");
         }
     }
@@ -144,6 +135,12 @@ impl Engine {
             references: vec![format!("#{}", job.id)],
             attention: None,
         };
+        self.announce_news(announcement).await
+    }
+
+    /// Announces what deckhand itself did (a job's start, end or interruption): audited
+    /// as `deckhand`, never as whoever the job was for.
+    pub(super) async fn announce_news(&self, announcement: Announcement) -> anyhow::Result<()> {
         self.announcements
             .announce(
                 announcement,

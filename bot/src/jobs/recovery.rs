@@ -248,16 +248,7 @@ impl Engine {
             references: vec![format!("#{}", job.id)],
             attention: None,
         };
-        if let Err(e) = self
-            .announcements
-            .announce(
-                announcement,
-                None,
-                None,
-                &crate::announce::Actor::deckhand(),
-            )
-            .await
-        {
+        if let Err(e) = self.announce_news(announcement).await {
             tracing::error!(error = %format!("{e:#}"), "could not announce the interruption");
         }
         self.ctx.chat

@@ -190,8 +190,9 @@ pub async fn claim_abandoned<'c>(
 }
 
 /// Extends `claimant`'s claims on the events it is still handling to `claimed_until`,
-/// once they are past half their life (`now` is when they were renewed last at worst):
-/// a slow handler keeps its event while its process lives.
+/// but only those with less than half of that span left at `now`, so a sweep every
+/// second does not rewrite every claim: a slow handler keeps its event while its
+/// process lives.
 pub async fn renew<'c>(
     db: impl Executor<'c, Database = Any>,
     claimant: &str,

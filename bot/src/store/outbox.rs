@@ -9,7 +9,7 @@ use crate::store::messages::Subject;
 
 /// What a row asks the sender to do.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub enum Send {
+pub enum Outgoing {
     /// An answer only `user` sees.
     Whisper {
         platform: String,
@@ -34,7 +34,7 @@ pub struct Pending {
     /// The version this claim saw: a redraw whose version moved on is sent again.
     pub version: i64,
     pub attempts: i64,
-    pub send: Send,
+    pub send: Outgoing,
 }
 
 #[derive(FromRow)]
@@ -55,7 +55,7 @@ struct Row {
 impl Row {
     fn into_pending(self) -> Option<Pending> {
         let send = match self.kind.as_str() {
-            "whisper" => Send::Whisper {
+            "whisper" => Outgoing::Whisper {
                 platform: self.platform,
                 channel: self.channel,
                 user: Person {
@@ -64,12 +64,12 @@ impl Row {
                 },
                 text: self.body?,
             },
-            "say" => Send::Say {
+            "say" => Outgoing::Say {
                 platform: self.platform,
                 channel: self.channel,
                 text: self.body?,
             },
-            "redraw" => Send::Redraw(Subject::from_row(
+            "redraw" => Outgoing::Redraw(Subject::from_row(
                 self.subject_kind.as_deref()?,
                 self.subject_id?,
             )?),
@@ -89,11 +89,11 @@ const COLUMNS: &str = "id, kind, platform, channel, user_id, user_name, body, su
 /// Queues a whisper or a post.
 pub async fn queue<'c>(
     db: impl Executor<'c, Database = Any>,
-    send: &Send,
+    send: &Outgoing,
     now: i64,
 ) -> sqlx::Result<()> {
     match send {
-        Send::Whisper {
+        Outgoing::Whisper {
             platform,
             channel,
             user,
@@ -112,7 +112,7 @@ pub async fn queue<'c>(
             .execute(db)
             .await?;
         }
-        Send::Say {
+        Outgoing::Say {
             platform,
             channel,
             text,
@@ -128,7 +128,7 @@ pub async fn queue<'c>(
             .execute(db)
             .await?;
         }
-        Send::Redraw(subject) => redraw(db, *subject, now).await?,
+        Outgoing::Redraw(subject) => redraw(db, *subject, now).await?,
     }
     Ok(())
 }
