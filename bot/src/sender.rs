@@ -18,7 +18,7 @@ use crate::store::{announcements, now_ms};
 const CLAIM: Duration = Duration::from_secs(60);
 const RENEW: Duration = Duration::from_secs(10);
 /// Rows claimed per pass.
-const BATCH: i64 = 64;
+const BATCH: usize = 64;
 /// How often the sender looks for rows nobody rang about (retries, other replicas').
 const POLL: Duration = Duration::from_secs(1);
 /// A row the platform refused this many times (each after its own retries) is given up.
@@ -32,14 +32,24 @@ impl Engine {
         loop {
             let seen = self.ctx.outbox.written.load(SeqCst);
             let now = now_ms();
-            let claimed = outbox::claim(
-                &self.ctx.store.pool,
-                &self.instance,
-                now + CLAIM.as_millis() as i64,
-                now,
-                BATCH,
-            )
-            .await;
+            // Only as many as there is room for: what is claimed is held in memory.
+            let room = self
+                .settings
+                .outbox_sending
+                .saturating_sub(self.ctx.outbox.sending.load(SeqCst));
+            let claimed = match room.min(BATCH) {
+                0 => Ok(Vec::new()),
+                room => {
+                    outbox::claim(
+                        &self.ctx.store.pool,
+                        &self.instance,
+                        now + CLAIM.as_millis() as i64,
+                        now,
+                        room as i64,
+                    )
+                    .await
+                }
+            };
             match claimed {
                 Ok(rows) => {
                     self.ctx.outbox.sending.fetch_add(rows.len(), SeqCst);
@@ -68,8 +78,8 @@ impl Engine {
         }
     }
 
-    /// Sends one lane's rows in order: whispers and posts to one channel keep the order
-    /// they were written in.
+    /// Sends one lane's rows in order: whispers and posts to one channel claimed in one
+    /// pass keep the order they were written in (a later pass's lane may overlap it).
     async fn send_lane(self: Arc<Self>, lane: Vec<Pending>) {
         for pending in lane {
             let outcome = self.send_one(&pending).await;

@@ -32,6 +32,7 @@ pub fn quick_settings() -> Settings {
         sweep: Duration::from_millis(100),
         poll: Duration::from_millis(100),
         grace: Duration::from_millis(500),
+        outbox_sending: 256,
     }
 }
 

@@ -306,3 +306,52 @@ async fn a_shutting_down_deckhand_answers_503_so_slack_retries_elsewhere() {
     assert_eq!(t.jobs("prod").await, 0);
     t.server.shut_down(std::time::Duration::from_secs(1)).await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn behind_a_429_storm_the_outbox_holds_no_more_in_memory_than_its_bound() {
+    const BOUND: usize = 4;
+    let settings = deckhand::jobs::Settings {
+        outbox_sending: BOUND,
+        ..deckhand_tests::console::quick_settings()
+    };
+    let t = SlackTester::start_with_settings(
+        Mode::Http,
+        deckhand_tests::console::fast_limits(),
+        settings,
+    )
+    .await;
+    // Every answer is refused with 429 for a while (Retry-After: 1 each).
+    t.slack.rate_limit("chat.postEphemeral", 30);
+    let pool = &t.server.engine.store().pool;
+    let alice = deckhand::chat::Person {
+        id: "slack:U01ALICE".into(),
+        name: "alice".into(),
+    };
+    for n in 0..40 {
+        let answer = deckhand::store::outbox::Outgoing::Whisper {
+            platform: "slack".into(),
+            channel: format!("C{n:02}"),
+            user: alice.clone(),
+            text: format!("answer {n}"),
+        };
+        deckhand::store::outbox::queue(pool, &answer, deckhand::store::now_ms())
+            .await
+            .unwrap();
+    }
+    // While the storm lasts, at most BOUND rows are in memory; the rest wait in the store.
+    let mut most = 0;
+    let engine = &t.server.engine;
+    deckhand_tests::team::eventually("all 40 answers sent", || {
+        most = most.max(engine.outbox_sending());
+        let sent = t.slack.calls_of("chat.postEphemeral").len();
+        std::future::ready(sent == 40)
+    })
+    .await;
+    assert!(most > 0, "the sender was watched while it worked");
+    assert!(
+        most <= BOUND,
+        "{most} rows in memory at once, bound {BOUND}"
+    );
+    assert!(t.slack.calls_of("chat.postEphemeral (429)").len() >= 30);
+    t.server.stop().await;
+}

@@ -44,6 +44,9 @@ pub struct Settings {
     pub poll: Duration,
     /// SIGTERM to SIGKILL, for cancelled and timed-out programs.
     pub grace: Duration,
+    /// Outbox rows this process holds in memory and sends at once: behind a 429 storm
+    /// the rest wait in the store, not in memory.
+    pub outbox_sending: usize,
 }
 
 impl Default for Settings {
@@ -54,6 +57,7 @@ impl Default for Settings {
             sweep: Duration::from_secs(1),
             poll: Duration::from_secs(2),
             grace: Duration::from_secs(5),
+            outbox_sending: 256,
         }
     }
 }
@@ -225,6 +229,14 @@ impl Engine {
     /// platform (0 when deckhand has said everything it meant to).
     pub fn outbox_busy(&self) -> usize {
         self.ctx.outbox_busy()
+    }
+
+    /// Outbox rows this process is sending now (at most `Settings::outbox_sending`).
+    pub fn outbox_sending(&self) -> usize {
+        self.ctx
+            .outbox
+            .sending
+            .load(std::sync::atomic::Ordering::SeqCst)
     }
 
     /// Commands received since start, for `/metrics`.

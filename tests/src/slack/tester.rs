@@ -87,6 +87,15 @@ impl SlackTester {
     }
 
     pub async fn start_with(mode: Mode, limits: Limits) -> SlackTester {
+        SlackTester::start_with_settings(mode, limits, quick_settings()).await
+    }
+
+    /// With the engine's timings and bounds given.
+    pub async fn start_with_settings(
+        mode: Mode,
+        limits: Limits,
+        engine: deckhand::jobs::Settings,
+    ) -> SlackTester {
         let slack = FakeSlack::start().await;
         for (name, id) in PEOPLE.named() {
             slack.name(id, name);
@@ -95,7 +104,7 @@ impl SlackTester {
         let text = team::config(&["slack:#deploys"], &[PEOPLE]);
         let config = Config::parse(&text, "slack-test.toml").expect("team config");
         let options = Options {
-            settings: quick_settings(),
+            settings: engine,
             listen: "127.0.0.1:0".into(),
             slack: Some(settings(&slack, mode, limits)),
             discord: None,
