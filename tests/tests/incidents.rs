@@ -293,6 +293,13 @@ responders = ["oncall"]
     );
     t.say("carol", "/incident update INC-1 rolling back the LB")
         .await;
+    let timeline = incidents::timeline(&t.store.pool, 1).await.unwrap();
+    assert!(
+        timeline
+            .iter()
+            .any(|e| e.kind == "update" && e.actor == "carol" && e.text.contains("rolling back")),
+        "a responder updates someone else's incident: {timeline:?}"
+    );
     t.say("root", "/incident resolve INC-1 fixed").await;
     t.expect_message("resolved").await;
     assert!(incidents::open(&t.store.pool).await.unwrap().is_empty());

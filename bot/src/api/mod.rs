@@ -79,8 +79,10 @@ async fn limit_by_address(
     {
         return too_many();
     }
-    // Forget quiet addresses now and then, so the table stays small under a scan.
-    if limiter.len() > 10_000 {
+    // Forget quiet addresses now and then, so the table stays small under a scan; not
+    // on every request (it walks the whole table) but once per 1024.
+    static SEEN: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
+    if SEEN.fetch_add(1, std::sync::atomic::Ordering::Relaxed) % 1024 == 0 {
         limiter.retain_recent();
     }
     next.run(request).await
