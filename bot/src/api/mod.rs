@@ -82,7 +82,10 @@ async fn limit_by_address(
     // Forget quiet addresses now and then, so the table stays small under a scan; not
     // on every request (it walks the whole table) but once per 1024.
     static SEEN: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
-    if SEEN.fetch_add(1, std::sync::atomic::Ordering::Relaxed) % 1024 == 0 {
+    if SEEN
+        .fetch_add(1, std::sync::atomic::Ordering::Relaxed)
+        .is_multiple_of(1024)
+    {
         limiter.retain_recent();
     }
     next.run(request).await
