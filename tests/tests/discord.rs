@@ -87,11 +87,12 @@ async fn gateway_deploy_is_deferred_approved_by_reaction_edited_and_announced() 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn commands_are_registered_only_when_they_changed() {
     let t = DiscordTester::start(Mode::Gateway).await;
+    // The fake records a call after it has answered it: wait for the PUT itself, not
+    // for the state it leaves, or the count below can run between the two.
     t.discord
-        .wait_until("commands registered", |f| {
-            f.registered(Some(GUILD_ID)).is_some()
-        })
+        .wait_for("PUT", |c| c.path.contains("/commands"))
         .await;
+    assert!(t.discord.registered(Some(GUILD_ID)).is_some());
     let puts = |discord: &FakeDiscord| discord.calls().iter().filter(|c| c.method == "PUT").count();
     assert_eq!(puts(&t.discord), 1);
     t.server.stop().await;
