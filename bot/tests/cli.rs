@@ -91,7 +91,12 @@ deployers = ["team"]
 secrets = ["CANARY_TOKEN"]
 [[environments.prod.deploy]]
 name = "Leaky"
-run = ["sh", "-c", "echo \"token is $CANARY_TOKEN\"; echo \"$CANARY_TOKEN\" >&2; exit 1"]
+run = ["sh", "-c", """
+echo "token is $CANARY_TOKEN"
+echo "$CANARY_TOKEN" >&2
+echo "b64 $(printf %s "$CANARY_TOKEN" | base64 -w0) basic $(printf %s "ci:$CANARY_TOKEN" | base64 -w0) hex $(printf %s "$CANARY_TOKEN" | od -An -tx1 | tr -d ' \n') url https://x/?t=$(printf %s "$CANARY_TOKEN" | sed 's/-/%2D/g')"
+exit 1
+"""]
 env = ["CANARY_TOKEN"]
 "#;
     let dir = workspace(Some(config));
@@ -108,6 +113,18 @@ env = ["CANARY_TOKEN"]
         "the failed step's tail is shown, redacted: {stdout}"
     );
     assert!(!stdout.contains(CANARY), "stdout leaked the secret");
+    // Its encoded forms are redacted too (a Basic auth header keeps only the user's
+    // part, `ci:` as `Y2k6`).
+    use base64::Engine as _;
+    let b64 = base64::engine::general_purpose::STANDARD.encode(CANARY);
+    let hex = hex::encode(CANARY);
+    for form in [b64.as_str(), hex.as_str(), "canary%2D7f3a"] {
+        assert!(!stdout.contains(form), "stdout leaked {form}: {stdout}");
+    }
+    assert!(
+        stdout.contains("b64 [redacted CANARY_TOKEN] basic Y2k6[redacted CANARY_TOKEN] hex [redacted CANARY_TOKEN] url https://x/?t=[redacted CANARY_TOKEN]"),
+        "{stdout}"
+    );
     assert!(
         !text(&out.stderr).contains(CANARY),
         "logs leaked the secret"
@@ -116,11 +133,13 @@ env = ["CANARY_TOKEN"]
         let path = file.unwrap().path();
         if path.to_string_lossy().contains("deckhand.db") {
             let bytes = std::fs::read(&path).unwrap();
-            assert!(
-                !bytes.windows(CANARY.len()).any(|w| w == CANARY.as_bytes()),
-                "{} holds the secret",
-                path.display()
-            );
+            for form in [CANARY, b64.as_str(), hex.as_str()] {
+                assert!(
+                    !bytes.windows(form.len()).any(|w| w == form.as_bytes()),
+                    "{} holds the secret as {form}",
+                    path.display()
+                );
+            }
         }
     }
 }

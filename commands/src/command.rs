@@ -172,6 +172,113 @@ impl Command {
             Command::Help { .. } => N::Help,
         }
     }
+
+    /// Every piece of text the command carries: what would be stored and echoed, so
+    /// what the credential check looks at.
+    pub fn texts(&self) -> Vec<&str> {
+        let mut texts: Vec<Option<&str>> = Vec::new();
+        match self {
+            Command::Deploy(deploy) => {
+                texts.push(deploy.target.app.as_deref());
+                texts.push(Some(&deploy.target.env));
+                texts.push(deploy.target.git_ref.as_ref().map(GitRef::as_str));
+                texts.push(deploy.reason.as_deref());
+                texts.push(deploy.break_glass.as_deref());
+            }
+            Command::Rollback { env, app, to } => {
+                texts.push(Some(env));
+                texts.push(app.as_deref());
+                if let Some(RollbackTarget::Ref(r)) = to {
+                    texts.push(Some(r.as_str()));
+                }
+            }
+            Command::Backup { env, database } => {
+                texts.push(Some(env));
+                texts.push(database.as_deref());
+            }
+            Command::BackupList { env }
+            | Command::Restore { env, .. }
+            | Command::History { env, .. }
+            | Command::Unlock { env } => texts.push(Some(env)),
+            Command::Status { env } => texts.push(env.as_deref()),
+            Command::Lock { env, reason, .. } => {
+                texts.push(Some(env));
+                texts.push(reason.as_deref());
+            }
+            Command::Reject { reason, .. } => texts.push(reason.as_deref()),
+            Command::Incident(IncidentCommand::Declare { title, .. }) => texts.push(Some(title)),
+            Command::Incident(IncidentCommand::Update { text, .. }) => texts.push(Some(text)),
+            Command::Incident(IncidentCommand::Resolve { summary, .. }) => {
+                texts.push(summary.as_deref())
+            }
+            Command::Announce {
+                subject, message, ..
+            } => {
+                texts.push(Some(subject));
+                texts.push(Some(message));
+            }
+            Command::Secrets(SecretsCommand::List { env }) => texts.push(env.as_deref()),
+            Command::Secrets(SecretsCommand::Rotated { name, env }) => {
+                texts.push(Some(name));
+                texts.push(env.as_deref());
+            }
+            Command::Secrets(SecretsCommand::Add {
+                name,
+                env,
+                owner,
+                runbook,
+                ..
+            }) => {
+                texts.push(Some(name));
+                texts.push(Some(env));
+                texts.push(Some(match owner {
+                    Person::Mention(id) | Person::Name(id) => id,
+                }));
+                texts.push(runbook.as_deref());
+            }
+            Command::Cancel { .. }
+            | Command::Approve { .. }
+            | Command::Incident(IncidentCommand::List)
+            | Command::Secrets(SecretsCommand::Due)
+            | Command::Help { .. } => {}
+        }
+        texts.into_iter().flatten().collect()
+    }
+
+    /// The env and app names the command holds, with what each is, for the identifier
+    /// rule. A two-word `/deploy web prod` holds `web` as its env until the config says
+    /// otherwise; both words are names either way.
+    pub(crate) fn names_mut(&mut self) -> Vec<(&'static str, &mut String)> {
+        let mut names: Vec<(&'static str, &mut String)> = Vec::new();
+        match self {
+            Command::Deploy(deploy) => {
+                if let Some(app) = deploy.target.app.as_mut() {
+                    names.push(("app", app));
+                }
+                names.push(("env", &mut deploy.target.env));
+            }
+            Command::Rollback { env, app, .. } => {
+                names.push(("env", env));
+                if let Some(app) = app {
+                    names.push(("app", app));
+                }
+            }
+            Command::Backup { env, .. }
+            | Command::BackupList { env }
+            | Command::Restore { env, .. }
+            | Command::History { env, .. }
+            | Command::Lock { env, .. }
+            | Command::Unlock { env }
+            | Command::Secrets(SecretsCommand::Add { env, .. }) => names.push(("env", env)),
+            Command::Status { env: Some(env) }
+            | Command::Secrets(SecretsCommand::List { env: Some(env) })
+            | Command::Secrets(SecretsCommand::Rotated { env: Some(env), .. }) => {
+                names.push(("env", env))
+            }
+            _ => {}
+        }
+        names
+    }
 }
 
 #[cfg(test)]

@@ -293,7 +293,7 @@ impl ParseError {
             ),
             ParseError::InvalidName { what, given } => write!(
                 out,
-                "`{}` can't be an {what} name: it must not be empty or contain `/`. `/status` lists what is configured.",
+                "`{}` can't be an {what} name: names are lower-case letters, digits, `-` and `_`, starting with a letter or digit (like `prod` or `eu-west-1`). `/status` lists what is configured.",
                 clip(given)
             ),
         }

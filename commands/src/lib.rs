@@ -22,14 +22,14 @@ mod text;
 mod values;
 
 pub use command::{Command, Deploy, IncidentCommand, RollbackTarget, SecretsCommand, Target};
-pub use credential::{looks_like_credential, without_credentials};
+pub use credential::{credential_in, looks_like_credential, without_credentials};
 pub use error::ParseError;
 pub use help::{help, help_for};
 pub use parse::{did_you_mean, parse};
 pub use spec::{Arg, ArgKind, CommandName, Form, Place, Spec};
 pub use values::{
     AnnouncementType, GitRef, HumanDuration, IncidentId, JobNumber, Person, Priority, RefProblem,
-    Severity, is_secret_name,
+    Severity, is_name, is_secret_name,
 };
 
 /// The most jobs `/history` lists.

@@ -315,6 +315,36 @@ impl fmt::Display for Person {
     }
 }
 
+/// The longest env or app name.
+const MAX_NAME: usize = 64;
+
+/// An env or app name as deckhand keeps it: lower-case letters, digits, `-` and `_`,
+/// starting with a letter or digit. Capitals are folded, since phones capitalise the
+/// first word people type; anything else is refused with the rule.
+pub(crate) fn name(what: &'static str, given: &str) -> Result<String, crate::ParseError> {
+    let folded = given.to_ascii_lowercase();
+    if is_name(&folded) {
+        Ok(folded)
+    } else {
+        Err(crate::ParseError::InvalidName {
+            what,
+            given: given.to_owned(),
+        })
+    }
+}
+
+/// Whether `name` can be an env or app name: `[a-z0-9][a-z0-9_-]*`, at most 64 bytes.
+pub fn is_name(name: &str) -> bool {
+    name.len() <= MAX_NAME
+        && name
+            .bytes()
+            .next()
+            .is_some_and(|b| b.is_ascii_lowercase() || b.is_ascii_digit())
+        && name
+            .bytes()
+            .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-' || b == b'_')
+}
+
 /// Whether `name` can be a secret's name: an environment variable name.
 pub fn is_secret_name(name: &str) -> bool {
     name.len() <= 128

@@ -428,3 +428,82 @@ fn a_pasted_credential_is_refused_without_echoing_it() {
         ParseError::Credential { .. }
     ));
 }
+
+/// Each credential form the detector knows, inside a command people could type.
+#[test]
+fn every_credential_form_is_refused_wherever_it_sits() {
+    for text in [
+        "/lock prod --reason (sk_live_51HxyzABCdef123)",
+        "/lock prod --reason key:ghp_abcdefghijklmnop1234",
+        "/lock prod --reason 9f86d081884c7d659a2feaa0c55ad015a3bf4f1b2b0b822cd15d6c15b0f00a08",
+        "/incident declare sev2 db url is postgres://app:pass@db.internal/app",
+        "/incident update INC-3 set password=hunter22 on the replica",
+        "/announce info \"token\" xoxe.xoxp-1-Mi0yLTEyMzQ1Njc4OTA",
+        // Quoting, escapes and `=` do not hide a value from the check.
+        r#"/deploy prod --reason "a\"sk_live_51HxyzABCdef123""#,
+        "/deploy prod --reason=\"ship sk_live_51HxyzABCdef123\"",
+        "/reject 12 because AKIAIOSFODNN7EXAMPLE leaked",
+    ] {
+        assert!(
+            matches!(parse(text), Err(ParseError::Credential { .. })),
+            "{text:?} -> {:?}",
+            parse(text)
+        );
+    }
+}
+
+/// Regression from `cargo fuzz run parse`: the detector saw the raw quoting of this
+/// line differently from the env name it kept, so the line parsed while its canonical
+/// text was refused. Now names are identifiers and the kept values are what is checked.
+#[test]
+fn the_fuzzers_quoted_key_gets_one_verdict() {
+    let text = "status ,&\"=\"\"rk_live_\"η1\"\"=''";
+    let verdict = parse(text);
+    assert!(verdict.is_err(), "{verdict:?}");
+    // Whatever a line parses to, its canonical text parses to the same.
+    for text in [
+        "/status \"rk_live_\"",
+        "/lock prod --reason \"rk_live_\" ok",
+        "/deploy PROD V1",
+    ] {
+        if let Ok(command) = parse(text) {
+            assert_eq!(parse(&command.to_string()), Ok(command), "{text:?}");
+        }
+    }
+}
+
+#[test]
+fn env_and_app_names_are_identifiers() {
+    let e = err("/deploy web@x prod");
+    assert!(
+        matches!(&e, ParseError::InvalidName { what: "env", given } if given == "web@x"),
+        "{e:?}"
+    );
+    assert!(
+        e.render().contains("lower-case letters, digits"),
+        "{}",
+        e.render()
+    );
+    assert!(matches!(
+        err("/status ../etc"),
+        ParseError::InvalidName { what: "env", .. }
+    ));
+    assert!(matches!(
+        err("/rollback prod we;b"),
+        ParseError::InvalidName { what: "app", .. }
+    ));
+    assert!(matches!(
+        err("/lock -prod"),
+        ParseError::UnknownFlag { .. } | ParseError::InvalidName { .. }
+    ));
+    // Capitals from a phone's keyboard are folded, not refused.
+    let Ok(deckhand_commands::Command::Deploy(deploy)) = parse("/deploy Prod v1") else {
+        panic!("capitalised env refused")
+    };
+    assert_eq!(deploy.target.env, "prod");
+    // Folding cannot turn a name into a key that slips past the check.
+    assert!(matches!(
+        err("/status SK_LIVE_ABCDEFGHIJKL"),
+        ParseError::Credential { .. }
+    ));
+}

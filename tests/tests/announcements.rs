@@ -220,6 +220,44 @@ async fn an_invalid_body_gets_422_naming_every_bad_field() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_credential_in_an_announcement_is_refused_without_repeating_it() {
+    let h = start().await;
+    for (field, value) in [
+        (
+            "message",
+            "rotate done, new key (sk_live_51HxyzABCdef1234567)",
+        ),
+        ("subject", "db at postgres://app:hunter22@db.internal/app"),
+        ("message", "password=correcthorse"),
+    ] {
+        let mut body = announcement();
+        body[field] = json!(value);
+        let answer = h.post(&body, Some(TOKEN), None).await;
+        assert_eq!(answer.status(), 422, "{value}");
+        let text = answer.text().await.unwrap();
+        assert!(
+            text.contains(field) && text.contains("looks like"),
+            "{text}"
+        );
+        for secret in ["sk_live_51H", "hunter22", "correcthorse"] {
+            assert!(!text.contains(secret), "{text}");
+        }
+    }
+    let mut references = announcement();
+    references["references"] = json!(["https://ci/run/1", "token=ghp_abcdefghijklmnop1234"]);
+    assert_eq!(h.post(&references, Some(TOKEN), None).await.status(), 422);
+    // Nothing was posted anywhere.
+    assert!(
+        !h.slack
+            .calls()
+            .iter()
+            .any(|c| c.method == "chat.postMessage"),
+        "something was posted"
+    );
+    h.server.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn an_oversized_body_is_refused() {
     let h = start().await;
     let mut big = announcement();

@@ -80,7 +80,11 @@ impl Fields<'_> {
             Some(Value::String(s)) if s.chars().count() > max => {
                 self.wrong(name, format!("is longer than {max} characters"))
             }
-            Some(Value::String(s)) => return s.clone(),
+            Some(Value::String(s)) => match deckhand_commands::credential_in(s) {
+                // Named, never quoted: the 422 must not repeat the key either.
+                Some(what) => self.wrong(name, credential_refusal(what)),
+                None => return s.clone(),
+            },
             None if !required => {}
             None => self.wrong(name, "is required"),
             Some(_) => self.wrong(name, "must be a string"),
@@ -148,9 +152,17 @@ impl Fields<'_> {
             Some(Value::Array(list))
                 if list.iter().all(Value::is_string) && list.len() <= MAX_REFERENCES =>
             {
-                list.iter()
+                let references: Vec<String> = list
+                    .iter()
                     .filter_map(|r| r.as_str().map(str::to_owned))
-                    .collect()
+                    .collect();
+                if let Some(what) = references
+                    .iter()
+                    .find_map(|r| deckhand_commands::credential_in(r))
+                {
+                    self.wrong("references", credential_refusal(what));
+                }
+                references
             }
             Some(_) => {
                 let why = format!("must be an array of at most {MAX_REFERENCES} strings");
@@ -178,6 +190,13 @@ impl Fields<'_> {
             }
         }
     }
+}
+
+/// The field problem for a pasted credential: what it looks like, and what to do.
+fn credential_refusal(what: &str) -> String {
+    format!(
+        "contains what looks like {what}; deckhand does not post or store credentials. Treat it as leaked: rotate it, and send the announcement without it"
+    )
 }
 
 fn is_recipient(r: &str) -> bool {

@@ -125,7 +125,7 @@ fn check_env(
     if !is_name(name) {
         error(
             format!("environments.{name}"),
-            "env names use letters, digits, `-` and `_` only".into(),
+            "env names are lower-case letters, digits, `-` and `_`, starting with a letter or digit (what people can type in `/deploy ENV`)".into(),
         );
     }
     let at = |key: &str| format!("environments.{name}.{key}");
@@ -264,7 +264,7 @@ fn check_the_rest(config: &Config, error: &mut impl FnMut(String, String)) {
         if !is_name(name) {
             error(
                 format!("apps.{name}"),
-                "app names use letters, digits, `-` and `_` only".into(),
+                "app names are lower-case letters, digits, `-` and `_`, starting with a letter or digit (what people can type in `/deploy APP ENV`)".into(),
             );
         }
         if let Some(r) = &app.default_ref
@@ -311,11 +311,9 @@ fn check_the_rest(config: &Config, error: &mut impl FnMut(String, String)) {
     }
 }
 
+/// The names chat can address: the parser's own rule, so every configured name can be typed.
 fn is_name(name: &str) -> bool {
-    !name.is_empty()
-        && name
-            .chars()
-            .all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '_')
+    deckhand_commands::is_name(name)
 }
 
 fn check_entries(

@@ -8,6 +8,7 @@ pub(crate) use jobs::MAX_HISTORY;
 mod secrets;
 
 use crate::command::Command;
+use crate::credential::credential_in;
 use crate::error::ParseError;
 use crate::spec::{CommandName, Form, Place};
 use crate::text::{Cursor, Token, normalize};
@@ -15,16 +16,44 @@ use crate::values::JobNumber;
 
 /// Parses one chat message addressed to deckhand: `/deploy prod`, `/deckhand deploy prod`,
 /// `@deckhand deploy prod`, or `deploy prod`.
+///
+/// Credentials are refused before anything can echo them: in the values a command
+/// would keep (so a command and its canonical text get the same verdict, however they
+/// were quoted), and in the raw words of a line that does not parse (its error may
+/// quote them).
 pub fn parse(text: &str) -> Result<Command, ParseError> {
     let line = normalize(text);
-    // Before anything can echo it back: credentials are refused outright.
-    if let Some(what) = line
-        .split_whitespace()
-        .find_map(crate::credential::looks_like_credential)
-    {
-        return Err(ParseError::Credential { what });
+    let mut command = match parse_line(&line) {
+        Ok(command) => command,
+        Err(error) => {
+            return Err(match credential_in(&line) {
+                Some(what) => ParseError::Credential { what },
+                None => error,
+            });
+        }
+    };
+    let credential = |command: &Command| {
+        command
+            .texts()
+            .into_iter()
+            .find_map(credential_in)
+            .map(|what| ParseError::Credential { what })
+    };
+    if let Some(refused) = credential(&command) {
+        return Err(refused);
     }
-    let mut cursor = Cursor::new(&line);
+    for (what, name) in command.names_mut() {
+        *name = crate::values::name(what, name)?;
+    }
+    // Folding case can make a key out of a name (`SK_LIVE_…`): check what is kept.
+    match credential(&command) {
+        Some(refused) => Err(refused),
+        None => Ok(command),
+    }
+}
+
+fn parse_line(line: &str) -> Result<Command, ParseError> {
+    let mut cursor = Cursor::new(line);
     let Some(name) = command_name(&mut cursor)? else {
         return Ok(Command::Help { topic: None });
     };
