@@ -59,7 +59,7 @@ pub fn may_cancel(config: &Config, job: &Job, person: &str) -> Result<(), Refusa
     let deployer = config
         .env(&job.env)
         .is_some_and(|env| config.is_admin(person) || config.includes(&env.deployers, person));
-    if job.requester == person || deployer {
+    if config.same_person(&job.requester, person) || deployer {
         return Ok(());
     }
     Err(Refusal::NotCanceller {
@@ -88,7 +88,9 @@ pub fn may_decide(
     if job.approval_expires_at.is_some_and(|at| at < now) {
         return Err(Refusal::ApprovalExpired { job: id, env });
     }
-    if job.requester == person {
+    // Per person, not per account: the requester's Discord account is still the
+    // requester.
+    if config.same_person(&job.requester, person) {
         return Err(if approve {
             Refusal::SelfApproval { job: id, env }
         } else {
@@ -153,7 +155,7 @@ pub fn may_respond(
         .as_ref()
         .map(|i| i.responders.as_slice())
         .unwrap_or_default();
-    if incident.commander == person
+    if config.same_person(&incident.commander, person)
         || config.includes(responders, person)
         || config.is_admin(person)
     {

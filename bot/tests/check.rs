@@ -71,11 +71,51 @@ name = "Both"
     assert_eq!(out.status.code(), Some(1));
     let stderr = text(&out.stderr);
     for expected in [
-        "`environments.prod.deployers[0]`: unknown role `deployrs`",
+        "`environments.prod.deployers[0]`: unknown role or person `deployrs`",
         "Did you mean `deployers`?",
         "`environments.prod.approvers`: `approvals = 1` needs someone to approve",
         "`environments.prod.deploy[0].env[0]`: the step needs env var `RAILWAY_TOKEN_FOR_TEST`, which is not set",
         "`environments.prod.deploy[1]`: step `Both` does nothing",
+    ] {
+        assert!(
+            stderr.contains(expected),
+            "missing {expected:?} in:\n{stderr}"
+        );
+    }
+}
+
+#[test]
+fn people_and_names_are_checked_all_at_once() {
+    let config = r#"
+[people.alice]
+slack = "U01ALICE"
+discord = "not-a-snowflake"
+[people.Bob]
+console = "bob"
+[people.carol]
+[people.dup]
+slack = "U01ALICE"
+[people.ops]
+console = "ops"
+[roles]
+ops = ["alice"]
+[environments.Prod]
+deployers = ["alice"]
+[[environments.Prod.deploy]]
+name = "Deploy"
+run = ["true"]
+"#;
+    let dir = workspace(Some(config));
+    let out = deckhand(&dir, &["check"], &[], "");
+    assert_eq!(out.status.code(), Some(1));
+    let stderr = text(&out.stderr);
+    for expected in [
+        "`people.alice.discord`: `not-a-snowflake` is not a Discord user id",
+        "`people.Bob`: person names are lower-case",
+        "`people.carol`: lists no account",
+        "`people.dup.slack`: `slack:U01ALICE` is already `alice`'s account",
+        "`people.ops`: `ops` is also a role",
+        "`environments.Prod`: env names are lower-case letters",
     ] {
         assert!(
             stderr.contains(expected),

@@ -226,3 +226,70 @@ async fn a_change_whose_audit_row_cannot_be_written_does_not_happen() {
     );
     assert!(!t.locked("staging").await, "not locked without its record");
 }
+
+/// One person on two platforms is one person: alice asks on the console and ✅s from
+/// Slack, which is self-approval; bob's Slack and console accounts are one approver.
+const PEOPLE: &str = r#"
+[people.alice]
+console = "alice"
+slack = "U01ALICE"
+
+[people.bob]
+console = "bob"
+slack = "U02BOB"
+
+[roles]
+team = ["alice", "bob", "console:carol"]
+# Every account is listed, so without `[people]` alice's Slack account would count as
+# someone else.
+approvers = ["console:alice", "slack:U01ALICE", "console:bob", "slack:U02BOB", "console:carol"]
+
+[environments.prod]
+deployers = ["team"]
+approvers = ["approvers"]
+approvals = 2
+
+[[environments.prod.deploy]]
+name = "Deploy"
+run = ["true"]
+"#;
+
+fn from_slack(user: &str, name: &str, text: &str) -> deckhand::chat::Event {
+    deckhand::chat::Event::Command {
+        platform: "slack".into(),
+        channel: "slack:C0DEPLOY".into(),
+        user: deckhand::chat::Person {
+            id: format!("slack:{user}"),
+            name: name.into(),
+        },
+        text: text.into(),
+        event_id: None,
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn approvals_are_decided_per_person_across_platforms() {
+    let mut t = deckhand_tests::Tester::new(PEOPLE).await;
+    // `team` names alice the person, so her console account may deploy.
+    t.say("alice", "/deploy prod v2").await;
+    t.next_message().await;
+    // Alice's Slack account is alice: no self-approval by the back door.
+    t.deliver(from_slack("U01ALICE", "alice", "/approve 1"))
+        .await;
+    let approvals = deckhand::store::approvals::list(&t.store.pool, 1)
+        .await
+        .unwrap();
+    assert!(approvals.is_empty(), "{approvals:?}");
+    // Bob approves twice, once per account: one approval.
+    t.say("bob", "/approve 1").await;
+    t.deliver(from_slack("U02BOB", "bob", "/approve 1")).await;
+    let approvals = deckhand::store::approvals::list(&t.store.pool, 1)
+        .await
+        .unwrap();
+    assert_eq!(approvals.len(), 1, "{approvals:?}");
+    assert_eq!(approvals[0].person, "bob");
+    assert_eq!(t.job(1).await.state, JobState::AwaitingApproval);
+    // Carol, an account of her own, makes the second approver.
+    t.say("carol", "/approve 1").await;
+    t.wait_for_state(1, JobState::Succeeded).await;
+}

@@ -29,6 +29,10 @@ pub struct Config {
     /// Role name -> people (`slack:U123`, `discord:123`, `console:alice`, `console:*`).
     #[serde(default)]
     pub roles: BTreeMap<String, Vec<String>>,
+    /// Person name -> their accounts, so one person on Slack and Discord is one person
+    /// to approvals and roles.
+    #[serde(default)]
+    pub people: BTreeMap<String, PersonConfig>,
     #[serde(default)]
     pub apps: BTreeMap<String, AppConfig>,
     #[serde(default)]
@@ -43,6 +47,34 @@ pub struct Config {
     /// `bot.timezone`, parsed once at load (UTC when unset).
     #[serde(skip)]
     pub clock: crate::clock::Clock,
+    /// Account (`slack:U01ALICE`) -> person name, from `[people]`.
+    #[serde(skip)]
+    accounts: BTreeMap<String, String>,
+}
+
+/// `[people.NAME]`: one person's accounts on each platform.
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct PersonConfig {
+    /// Slack user id, e.g. `U01ALICE`.
+    pub slack: Option<String>,
+    /// Discord user id (a snowflake).
+    pub discord: Option<String>,
+    /// Console user name.
+    pub console: Option<String>,
+}
+
+impl PersonConfig {
+    /// The person's accounts as deckhand writes them: `slack:U01ALICE`.
+    pub fn accounts(&self) -> impl Iterator<Item = String> + '_ {
+        [
+            ("slack", &self.slack),
+            ("discord", &self.discord),
+            ("console", &self.console),
+        ]
+        .into_iter()
+        .filter_map(|(platform, id)| id.as_ref().map(|id| format!("{platform}:{id}")))
+    }
 }
 
 #[derive(Debug, Clone, Default, Deserialize)]
@@ -317,6 +349,11 @@ impl Config {
             return Err(ConfigErrors(errors));
         };
         config.source = source.to_owned();
+        config.accounts = config
+            .people
+            .iter()
+            .flat_map(|(name, person)| person.accounts().map(move |a| (a, name.clone())))
+            .collect();
         // What is left is checked too; problems that only follow from a value set aside
         // above are not repeated.
         if let Err(ConfigErrors(more)) =
@@ -349,11 +386,35 @@ impl Config {
         self.environments.get(name)
     }
 
-    /// Whether `person` (`console:bob`) is in `entries` (role names or people).
+    /// Who `account` (`slack:U01ALICE`) is: its `[people]` name, or (not listed) the
+    /// account itself, its own person.
+    pub fn person_of<'a>(&'a self, account: &'a str) -> &'a str {
+        self.accounts
+            .get(account)
+            .map(String::as_str)
+            .unwrap_or(account)
+    }
+
+    /// Whether two accounts are one person.
+    pub fn same_person(&self, a: &str, b: &str) -> bool {
+        a == b || self.person_of(a) == self.person_of(b)
+    }
+
+    /// Whether `account` is what a role member or an entry names: a person from
+    /// `[people]` (any of their accounts), an account (or another account of the same
+    /// person), or a platform wildcard (`console:*`).
+    fn names(&self, pattern: &str, account: &str) -> bool {
+        if self.people.contains_key(pattern) {
+            return self.person_of(account) == pattern;
+        }
+        person_matches(pattern, account) || self.same_person(pattern, account)
+    }
+
+    /// Whether `person` (`console:bob`) is in `entries` (role names, people, accounts).
     pub fn includes(&self, entries: &[String], person: &str) -> bool {
         entries.iter().any(|entry| match self.roles.get(entry) {
-            Some(members) => members.iter().any(|m| person_matches(m, person)),
-            None => person_matches(entry, person),
+            Some(members) => members.iter().any(|m| self.names(m, person)),
+            None => self.names(entry, person),
         })
     }
 
@@ -361,13 +422,13 @@ impl Config {
     pub fn holds_a_role(&self, person: &str) -> bool {
         self.roles
             .values()
-            .any(|members| members.iter().any(|m| person_matches(m, person)))
+            .any(|members| members.iter().any(|m| self.names(m, person)))
     }
 
     pub fn is_admin(&self, person: &str) -> bool {
         self.roles
             .get("admins")
-            .is_some_and(|admins| admins.iter().any(|m| person_matches(m, person)))
+            .is_some_and(|admins| admins.iter().any(|m| self.names(m, person)))
     }
 
     /// The env var values to redact: every env's `secrets` and every variable a step

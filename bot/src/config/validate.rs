@@ -78,8 +78,12 @@ pub(super) fn validate(config: &Config, is_set: &dyn Fn(&str) -> bool) -> Result
 
 /// Roles, announce channels, the time zone, concurrency, announcers.
 fn check_bot(config: &Config, error: &mut impl FnMut(String, String)) {
+    check_people(config, error);
     for (role, members) in &config.roles {
         for (i, member) in members.iter().enumerate() {
+            if config.people.contains_key(member) {
+                continue;
+            }
             if let Err(reason) = check_person(member) {
                 error(format!("roles.{role}[{i}]"), reason);
             }
@@ -323,7 +327,7 @@ fn check_entries(
     error: &mut impl FnMut(String, String),
 ) {
     for (i, entry) in entries.iter().enumerate() {
-        if config.roles.contains_key(entry) {
+        if config.roles.contains_key(entry) || config.people.contains_key(entry) {
             continue;
         }
         if entry.contains(':') {
@@ -338,11 +342,90 @@ fn check_entries(
             error(
                 format!("{key}[{i}]"),
                 format!(
-                    "unknown role `{entry}`: define it under [roles], or name a person like `slack:U123`.{hint}"
+                    "unknown role or person `{entry}`: define it under [roles] or [people], or name an account like `slack:U123`.{hint}"
                 ),
             );
         }
     }
+}
+
+/// `[people]`: names that can be typed, real account ids, each account one person's.
+fn check_people(config: &Config, error: &mut impl FnMut(String, String)) {
+    let mut owner: std::collections::BTreeMap<String, &str> = Default::default();
+    for (name, person) in &config.people {
+        let at = |key: &str| format!("people.{name}{key}");
+        if !is_name(name) {
+            error(
+                at(""),
+                "person names are lower-case letters, digits, `-` and `_` (like `alice`)".into(),
+            );
+        }
+        if config.roles.contains_key(name) {
+            error(
+                at(""),
+                format!("`{name}` is also a role; a name in a role list must mean one thing"),
+            );
+        }
+        let ids = [
+            (
+                "slack",
+                &person.slack,
+                "a Slack user id like `U01ALICE`",
+                is_slack_user as fn(&str) -> bool,
+            ),
+            (
+                "discord",
+                &person.discord,
+                "a Discord user id like `223344556677889900`",
+                is_snowflake,
+            ),
+            (
+                "console",
+                &person.console,
+                "a console user name like `alice`",
+                is_console_user,
+            ),
+        ];
+        let mut any = false;
+        for (platform, id, like, valid) in ids {
+            let Some(id) = id else { continue };
+            any = true;
+            if !valid(id) {
+                error(at(&format!(".{platform}")), format!("`{id}` is not {like}"));
+                continue;
+            }
+            let account = format!("{platform}:{id}");
+            if let Some(other) = owner.insert(account.clone(), name) {
+                error(
+                    at(&format!(".{platform}")),
+                    format!(
+                        "`{account}` is already `{other}`'s account; an account is one person's"
+                    ),
+                );
+            }
+        }
+        if !any {
+            error(
+                at(""),
+                "lists no account: give at least one of `slack`, `discord`, `console`".into(),
+            );
+        }
+    }
+}
+
+fn is_slack_user(id: &str) -> bool {
+    !id.is_empty()
+        && id
+            .bytes()
+            .all(|b| b.is_ascii_uppercase() || b.is_ascii_digit())
+}
+
+fn is_snowflake(id: &str) -> bool {
+    (15..=20).contains(&id.len()) && id.bytes().all(|b| b.is_ascii_digit())
+}
+
+fn is_console_user(id: &str) -> bool {
+    !id.is_empty() && !id.contains(char::is_whitespace) && id != "*"
 }
 
 fn check_person(person: &str) -> Result<(), String> {

@@ -39,8 +39,10 @@ impl Engine {
             self.expire(&job).await?;
         }
         allowed?;
+        // Recorded under the person, so their second account is the same approver
+        // (one decision per person per job, by the table's unique key).
         let decision = Approval {
-            person: user.id.clone(),
+            person: self.ctx.config.person_of(&user.id).to_owned(),
             person_name: user.name.clone(),
             decision: if approve {
                 Decision::Approve
@@ -166,7 +168,8 @@ impl Engine {
             "",
         );
         let mut tx = self.ctx.store.pool.begin().await?;
-        let withdrawn = approvals::withdraw(&mut *tx, job.id, &origin.user.id).await?;
+        let person = self.ctx.config.person_of(&origin.user.id);
+        let withdrawn = approvals::withdraw(&mut *tx, job.id, person).await?;
         if withdrawn {
             crate::store::audit::append(&mut *tx, &audit).await?;
         }

@@ -150,7 +150,7 @@ impl Engine {
         match held {
             Some(lock)
                 if lock.job_id.is_none()
-                    && lock.holder != origin.user.id
+                    && !self.ctx.config.same_person(&lock.holder, &origin.user.id)
                     && !self.ctx.config.is_admin(&origin.user.id) =>
             {
                 return Err(Refusal::NotLocker {
