@@ -329,6 +329,15 @@ impl Incidents {
 
     /// Open incidents that hold deploys to `env`, if the env is gated.
     pub async fn gating(&self, env: &str) -> anyhow::Result<Vec<GatingIncident>> {
+        self.gating_in(&self.ctx.store.pool, env).await
+    }
+
+    /// [`Self::gating`], read in the caller's transaction (the claim's).
+    pub async fn gating_in<'c>(
+        &self,
+        db: impl sqlx::Executor<'c, Database = sqlx::Any>,
+        env: &str,
+    ) -> anyhow::Result<Vec<GatingIncident>> {
         let Some(config) = &self.ctx.config.incidents else {
             return Ok(Vec::new());
         };
@@ -341,7 +350,7 @@ impl Incidents {
         if !gated {
             return Ok(Vec::new());
         }
-        Ok(incidents::open(&self.ctx.store.pool)
+        Ok(incidents::open(db)
             .await?
             .into_iter()
             .filter(|i| Severity::parse(&i.severity).is_some_and(|s| config.gate.contains(&s)))

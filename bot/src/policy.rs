@@ -298,6 +298,8 @@ deploy = [{ name = "go", run = ["true"] }]
             lease_owner: None,
             error: None,
             artifact: None,
+            hotfix_for: None,
+            held: None,
         }
     }
 

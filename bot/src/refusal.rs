@@ -136,6 +136,12 @@ pub enum Refusal {
         job: i64,
         env: String,
     },
+    /// What would run is no longer what was asked for (the pipeline changed): the
+    /// job's approvals were voided and it waits for new ones.
+    ApprovalsVoid {
+        job: i64,
+        env: String,
+    },
     SelfApproval {
         job: i64,
         env: String,
@@ -280,6 +286,7 @@ impl Refusal {
             Refusal::HeldByJob { .. } => "held_by_job",
             Refusal::NotAwaitingApproval { .. } => "not_awaiting_approval",
             Refusal::ApprovalExpired { .. } => "approval_expired",
+            Refusal::ApprovalsVoid { .. } => "approvals_void",
             Refusal::SelfApproval { .. } => "self_approval",
             Refusal::SelfRejection { .. } => "self_rejection",
             Refusal::NotApprover { .. } => "not_approver",
@@ -392,6 +399,9 @@ impl Refusal {
             Refusal::ApprovalExpired { job, .. } => {
                 format!("#{job} waited too long for approval and has expired; ask for it again.")
             }
+            Refusal::ApprovalsVoid { job, env } => format!(
+                "🔁 Your approval of #{job} was not counted: `{env}`'s pipeline changed since #{job} was requested, so every approval of it is void. Its card now shows the plan that would run; approve again if it looks right."
+            ),
             Refusal::SelfApproval { job, .. } => format!(
                 "You can't approve your own job #{job}: someone else among its approvers must."
             ),
@@ -508,6 +518,7 @@ impl Refusal {
             ),
             Refusal::NotAwaitingApproval { job, env, .. }
             | Refusal::ApprovalExpired { job, env }
+            | Refusal::ApprovalsVoid { job, env }
             | Refusal::AlreadyDecided { job, env } => {
                 row("command.refused", Some(env), Some(*job), self.kind())
             }
@@ -548,7 +559,7 @@ impl Refusal {
 }
 
 /// `INC-1 (sev1: db down), INC-2 (…)`.
-fn gating_names(incidents: &[GatingIncident]) -> String {
+pub(crate) fn gating_names(incidents: &[GatingIncident]) -> String {
     incidents
         .iter()
         .map(|i| format!("INC-{} ({}: {})", i.id, i.severity, i.title))

@@ -336,6 +336,7 @@ async fn a_job_whose_card_a_crash_kept_from_being_posted_gets_one_at_the_next_st
         approval_expires_at: None,
         rolls_back: None,
         restore_of: None,
+        hotfix_for: None,
     };
     jobs::insert(&store.pool, &job, deckhand::store::now_ms())
         .await

@@ -38,6 +38,8 @@ fn job(state: JobState) -> Job {
         error: (state == JobState::Failed)
             .then(|| "step `Smoke test` failed: exited with status 1".into()),
         artifact: None,
+        hotfix_for: None,
+        held: None,
     }
 }
 

@@ -53,6 +53,7 @@ fn new_job(env: &str, state: JobState) -> NewJob {
         approval_expires_at: Some(1_000),
         rolls_back: None,
         restore_of: None,
+        hotfix_for: None,
     }
 }
 

@@ -293,3 +293,107 @@ async fn approvals_are_decided_per_person_across_platforms() {
     t.say("carol", "/approve 1").await;
     t.wait_for_state(1, JobState::Succeeded).await;
 }
+
+/// Prod's pipeline as approved, and as changed before the job ran.
+const PIPELINE_A: &str = r#"
+[roles]
+team = ["console:alice", "console:bob", "console:carol"]
+
+[environments.prod]
+deployers = ["team"]
+approvers = ["team"]
+approvals = 2
+
+[[environments.prod.deploy]]
+name = "Deploy"
+run = ["sh", "-c", "echo from-a"]
+"#;
+
+fn pipeline_b() -> String {
+    PIPELINE_A.replace(
+        "name = \"Deploy\"\nrun = [\"sh\", \"-c\", \"echo from-a\"]",
+        "name = \"Deploy v2\"\nrun = [\"sh\", \"-c\", \"echo from-b\"]",
+    )
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_pipeline_change_voids_approvals_given_before_it() {
+    let (store, _) = deckhand::testing::sqlite().await;
+    let mut before = deckhand_tests::Tester::with_store(PIPELINE_A, store.clone()).await;
+    before.say("alice", "/deploy prod v2").await;
+    before.say("bob", "/approve 1").await;
+    before.engine.stop();
+    // deckhand restarts with the step changed; carol's approval would make two.
+    let mut t = deckhand_tests::Tester::with_store(&pipeline_b(), store.clone()).await;
+    t.drain();
+    t.say("carol", "/approve 1").await;
+    // The card is redrawn with the new plan first, then carol is told.
+    let card = t.expect_message("approvals void").await;
+    assert!(
+        card.text.contains("Deploy v2"),
+        "the card shows the new plan: {}",
+        card.text
+    );
+    let refused = t.expect_message("was not counted").await;
+    assert!(
+        refused.text.contains("pipeline changed"),
+        "{}",
+        refused.text
+    );
+    let job = t.job(1).await;
+    assert_eq!(job.state, JobState::AwaitingApproval);
+    let approvals = deckhand::store::approvals::list(&t.store.pool, 1)
+        .await
+        .unwrap();
+    assert!(
+        approvals.is_empty(),
+        "bob's approval of the old plan is void: {approvals:?}"
+    );
+    let log = audit::for_job(&t.store.pool, 1).await.unwrap();
+    assert!(
+        log.iter().any(|r| r.action == "job.approvals_voided"),
+        "{log:?}"
+    );
+    // Two approvals of the plan as it is now, and it runs that plan.
+    t.say("bob", "/approve 1").await;
+    t.say("carol", "/approve 1").await;
+    t.wait_for_state(1, JobState::Succeeded).await;
+    let steps = deckhand::store::steps::list(&t.store.pool, 1)
+        .await
+        .unwrap();
+    assert_eq!(steps.len(), 1);
+    assert_eq!(steps[0].name, "Deploy v2");
+    assert!(
+        steps[0].output_tail.contains("from-b"),
+        "{:?}",
+        steps[0].output_tail
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_replica_with_a_changed_pipeline_voids_a_queued_jobs_approvals_at_claim() {
+    let Some(url) = deckhand::testing::require_postgres() else {
+        return; // CI always sets DECKHAND_TEST_POSTGRES_URL
+    };
+    let (store, _) = deckhand::testing::postgres(&url).await;
+    // One replica takes the approvals but claims nothing (its runner is stopped).
+    let mut before = deckhand_tests::Tester::with_store(PIPELINE_A, store.clone()).await;
+    before.engine.stop();
+    before.say("alice", "/deploy prod v2").await;
+    before.say("bob", "/approve 1").await;
+    before.say("carol", "/approve 1").await;
+    assert_eq!(before.job(1).await.state, JobState::Queued);
+    // The replica that claims it runs a different pipeline: the approvals are void.
+    let mut t = deckhand_tests::Tester::with_store(&pipeline_b(), store.clone()).await;
+    let card = t.expect_message("approvals void").await;
+    assert!(card.text.contains("Deploy v2"), "{}", card.text);
+    let job = t.wait_for_state(1, JobState::AwaitingApproval).await;
+    assert!(job.started_at.is_none(), "nothing ran");
+    assert!(
+        deckhand::store::approvals::list(&t.store.pool, 1)
+            .await
+            .unwrap()
+            .is_empty()
+    );
+    assert!(!t.dir.join("from-a").exists());
+}

@@ -342,3 +342,122 @@ async fn a_hotfix_passes_only_its_own_incidents_gate_and_only_while_it_is_open()
         "no hotfix is noted on a resolved incident: {timeline:?}"
     );
 }
+
+/// Prod needs one approval here, so a deploy can be asked for before an incident and
+/// approved (or claimed) after it opens.
+fn gated_config(approval_ttl: &str) -> String {
+    CONFIG.replace(
+        "[environments.prod]\ndeployers = [\"team\"]\n",
+        &format!(
+            "[environments.prod]\ndeployers = [\"team\"]\napprovers = [\"team\"]\napprovals = 1\napproval_ttl = \"{approval_ttl}\"\n"
+        ),
+    )
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_deploy_approved_after_a_sev1_opened_does_not_run() {
+    let mut t = Tester::new(&gated_config("1h")).await;
+    t.say("alice", "/deploy prod v2").await;
+    t.expect_message("awaiting approval").await;
+    t.say("carol", "/incident declare sev1 API down").await;
+    t.expect_message("INC-1").await;
+    t.say("bob", "/approve 1").await;
+    let refused = t.expect_message("on hold").await;
+    assert!(refused.text.contains("INC-1"), "{}", refused.text);
+    // The approval was not counted: nothing can start the deploy behind the gate.
+    let approvals = deckhand::store::approvals::list(&t.store.pool, 1)
+        .await
+        .unwrap();
+    assert!(approvals.is_empty(), "{approvals:?}");
+    assert_eq!(t.job(1).await.state, JobState::AwaitingApproval);
+    // Once it is resolved, the same approval goes through.
+    t.say("carol", "/incident resolve INC-1 fixed").await;
+    t.expect_message("resolved").await;
+    t.say("bob", "/approve 1").await;
+    t.wait_for_state(1, JobState::Succeeded).await;
+}
+
+/// Two replicas on one Postgres database: the claim-time doors are where replicas meet
+/// (on SQLite a restart interrupts queued jobs). CI always has Postgres.
+async fn replica_store() -> Option<deckhand::store::Store> {
+    let url = deckhand::testing::require_postgres()?;
+    Some(deckhand::testing::postgres(&url).await.0)
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_job_approved_before_a_sev1_is_held_at_claim_and_runs_once_it_is_resolved() {
+    let Some(store) = replica_store().await else {
+        return;
+    };
+    let config = gated_config("1h");
+    // An engine that does not claim: the deploy is approved and queued, not yet run.
+    let mut before = Tester::with_store(&config, store.clone()).await;
+    before.engine.stop();
+    before.say("alice", "/deploy prod v2").await;
+    before.say("bob", "/approve 1").await;
+    assert_eq!(before.job(1).await.state, JobState::Queued);
+    before.say("carol", "/incident declare sev1 API down").await;
+    // The replica that claims it finds the gate closed.
+    let mut t = Tester::with_store(&config, store.clone()).await;
+    let held = t.expect_message("held: INC-1").await;
+    assert!(held.text.contains("runs once resolved"), "{}", held.text);
+    let job = t.job(1).await;
+    assert_eq!(job.state, JobState::Queued);
+    assert!(job.started_at.is_none(), "it never started");
+    let rows = audit::for_job(&t.store.pool, 1).await.unwrap();
+    let holds = rows.iter().filter(|r| r.action == "job.held").count();
+    tokio::time::sleep(std::time::Duration::from_millis(500)).await;
+    let rows = audit::for_job(&t.store.pool, 1).await.unwrap();
+    assert_eq!(
+        rows.iter().filter(|r| r.action == "job.held").count(),
+        holds,
+        "held once in the log, however often it is looked at"
+    );
+    assert_eq!(holds, 1);
+    t.say("carol", "/incident resolve INC-1 fixed").await;
+    t.wait_for_state(1, JobState::Succeeded).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_gate_that_outlives_the_approval_window_expires_the_job_and_frees_the_env() {
+    let Some(store) = replica_store().await else {
+        return;
+    };
+    let config = gated_config("1s");
+    let mut before = Tester::with_store(&config, store.clone()).await;
+    before.engine.stop();
+    before.say("alice", "/deploy prod v2").await;
+    before.say("bob", "/approve 1").await;
+    before.say("carol", "/incident declare sev1 API down").await;
+    let t = Tester::with_store(&config, store.clone()).await;
+    let job = t.wait_for_state(1, JobState::Expired).await;
+    let error = job.error.unwrap_or_default();
+    assert!(
+        error.contains("held longer than its approval window"),
+        "{error}"
+    );
+    assert!(error.contains("INC-1"), "{error}");
+    assert!(!t.locked("prod").await, "the env is free again");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_hotfix_queued_before_a_second_incident_is_held_for_that_one() {
+    let Some(store) = replica_store().await else {
+        return;
+    };
+    let config = gated_config("1h");
+    let mut before = Tester::with_store(&config, store.clone()).await;
+    before.engine.stop();
+    before.say("carol", "/incident declare sev1 API down").await;
+    before.say("alice", "/deploy prod v2 --hotfix INC-1").await;
+    before.say("bob", "/approve 1").await;
+    assert_eq!(before.job(1).await.state, JobState::Queued);
+    before
+        .say("carol", "/incident declare sev2 Checkout slow")
+        .await;
+    let mut t = Tester::with_store(&config, store.clone()).await;
+    let held = t.expect_message("held: INC-2").await;
+    assert!(!held.text.contains("INC-1 ("), "{}", held.text);
+    t.say("carol", "/incident resolve INC-2 fine").await;
+    t.wait_for_state(1, JobState::Succeeded).await;
+}

@@ -39,6 +39,22 @@ impl Engine {
             self.expire(&job).await?;
         }
         allowed?;
+        // The binding, recomputed: if the plan changed since the job was asked for,
+        // nobody's approval (this one included) is of what would run.
+        let bound = super::binding::now_for(&self.ctx.config, &job);
+        if bound != job.params_hash {
+            self.void_approvals(&job, &bound, now).await?;
+            return Err(Refusal::ApprovalsVoid {
+                job: job.id,
+                env: job.env.clone(),
+            }
+            .into());
+        }
+        // A gate that closed since the request holds here too: an approval given while
+        // a sev1 is open would start the deploy the moment it is counted.
+        if approve {
+            self.gates(&job, &self.ctx.store.pool).await?;
+        }
         // Recorded under the person, so their second account is the same approver
         // (one decision per person per job, by the table's unique key).
         let decision = Approval {
@@ -49,7 +65,7 @@ impl Engine {
             } else {
                 Decision::Reject
             },
-            params_hash: job.params_hash.clone(),
+            params_hash: bound,
             created_at: now,
         };
         let audit = self.ctx.audit_row(
@@ -152,6 +168,97 @@ impl Engine {
             self.wake.notify_one();
         }
         Ok(())
+    }
+
+    /// Voids a job's approvals because what would run changed: it goes back to
+    /// waiting for approval (a fresh window), bound to the plan as it is now, and its
+    /// card says why. The audit row commits with the change.
+    pub(crate) async fn void_approvals(
+        &self,
+        job: &Job,
+        bound: &str,
+        now: i64,
+    ) -> anyhow::Result<()> {
+        let ttl = self
+            .ctx
+            .config
+            .env(&job.env)
+            .map(|e| e.approval_ttl())
+            .unwrap_or_default();
+        let why = format!(
+            "approvals void: `{}`'s {} pipeline changed since #{} was requested; approve the plan shown here",
+            job.env,
+            job.kind.as_str(),
+            job.id
+        );
+        let audit = self.ctx.audit_row(
+            "deckhand",
+            "deckhand",
+            "job.approvals_voided",
+            Some(&job.env),
+            Some(job.id),
+            &why,
+        );
+        let mut tx = self.ctx.store.pool.begin().await?;
+        let expires = now + ttl.as_millis() as i64;
+        if jobs::rebind(&mut *tx, job.id, bound, expires, &why).await? {
+            approvals::void(&mut *tx, job.id).await?;
+            // Its checklist shows the steps that would run now.
+            crate::store::steps::replace(&mut tx, job.id, &self.step_names(job)).await?;
+            crate::store::audit::append(&mut *tx, &audit).await?;
+        }
+        tx.commit().await?;
+        self.refresh_card(job.id).await;
+        Ok(())
+    }
+
+    /// The names of the steps a job would run under the config as it is.
+    pub(crate) fn step_names(&self, job: &Job) -> Vec<String> {
+        self.ctx
+            .config
+            .env(&job.env)
+            .map(|env| {
+                env.pipeline(job.kind)
+                    .iter()
+                    .map(|s| s.name.clone())
+                    .collect()
+            })
+            .unwrap_or_default()
+    }
+
+    /// The gates a job must pass at every door (request, approval, claim): today the
+    /// incident gate, for deploys. `--hotfix INC-N` passes INC-N's gate only, and only
+    /// while INC-N is open.
+    pub(crate) async fn gates<'c>(
+        &self,
+        job: &Job,
+        db: impl sqlx::Executor<'c, Database = sqlx::Any>,
+    ) -> Result<(), Refusal> {
+        if job.kind != crate::config::JobKind::Deploy {
+            return Ok(());
+        }
+        let gating = match self.incidents.gating_in(db, &job.env).await {
+            Ok(gating) => gating,
+            // A gate that cannot be read is closed.
+            Err(e) => {
+                tracing::error!(error = %format!("{e:#}"), "cannot read the incident gate");
+                return Err(Refusal::IncidentGate {
+                    env: job.env.clone(),
+                    git_ref: job.git_ref.clone().unwrap_or_default(),
+                    incidents: Vec::new(),
+                });
+            }
+        };
+        let hotfix = job
+            .hotfix_for
+            .map(|id| deckhand_commands::IncidentId(id as u64));
+        policy::incident_gate(
+            &job.env,
+            job.git_ref.as_deref().unwrap_or(""),
+            &gating,
+            hotfix,
+        )
+        .map(|_| ())
     }
 
     /// A removed ✅ before quorum takes that approval back.

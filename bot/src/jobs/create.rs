@@ -3,8 +3,6 @@
 
 use std::sync::Arc;
 
-use sha2::{Digest, Sha256};
-
 use super::{Engine, Origin};
 use crate::config::JobKind;
 use crate::refusal::Refusal;
@@ -32,6 +30,7 @@ impl JobSpec {
     /// The job row to insert: waiting for approval when it needs any, else queued.
     fn new_job(
         &self,
+        config: &crate::config::Config,
         origin: &Origin,
         requester: &crate::chat::Person,
         approval_ttl: std::time::Duration,
@@ -54,7 +53,8 @@ impl JobSpec {
                 JobState::Queued
             },
             reason: self.reason.clone(),
-            params_hash: self.params_hash(),
+            params_hash: self.params_hash(config),
+            hotfix_for: self.hotfix_for,
             approvals_required: i64::from(self.approvals_required),
             approval_expires_at: needs_approval.then(|| now + approval_ttl.as_millis() as i64),
             rolls_back: self.rolls_back,
@@ -77,22 +77,18 @@ impl JobSpec {
         )
     }
 
-    /// The parameters an approval is bound to: approving one job can never approve a
-    /// different deploy.
-    fn params_hash(&self) -> String {
-        let mut hasher = Sha256::new();
-        for part in [
-            self.kind.as_str(),
-            &self.env,
-            self.app.as_deref().unwrap_or(""),
-            self.git_ref.as_deref().unwrap_or(""),
-            &self.rolls_back.map(|n| n.to_string()).unwrap_or_default(),
-            &self.restore_of.map(|n| n.to_string()).unwrap_or_default(),
-        ] {
-            hasher.update(part.as_bytes());
-            hasher.update([0]);
+    /// The parameters an approval is bound to (see [`super::binding`]).
+    fn params_hash(&self, config: &crate::config::Config) -> String {
+        super::binding::Bound {
+            kind: self.kind,
+            env: &self.env,
+            app: self.app.as_deref(),
+            git_ref: self.git_ref.as_deref(),
+            commit: None,
+            rolls_back: self.rolls_back,
+            restore_of: self.restore_of,
         }
-        hex::encode(hasher.finalize())
+        .hash(config)
     }
 }
 
@@ -130,7 +126,7 @@ impl Engine {
             .map(|s| s.name.clone())
             .collect();
         let now = now_ms();
-        let new = spec.new_job(origin, requester, env.approval_ttl(), now);
+        let new = spec.new_job(&self.ctx.config, origin, requester, env.approval_ttl(), now);
         let state = new.state;
         let mut tx = self.ctx.store.pool.begin().await?;
         // The lock first (a write, so SQLite takes its write lock before any read).

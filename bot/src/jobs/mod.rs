@@ -2,6 +2,7 @@
 //! cards current and recovers after a crash.
 
 mod approvals;
+pub mod binding;
 mod commands;
 mod control;
 mod create;

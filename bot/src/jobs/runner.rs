@@ -12,6 +12,7 @@ use tracing::Instrument as _;
 use super::create::JobSpec;
 use super::{Engine, deckhand_person};
 use crate::config::JobKind;
+use crate::refusal::Refusal;
 use crate::render::{Message, duration, subject};
 use crate::steps::{self, DEFAULT_STEP_TIMEOUT, StepContext};
 use crate::store::jobs::{self, Job, JobState};
@@ -58,7 +59,9 @@ impl Engine {
     }
 
     /// Claims the next queued job and writes its `job.running` audit row in one
-    /// transaction: a job never runs without its record.
+    /// transaction: a job never runs without its record. The claim is the last door:
+    /// the job's binding is recomputed (a changed pipeline voids its approvals) and its
+    /// gates are checked again (a gate that closed after approval holds it).
     async fn claim(&self, lease_until: i64, now: i64) -> anyhow::Result<Option<Job>> {
         let mut tx = self.ctx.store.pool.begin().await?;
         let claimed = jobs::claim_next(
@@ -69,19 +72,93 @@ impl Engine {
             now,
         )
         .await?;
-        if let Some(job) = &claimed {
-            let audit = self.ctx.audit_row(
-                &self.instance,
-                "deckhand",
-                "job.running",
-                Some(&job.env),
-                Some(job.id),
-                "",
-            );
-            crate::store::audit::append(&mut *tx, &audit).await?;
+        let Some(job) = claimed else {
+            tx.commit().await?;
+            return Ok(None);
+        };
+        let bound = super::binding::now_for(&self.ctx.config, &job);
+        if job.approvals_required > 0 && bound != job.params_hash {
+            // Not claimed after all: back to approval, in a transaction of its own.
+            tx.rollback().await?;
+            self.void_approvals(&job, &bound, now).await?;
+            return Ok(None);
         }
+        if let Err(gate) = self.gates(&job, &mut *tx).await {
+            let reason = hold_reason(&gate, &self.ctx.config.clock);
+            let since = job.held.as_ref().and_then(|h| h.since).unwrap_or(now);
+            let ttl = self
+                .ctx
+                .config
+                .env(&job.env)
+                .map(|e| e.approval_ttl())
+                .unwrap_or_default();
+            let first = job.held.as_ref().is_none_or(|h| h.reason != reason);
+            jobs::hold(
+                &mut *tx,
+                job.id,
+                &reason,
+                now,
+                now + self.settings.poll.as_millis() as i64,
+            )
+            .await?;
+            if first {
+                let audit = self.ctx.audit_row(
+                    "deckhand",
+                    "deckhand",
+                    "job.held",
+                    Some(&job.env),
+                    Some(job.id),
+                    &reason,
+                );
+                crate::store::audit::append(&mut *tx, &audit).await?;
+            }
+            tx.commit().await?;
+            if now - since > ttl.as_millis() as i64 {
+                // The gate outlived the approval: what was approved is stale news.
+                let error = format!(
+                    "expired: held longer than its approval window ({}) — {}; ask for it again once the gate opens",
+                    duration(ttl.as_millis() as i64),
+                    reason.trim_start_matches("held: ")
+                );
+                let audit = self.ctx.audit_row(
+                    "deckhand",
+                    "deckhand",
+                    "job.expired",
+                    Some(&job.env),
+                    Some(job.id),
+                    &error,
+                );
+                let held = Job {
+                    state: JobState::Queued,
+                    ..job.clone()
+                };
+                self.end(
+                    &held,
+                    &[JobState::Queued],
+                    JobState::Expired,
+                    Some(&error),
+                    &audit,
+                )
+                .await?;
+            } else if first {
+                self.refresh_card(job.id).await;
+            }
+            return Ok(None);
+        }
+        if job.held.is_some() {
+            jobs::unhold(&mut *tx, job.id).await?;
+        }
+        let audit = self.ctx.audit_row(
+            &self.instance,
+            "deckhand",
+            "job.running",
+            Some(&job.env),
+            Some(job.id),
+            "",
+        );
+        crate::store::audit::append(&mut *tx, &audit).await?;
         tx.commit().await?;
-        Ok(claimed)
+        Ok(Some(Job { held: None, ..job }))
     }
 
     /// The variables a job's steps see. The only way user values reach a step.
@@ -493,6 +570,7 @@ impl Engine {
             approval_expires_at: None,
             rolls_back: spec.rolls_back,
             restore_of: None,
+            hotfix_for: None,
         };
         let id = jobs::insert(&mut **tx, &new, now).await?;
         crate::store::steps::create(tx, id, &names).await?;
@@ -527,4 +605,15 @@ enum Ending {
     Cancelled,
     /// Stopped by a shutdown (SIGTERM) after its grace.
     Stopped,
+}
+
+/// What a held job's card says: which gate holds it and when it will run.
+fn hold_reason(gate: &Refusal, clock: &crate::clock::Clock) -> String {
+    match gate {
+        Refusal::IncidentGate { incidents, .. } if !incidents.is_empty() => format!(
+            "held: {} is open; it runs once resolved",
+            crate::refusal::gating_names(incidents)
+        ),
+        other => format!("held: {}", other.render(clock)),
+    }
 }

@@ -30,6 +30,16 @@ pub fn failed_tail(card: &JobCard, lines: usize) -> Option<String> {
     Some(all[all.len().saturating_sub(lines)..].join("\n"))
 }
 
+/// Why a waiting job waits beyond the usual (held by a gate, approvals voided).
+pub fn waiting_on(card: &JobCard) -> Option<String> {
+    let job = &card.job;
+    let waiting = matches!(job.state, JobState::Queued | JobState::AwaitingApproval);
+    job.held
+        .as_ref()
+        .filter(|_| waiting)
+        .map(|hold| format!("⏸️ {}", hold.reason))
+}
+
 /// What goes under the checklist: timing, reason, what it rolls back, how it ended (when
 /// not a step failure), its backup, and how to approve it.
 pub fn card_notes(card: &JobCard) -> Vec<String> {
@@ -42,6 +52,9 @@ pub fn card_notes(card: &JobCard) -> Vec<String> {
     }
     if let Some(reason) = &job.reason {
         notes.push(format!("reason: {reason}"));
+    }
+    if let Some(hold) = waiting_on(card) {
+        notes.push(hold);
     }
     if let Some(target) = job.rolls_back {
         notes.push(format!("rolls back #{target}"));

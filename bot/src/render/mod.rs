@@ -10,7 +10,7 @@ use crate::store::approvals::Approval;
 use crate::store::jobs::Job;
 use crate::store::steps::Step;
 
-pub use card::{card_notes, checklist_line, failed_tail};
+pub use card::{card_notes, checklist_line, failed_tail, waiting_on};
 pub use plain::{
     bytes, duration, incident_lines, incident_title, mention_name, plain, state_icon, state_words,
     step_icon, subject,

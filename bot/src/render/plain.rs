@@ -203,6 +203,9 @@ fn job_card(card: &JobCard) -> String {
     if let Some(reason) = &job.reason {
         let _ = write!(out, "\nreason: {reason}");
     }
+    if let Some(hold) = super::waiting_on(card) {
+        let _ = write!(out, "\n{hold}");
+    }
     approvals(&mut out, card);
     for step in &card.steps {
         let _ = write!(out, "\n{}", super::checklist_line(step, ""));

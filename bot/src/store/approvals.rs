@@ -73,6 +73,16 @@ pub async fn withdraw<'c>(
     Ok(done.rows_affected() == 1)
 }
 
+/// Voids every decision on a job: they were given for a plan that is no longer what
+/// would run. The audit log keeps them.
+pub async fn void<'c>(db: impl Executor<'c, Database = Any>, job_id: i64) -> sqlx::Result<u64> {
+    let done = sqlx::query("DELETE FROM approvals WHERE job_id = $1")
+        .bind(job_id)
+        .execute(db)
+        .await?;
+    Ok(done.rows_affected())
+}
+
 pub async fn list<'c>(
     db: impl Executor<'c, Database = Any>,
     job_id: i64,

@@ -95,6 +95,20 @@ pub struct Job {
     pub lease_owner: Option<String>,
     pub error: Option<String>,
     pub artifact: Option<Artifact>,
+    /// The incident whose gate this deploy passes as its hotfix.
+    pub hotfix_for: Option<i64>,
+    /// Why a queued job is held at claim time (a gate closed after its approval).
+    pub held: Option<Hold>,
+}
+
+/// Why a waiting job waits beyond the usual: a queued job a gate holds at claim time
+/// (it runs when the gate opens, or expires when the hold outlasts its approval
+/// window), or a job sent back for approval because its approvals were voided.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Hold {
+    pub reason: String,
+    /// When a gate first held it; `None` for a voided approval.
+    pub since: Option<i64>,
 }
 
 #[derive(FromRow)]
@@ -125,9 +139,12 @@ struct JobRow {
     artifact_path: Option<String>,
     artifact_size: Option<i64>,
     artifact_sha256: Option<String>,
+    hotfix_for: Option<i64>,
+    held_reason: Option<String>,
+    held_since: Option<i64>,
 }
 
-const COLUMNS: &str = "id, kind, env, app, git_ref, previous_ref, requester, requester_name, platform, channel, state, reason, params_hash, approvals_required, approval_expires_at, rolls_back, restore_of, created_at, started_at, finished_at, cancel_requested, lease_owner, error, artifact_path, artifact_size, artifact_sha256";
+const COLUMNS: &str = "id, kind, env, app, git_ref, previous_ref, requester, requester_name, platform, channel, state, reason, params_hash, approvals_required, approval_expires_at, rolls_back, restore_of, created_at, started_at, finished_at, cancel_requested, lease_owner, error, artifact_path, artifact_size, artifact_sha256, hotfix_for, held_reason, held_since";
 
 impl TryFrom<JobRow> for Job {
     type Error = sqlx::Error;
@@ -164,6 +181,11 @@ impl TryFrom<JobRow> for Job {
             cancel_requested: row.cancel_requested != 0,
             lease_owner: row.lease_owner,
             error: row.error,
+            hotfix_for: row.hotfix_for,
+            held: row.held_reason.map(|reason| Hold {
+                reason,
+                since: row.held_since,
+            }),
         })
     }
 }
@@ -201,6 +223,7 @@ pub struct NewJob {
     pub approval_expires_at: Option<i64>,
     pub rolls_back: Option<i64>,
     pub restore_of: Option<i64>,
+    pub hotfix_for: Option<i64>,
 }
 
 pub async fn insert<'c>(
@@ -209,8 +232,8 @@ pub async fn insert<'c>(
     now: i64,
 ) -> sqlx::Result<i64> {
     let (id,): (i64,) = sqlx::query_as(
-        "INSERT INTO jobs (kind, env, app, git_ref, previous_ref, requester, requester_name, platform, channel, state, reason, params_hash, approvals_required, approval_expires_at, rolls_back, restore_of, created_at) \
-         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17) RETURNING id",
+        "INSERT INTO jobs (kind, env, app, git_ref, previous_ref, requester, requester_name, platform, channel, state, reason, params_hash, approvals_required, approval_expires_at, rolls_back, restore_of, created_at, hotfix_for) \
+         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18) RETURNING id",
     )
     .bind(job.kind.as_str())
     .bind(&job.env)
@@ -229,6 +252,7 @@ pub async fn insert<'c>(
     .bind(job.rolls_back)
     .bind(job.restore_of)
     .bind(now)
+    .bind(job.hotfix_for)
     .fetch_one(db)
     .await?;
     Ok(id)
@@ -305,9 +329,11 @@ pub async fn claim_next<'c>(
     // Postgres replicas skip rows another replica is claiming; SQLite has one writer.
     let pick = match dialect {
         Dialect::Postgres => {
-            "SELECT id FROM jobs WHERE state = 'queued' ORDER BY id LIMIT 1 FOR UPDATE SKIP LOCKED"
+            "SELECT id FROM jobs WHERE state = 'queued' AND (held_until IS NULL OR held_until <= $4) ORDER BY id LIMIT 1 FOR UPDATE SKIP LOCKED"
         }
-        Dialect::Sqlite => "SELECT id FROM jobs WHERE state = 'queued' ORDER BY id LIMIT 1",
+        Dialect::Sqlite => {
+            "SELECT id FROM jobs WHERE state = 'queued' AND (held_until IS NULL OR held_until <= $4) ORDER BY id LIMIT 1"
+        }
     };
     let row: Option<JobRow> = sqlx::query_as(trusted(format!(
         "UPDATE jobs SET state = 'running', started_at = $1, lease_owner = $2, lease_expires_at = $3 \
@@ -316,9 +342,66 @@ pub async fn claim_next<'c>(
     .bind(now)
     .bind(owner)
     .bind(lease_until)
+    .bind(now)
     .fetch_optional(db)
     .await?;
     row.map(Job::try_from).transpose()
+}
+
+/// Puts a just-claimed job back in the queue, held by a gate until `recheck`: the
+/// hold's start is kept from its first time.
+pub async fn hold<'c>(
+    db: impl Executor<'c, Database = Any>,
+    id: i64,
+    reason: &str,
+    now: i64,
+    recheck: i64,
+) -> sqlx::Result<bool> {
+    let done = sqlx::query(
+        "UPDATE jobs SET state = 'queued', started_at = NULL, lease_owner = NULL, lease_expires_at = NULL, \
+         held_reason = $1, held_since = COALESCE(held_since, $2), held_until = $3 WHERE id = $4 AND state = 'running'",
+    )
+    .bind(reason)
+    .bind(now)
+    .bind(recheck)
+    .bind(id)
+    .execute(db)
+    .await?;
+    Ok(done.rows_affected() == 1)
+}
+
+/// Sends a job back for approval: its approvals no longer bind to what would run.
+/// From `running` (just claimed) or `awaiting_approval`/`queued`.
+pub async fn rebind<'c>(
+    db: impl Executor<'c, Database = Any>,
+    id: i64,
+    params_hash: &str,
+    approval_expires_at: i64,
+    why: &str,
+) -> sqlx::Result<bool> {
+    let done = sqlx::query(
+        "UPDATE jobs SET state = 'awaiting_approval', params_hash = $1, approval_expires_at = $2, started_at = NULL, \
+         lease_owner = NULL, lease_expires_at = NULL, held_reason = $3, held_since = NULL, held_until = NULL \
+         WHERE id = $4 AND state IN ('running', 'queued', 'awaiting_approval')",
+    )
+    .bind(params_hash)
+    .bind(approval_expires_at)
+    .bind(why)
+    .bind(id)
+    .execute(db)
+    .await?;
+    Ok(done.rows_affected() == 1)
+}
+
+/// Once a held job is claimed and passes its gates, it is no longer held.
+pub async fn unhold<'c>(db: impl Executor<'c, Database = Any>, id: i64) -> sqlx::Result<()> {
+    sqlx::query(
+        "UPDATE jobs SET held_reason = NULL, held_since = NULL, held_until = NULL WHERE id = $1",
+    )
+    .bind(id)
+    .execute(db)
+    .await?;
+    Ok(())
 }
 
 /// Extends the lease; `cancel_requested` comes back so the runner sees cancels made by

@@ -78,6 +78,19 @@ pub async fn create(
     Ok(())
 }
 
+/// A job's checklist replaced by `names` (its pipeline changed before it ran).
+pub async fn replace(
+    conn: &mut sqlx::AnyConnection,
+    job_id: i64,
+    names: &[String],
+) -> sqlx::Result<()> {
+    sqlx::query("DELETE FROM job_steps WHERE job_id = $1")
+        .bind(job_id)
+        .execute(&mut *conn)
+        .await?;
+    create(conn, job_id, names).await
+}
+
 pub async fn start<'c>(
     db: impl Executor<'c, Database = Any>,
     job_id: i64,
