@@ -249,9 +249,15 @@ async fn check(cli: &Cli) -> anyhow::Result<ExitCode> {
             } else {
                 ""
             },
-            d.guild_id
-                .map(|g| format!("; commands in guild {g}"))
-                .unwrap_or_default()
+            format!(
+                "; commands in guild{} {}",
+                if d.guild_ids.len() == 1 { "" } else { "s" },
+                d.guild_ids
+                    .iter()
+                    .map(u64::to_string)
+                    .collect::<Vec<_>>()
+                    .join(", ")
+            )
         ),
         None => println!("discord: not configured (set DISCORD_TOKEN to connect it)"),
     }

@@ -111,7 +111,7 @@ impl Server {
             let inbound = crate::discord::Inbound {
                 engine: engine.clone(),
                 discord: platform.clone(),
-                guild_id: settings.guild_id,
+                guild_ids: settings.guild_ids.clone(),
             };
             if let Some(routes) = crate::discord::routes(inbound.clone(), settings) {
                 router = router.merge(routes);

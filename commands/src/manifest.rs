@@ -53,7 +53,14 @@ pub struct DiscordCommand {
     pub description: String,
     #[serde(skip_serializing_if = "Vec::is_empty")]
     pub options: Vec<DiscordOption>,
+    /// The permission bits a member needs to see the command until a server admin
+    /// changes it (Server Settings → Integrations). deckhand's roles decide who may run
+    /// what; this keeps the commands from members who cannot even post.
+    pub default_member_permissions: Option<String>,
 }
+
+/// SEND_MESSAGES (1 << 11), as Discord writes permission sets: a decimal string.
+pub const DISCORD_DEFAULT_PERMISSIONS: &str = "2048";
 
 /// A Discord application command option (or sub-command).
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
@@ -113,6 +120,7 @@ pub fn discord_commands() -> Vec<DiscordCommand> {
                 kind: 1,
                 description: limit(&capitalise(spec.summary)),
                 options,
+                default_member_permissions: Some(DISCORD_DEFAULT_PERMISSIONS.to_owned()),
             }
         })
         .collect()

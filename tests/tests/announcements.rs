@@ -52,7 +52,7 @@ async fn start_with(store: Store, slack: FakeSlack, discord: FakeDiscord) -> Har
             token: "bot-token".to_owned().into(),
             public_key: None,
             api_url: Some(discord.api_url.clone()),
-            guild_id: None,
+            guild_ids: vec![deckhand_tests::discord::GUILD_ID.parse().unwrap()],
             gateway: false,
             limits: deckhand_tests::console::fast_limits(),
         }),

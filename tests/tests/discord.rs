@@ -92,7 +92,13 @@ async fn commands_are_registered_only_when_they_changed() {
     t.discord
         .wait_for("PUT", |c| c.path.contains("/commands"))
         .await;
-    assert!(t.discord.registered(Some(GUILD_ID)).is_some());
+    let registered = t.discord.registered(Some(GUILD_ID)).unwrap();
+    // Only in deckhand's server, never globally (a global command shows in every server
+    // the bot is in), and hidden from members who cannot post.
+    assert!(t.discord.registered(None).is_none(), "nothing global");
+    for command in registered.as_array().unwrap() {
+        assert_eq!(command["default_member_permissions"], "2048", "{command}");
+    }
     let puts = |discord: &FakeDiscord| discord.calls().iter().filter(|c| c.method == "PUT").count();
     assert_eq!(puts(&t.discord), 1);
     t.server.stop().await;
@@ -337,4 +343,82 @@ async fn env_options_autocomplete_from_the_config_and_a_retried_interaction_coun
     t.settled(2).await;
     assert_eq!(t.jobs("prod").await, 1, "one job");
     t.server.stop().await;
+}
+
+/// A server deckhand was invited to but does not serve.
+const STRANGER_GUILD: &str = "900000000000000666";
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn strangers_servers_and_dms_are_ignored_on_both_transports() {
+    use deckhand_tests::discord::{from_dm, from_guild};
+    for mode in [Mode::Gateway, Mode::Http] {
+        let t = DiscordTester::start(mode).await;
+        let status = |t: &DiscordTester| {
+            command(
+                &t.interaction_id(),
+                t.user("alice"),
+                CHANNEL,
+                "status",
+                json!([]),
+            )
+        };
+        for interaction in [from_guild(status(&t), STRANGER_GUILD), from_dm(status(&t))] {
+            let answer = t.interact(&interaction).await;
+            assert_eq!(answer["type"], 4, "{mode:?}: answered at once: {answer}");
+            assert_eq!(answer["data"]["flags"], 64, "{mode:?}: privately");
+            let text = answer["data"]["content"].as_str().unwrap_or_default();
+            assert!(text.contains("isn't set up here"), "{mode:?}: {text}");
+        }
+        // Nothing was stored or handled, so nothing was said anywhere.
+        let store = &t.server.engine.store().pool;
+        let (events,): (i64,) = sqlx::query_as("SELECT COUNT(*) FROM inbox")
+            .fetch_one(store)
+            .await
+            .unwrap();
+        assert_eq!(events, 0, "{mode:?}");
+        // A deploy from a stranger's server creates no job.
+        let deploy = command(
+            &t.interaction_id(),
+            t.user("alice"),
+            CHANNEL,
+            "deploy",
+            json!([{ "name": "env", "type": 3, "value": "staging" }]),
+        );
+        t.interact(&from_guild(deploy, STRANGER_GUILD)).await;
+        assert_eq!(t.jobs("staging").await, 0, "{mode:?}");
+        t.server.stop().await;
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_reaction_in_another_server_does_not_approve() {
+    let t = DiscordTester::start(Mode::Gateway).await;
+    t.say("alice", "deploy", &[("env", "twokeys")]).await;
+    let card = t.card(1).await;
+    t.discord
+        .dispatch("MESSAGE_REACTION_ADD", from_guild_reaction(&card));
+    t.react("bob", "✅", &card);
+    t.discord
+        .wait_for_any(&format!("/messages/{}", card.id), "1/2")
+        .await;
+    // Two events were handled (the command, bob's ✅); carol's from elsewhere was not one.
+    t.settled(2).await;
+    let approvals = deckhand::store::approvals::list(&t.server.engine.store().pool, 1)
+        .await
+        .unwrap();
+    assert_eq!(approvals.len(), 1, "{approvals:?}");
+    assert_eq!(approvals[0].person_name, "bob");
+    assert_eq!(t.job(1).await.unwrap().state, JobState::AwaitingApproval);
+    // Her ✅ in deckhand's own server counts.
+    t.react("carol", "✅", &card);
+    t.wait_for_state(1, JobState::Succeeded).await;
+    t.server.stop().await;
+}
+
+/// carol's ✅ on the card, as if the message were in a server deckhand does not serve.
+fn from_guild_reaction(card: &deckhand_tests::discord::tester::Message) -> Value {
+    deckhand_tests::discord::from_guild(
+        deckhand_tests::discord::reaction(PEOPLE.carol, &card.channel, &card.id, "✅"),
+        STRANGER_GUILD,
+    )
 }

@@ -255,7 +255,7 @@ async fn reminders_reach_slack_and_discord() {
             token: "t".to_owned().into(),
             public_key: None,
             api_url: Some(discord.api_url.clone()),
-            guild_id: None,
+            guild_ids: vec![deckhand_tests::discord::GUILD_ID.parse().unwrap()],
             gateway: false,
             limits: fast,
         }),

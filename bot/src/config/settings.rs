@@ -125,11 +125,47 @@ pub struct DiscordSettings {
     /// `DISCORD_API_URL` (proxies, tests): serenity's own ratelimiter is then off, and
     /// deckhand's limits hold the line.
     pub api_url: Option<String>,
-    /// Register commands to this guild (instant) instead of globally.
-    pub guild_id: Option<u64>,
+    /// The servers deckhand serves (`DISCORD_GUILD_IDS`, or `DISCORD_GUILD_ID`): its
+    /// commands are registered to these guilds only, and commands, buttons and
+    /// reactions from any other guild or from DMs are ignored.
+    pub guild_ids: Vec<u64>,
     /// Connect to the gateway (off for HTTP-interactions-only setups and tests of them).
     pub gateway: bool,
     pub limits: Limits,
+}
+
+/// `DISCORD_GUILD_IDS` (comma-separated) and `DISCORD_GUILD_ID`, together: at least
+/// one, each a numeric id. Without an allowlist anyone who invites the bot to their own
+/// server could run its read commands and incident commands.
+fn guild_ids(var: &dyn Fn(&str) -> Option<String>) -> Result<Vec<u64>, String> {
+    let listed: Vec<String> = ["DISCORD_GUILD_IDS", "DISCORD_GUILD_ID"]
+        .iter()
+        .filter_map(|name| var(name))
+        .flat_map(|list| {
+            list.split(',')
+                .map(|id| id.trim().to_owned())
+                .filter(|id| !id.is_empty())
+                .collect::<Vec<_>>()
+        })
+        .collect();
+    let bad: Vec<&str> = listed
+        .iter()
+        .filter(|id| id.parse::<u64>().is_err())
+        .map(String::as_str)
+        .collect();
+    if !bad.is_empty() {
+        return Err(format!(
+            "DISCORD_GUILD_IDS must be numeric guild ids separated by commas, not `{}` (Discord: Server Settings → Widget, or Copy Server ID in developer mode)",
+            bad.join("`, `")
+        ));
+    }
+    let mut ids: Vec<u64> = listed.iter().filter_map(|id| id.parse().ok()).collect();
+    ids.sort_unstable();
+    ids.dedup();
+    if ids.is_empty() {
+        return Err("DISCORD_GUILD_IDS must list the Discord servers deckhand serves (comma-separated guild ids): without it, anyone who invites the bot to their server could use it".into());
+    }
+    Ok(ids)
 }
 
 impl DiscordSettings {
@@ -140,13 +176,7 @@ impl DiscordSettings {
             }
             return Ok(None);
         };
-        let guild_id =
-            match var("DISCORD_GUILD_ID") {
-                Some(id) => Some(id.parse::<u64>().map_err(|_| {
-                    format!("DISCORD_GUILD_ID must be a numeric guild id, not `{id}`")
-                })?),
-                None => None,
-            };
+        let guild_ids = guild_ids(var)?;
         let public_key = var("DISCORD_PUBLIC_KEY");
         if let Some(key) = &public_key
             && crate::discord::public_key_bytes(key).is_none()
@@ -157,7 +187,7 @@ impl DiscordSettings {
             token: token.into(),
             public_key,
             api_url: var("DISCORD_API_URL").map(|u| u.trim_end_matches('/').to_owned()),
-            guild_id,
+            guild_ids,
             gateway: true,
             limits: Limits {
                 per_channel_per_second: 5,
@@ -195,9 +225,28 @@ mod tests {
         let error = Runtime::read(&env).unwrap_err().to_string();
         assert!(error.contains("neither SLACK_APP_TOKEN"), "{error}");
         assert!(
-            error.contains("DISCORD_GUILD_ID must be a numeric guild id"),
+            error.contains("DISCORD_GUILD_IDS must be numeric guild ids"),
             "{error}"
         );
+    }
+
+    #[test]
+    fn discord_serves_the_listed_guilds_and_needs_at_least_one() {
+        let both = vars(&[
+            ("DISCORD_TOKEN", "t"),
+            (
+                "DISCORD_GUILD_IDS",
+                "900000000000000003, 900000000000000004",
+            ),
+            ("DISCORD_GUILD_ID", "900000000000000003"),
+        ]);
+        assert_eq!(
+            guild_ids(&both),
+            Ok(vec![900000000000000003, 900000000000000004])
+        );
+        let none = vars(&[("DISCORD_TOKEN", "t")]);
+        let error = DiscordSettings::from_env(&none).unwrap_err();
+        assert!(error.contains("DISCORD_GUILD_IDS must list"), "{error}");
     }
 
     #[test]

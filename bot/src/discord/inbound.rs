@@ -30,8 +30,12 @@ use crate::jobs::Engine;
 pub struct Inbound {
     pub engine: Arc<Engine>,
     pub discord: Arc<DiscordPlatform>,
-    pub guild_id: Option<u64>,
+    /// The servers deckhand serves; everything from elsewhere is ignored.
+    pub guild_ids: Vec<u64>,
 }
+
+/// What someone outside deckhand's servers is told (a stranger's server, or a DM).
+const ELSEWHERE: &str = "deckhand isn't set up here: it only answers in its team's Discord server.";
 
 /// Exactly what deckhand listens to: guilds (for commands), reactions in guilds and DMs.
 pub fn intents() -> GatewayIntents {
@@ -145,6 +149,26 @@ impl Inbound {
             && self.discord.http().application_id().is_none()
         {
             self.discord.http().set_application_id(application);
+        }
+        if !matches!(interaction, Interaction::Ping(_)) {
+            let guild = match &interaction {
+                Interaction::Command(i) | Interaction::Autocomplete(i) => i.guild_id,
+                Interaction::Component(i) => i.guild_id,
+                Interaction::Modal(i) => i.guild_id,
+                _ => None,
+            };
+            if !self.serves(guild) {
+                tracing::info!(guild = ?guild.map(|g| g.get()), "ignored a Discord interaction from outside deckhand's servers");
+                return match interaction {
+                    Interaction::Autocomplete(_) => (
+                        response(CreateInteractionResponse::Autocomplete(
+                            CreateAutocompleteResponse::new(),
+                        )),
+                        None,
+                    ),
+                    _ => (ephemeral(ELSEWHERE), None),
+                };
+            }
         }
         match interaction {
             Interaction::Ping(_) => (response(CreateInteractionResponse::Pong), None),
@@ -291,10 +315,19 @@ impl Inbound {
         Ok(())
     }
 
+    /// Whether deckhand serves this guild (`None`: a DM, which it never does).
+    fn serves(&self, guild: Option<GuildId>) -> bool {
+        guild.is_some_and(|g| self.guild_ids.contains(&g.get()))
+    }
+
     fn reaction(&self, reaction: &Reaction, added: bool) {
         let ReactionType::Unicode(emoji) = &reaction.emoji else {
             return;
         };
+        if !self.serves(reaction.guild_id) {
+            tracing::info!(guild = ?reaction.guild_id.map(|g| g.get()), "ignored a Discord reaction from outside deckhand's servers");
+            return;
+        }
         let Some(user_id) = reaction.user_id else {
             return;
         };
@@ -331,29 +364,23 @@ impl Inbound {
         });
     }
 
-    /// Registers the application commands unless Discord already has exactly these.
+    /// Registers the application commands in each of deckhand's servers, unless
+    /// Discord already has exactly these there. Never globally: a global command shows
+    /// in every server the bot is invited to.
     async fn register(&self) -> anyhow::Result<()> {
         let http = self.discord.http();
         let wanted = serde_json::to_value(discord_commands())?;
-        let current = match self.guild_id {
-            Some(guild) => http.get_guild_commands(GuildId::new(guild)).await?,
-            None => http.get_global_commands().await?,
-        };
-        let current = normalize(&serde_json::to_value(current)?);
-        if current == normalize(&wanted) {
-            tracing::info!("Discord application commands are up to date");
-            return Ok(());
-        }
-        match self.guild_id {
-            Some(guild) => {
-                http.create_guild_commands(GuildId::new(guild), &wanted)
-                    .await?;
+        for &guild in &self.guild_ids {
+            let current = http.get_guild_commands(GuildId::new(guild)).await?;
+            let current = normalize(&serde_json::to_value(current)?);
+            if current == normalize(&wanted) {
+                tracing::info!(guild, "Discord application commands are up to date");
+                continue;
             }
-            None => {
-                http.create_global_commands(&wanted).await?;
-            }
+            http.create_guild_commands(GuildId::new(guild), &wanted)
+                .await?;
+            tracing::info!(guild, "registered Discord application commands");
         }
-        tracing::info!(guild = ?self.guild_id, "registered Discord application commands");
         Ok(())
     }
 }
@@ -375,7 +402,7 @@ fn normalize(commands: &Value) -> Value {
         .as_array()
         .map(|c| {
             c.iter()
-                .map(|c| json!({ "name": c["name"], "description": c["description"], "options": c["options"].as_array().map(|l| l.iter().map(option).collect::<Vec<_>>()).unwrap_or_default() }))
+                .map(|c| json!({ "name": c["name"], "description": c["description"], "default_member_permissions": c["default_member_permissions"], "options": c["options"].as_array().map(|l| l.iter().map(option).collect::<Vec<_>>()).unwrap_or_default() }))
                 .collect()
         })
         .unwrap_or_default();

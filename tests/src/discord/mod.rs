@@ -386,7 +386,10 @@ fn register(fake: &Fake, key: &str, body: &Value) -> Response {
             c["id"] = json!(fake.next_id.fetch_add(1, Ordering::SeqCst).to_string());
             c["application_id"] = json!(APPLICATION_ID);
             c["version"] = json!("1");
-            c["default_member_permissions"] = Value::Null;
+            // Discord stores what was sent (null when left out).
+            if c.get("default_member_permissions").is_none() {
+                c["default_member_permissions"] = Value::Null;
+            }
             c
         })
         .collect();
@@ -485,9 +488,42 @@ pub fn command(id: &str, user: Value, channel: &str, name: &str, options: Value)
         "entitlements": [],
         "attachment_size_limit": 8388608,
         "channel_id": channel,
-        "user": user,
+        "guild_id": GUILD_ID,
+        "member": member(user),
         "data": { "id": "800000000000000001", "name": name, "type": 1, "options": options }
     })
+}
+
+/// A guild member object around `user`, as guild interactions and reactions carry it
+/// (in a guild, an interaction has `member` and no top-level `user`).
+pub fn member(user: Value) -> Value {
+    json!({
+        "user": user,
+        "nick": null,
+        "roles": [],
+        "joined_at": "2026-01-05T09:00:00.000000+00:00",
+        "deaf": false,
+        "mute": false,
+        "flags": 0,
+        "pending": false,
+        "permissions": "2248473465835073"
+    })
+}
+
+/// The same interaction or reaction from another server.
+pub fn from_guild(mut payload: Value, guild: &str) -> Value {
+    payload["guild_id"] = json!(guild);
+    payload
+}
+
+/// The same interaction sent in a DM: no guild, no member, the user at the top level.
+pub fn from_dm(mut payload: Value) -> Value {
+    let fields = payload.as_object_mut().expect("an interaction object");
+    fields.remove("guild_id");
+    if let Some(member) = fields.remove("member") {
+        fields.insert("user".into(), member["user"].clone());
+    }
+    payload
 }
 
 /// A button click (type 3) on message `message_id`.
@@ -502,7 +538,8 @@ pub fn button(id: &str, user: Value, channel: &str, message_id: &str, custom_id:
         "entitlements": [],
         "attachment_size_limit": 8388608,
         "channel_id": channel,
-        "user": user,
+        "guild_id": GUILD_ID,
+        "member": member(user),
         "message": {
             "id": message_id, "channel_id": channel,
             "author": { "id": BOT_ID, "username": "deckhand", "discriminator": "0", "avatar": null, "bot": true },
@@ -519,6 +556,7 @@ pub fn reaction(user_id: &str, channel: &str, message_id: &str, emoji: &str) -> 
     json!({
         "user_id": user_id,
         "channel_id": channel,
+        "guild_id": GUILD_ID,
         "message_id": message_id,
         "emoji": { "id": null, "name": emoji },
         "burst": false,

@@ -66,7 +66,7 @@ pub fn settings(discord: &FakeDiscord, mode: Mode) -> DiscordSettings {
         token: "fake-bot-token".to_owned().into(),
         public_key: Some(hex::encode(signing_key().verifying_key().to_bytes())),
         api_url: Some(discord.api_url.clone()),
-        guild_id: Some(GUILD_ID.parse().expect("a snowflake")),
+        guild_ids: vec![GUILD_ID.parse().expect("a snowflake")],
         gateway: mode == Mode::Gateway,
         limits: fast_limits(),
     }
