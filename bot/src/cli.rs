@@ -243,21 +243,18 @@ async fn check(cli: &Cli) -> anyhow::Result<ExitCode> {
     }
     match discord {
         Some(d) => println!(
-            "discord OK: gateway{}{}",
+            "discord OK: gateway{}; commands in guild{} {}",
             if d.public_key.is_some() {
                 " and HTTP interactions"
             } else {
                 ""
             },
-            format!(
-                "; commands in guild{} {}",
-                if d.guild_ids.len() == 1 { "" } else { "s" },
-                d.guild_ids
-                    .iter()
-                    .map(u64::to_string)
-                    .collect::<Vec<_>>()
-                    .join(", ")
-            )
+            if d.guild_ids.len() == 1 { "" } else { "s" },
+            d.guild_ids
+                .iter()
+                .map(u64::to_string)
+                .collect::<Vec<_>>()
+                .join(", ")
         ),
         None => println!("discord: not configured (set DISCORD_TOKEN to connect it)"),
     }
