@@ -22,7 +22,14 @@ pub struct Ctx {
     /// terminal left to print to).
     durable: bool,
     pub(crate) outbox: OutboxState,
+    /// Repeated refusals, answered and audited once per window.
+    pub(crate) damper: crate::damper::Damper,
 }
+
+/// How long one refusal to one person about one thing is answered only once.
+pub const REFUSAL_WINDOW: std::time::Duration = std::time::Duration::from_secs(600);
+/// The most refusal windows kept in memory.
+const REFUSAL_WINDOWS: usize = 10_000;
 
 /// What the outbox's sender and its writers share in this process.
 #[derive(Default)]
@@ -93,6 +100,7 @@ impl Ctx {
             posting: InFlight::default(),
             durable,
             outbox: OutboxState::default(),
+            damper: crate::damper::Damper::new(REFUSAL_WINDOW, REFUSAL_WINDOWS),
         }
     }
 
@@ -293,9 +301,35 @@ impl Ctx {
     }
 
     /// Tells the person why not, and records that they were turned down.
-    pub async fn refuse(&self, origin: &Origin, refusal: &Refusal) {
-        tracing::info!(refusal = refusal.kind(), "refused");
+    /// Answers and audits a refusal, once per person, thing and reason per
+    /// [`REFUSAL_WINDOW`]: 150 refused ✅ on one card are one answer, one audit row and
+    /// (when the window closes) one row with the count. `about` is the message reacted
+    /// to, when there is one; otherwise the refusal's job or env.
+    pub async fn refuse(&self, origin: &Origin, refusal: &Refusal, about: Option<&str>) {
         let row = refusal.audit();
+        let key = crate::damper::Key {
+            person: self.config.person_of(&origin.user.id).to_owned(),
+            about: match about {
+                Some(message) => format!("message:{message}"),
+                None => format!(
+                    "{}#{}",
+                    row.env.as_deref().unwrap_or(""),
+                    row.job.map(|j| j.to_string()).unwrap_or_default()
+                ),
+            },
+            reason: refusal.kind(),
+        };
+        let (verdict, closed) = self
+            .damper
+            .note(key, &origin.user.id, &origin.platform, now_ms());
+        if let Some(closed) = closed {
+            self.audit_repeats(&closed).await;
+        }
+        if verdict == crate::damper::Verdict::Repeat {
+            tracing::debug!(refusal = refusal.kind(), "refused again; answered already");
+            return;
+        }
+        tracing::info!(refusal = refusal.kind(), "refused");
         self.audit(
             &origin.user.id,
             &origin.platform,
@@ -307,6 +341,25 @@ impl Ctx {
         .await;
         self.whisper(origin, refusal.render(&self.config.clock))
             .await;
+    }
+
+    /// The one audit row for a window's repeated refusals.
+    pub(crate) async fn audit_repeats(&self, repeats: &crate::damper::Repeats) {
+        self.audit(
+            &repeats.actor,
+            &repeats.platform,
+            "refusal.repeated",
+            None,
+            None,
+            &format!(
+                "{} refused {} more time(s) about {} within {}",
+                repeats.key.reason,
+                repeats.count,
+                repeats.key.about,
+                crate::render::duration(REFUSAL_WINDOW.as_millis() as i64)
+            ),
+        )
+        .await;
     }
 
     /// Appends to the audit log; a failure is logged, never hidden.

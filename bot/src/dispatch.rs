@@ -79,11 +79,15 @@ impl Engine {
     }
 
     async fn handle_in_span(self: &Arc<Self>, origin: Origin, event: Event) {
+        let about = match &event {
+            Event::Reaction { message_id, .. } => Some(message_id.clone()),
+            Event::Command { .. } => None,
+        };
         let result = async {
             match event {
                 Event::Command { text, .. } => {
                     self.metrics.commands.inc();
-                    if self.commands.check_key(&origin.user.id).is_err() {
+                    if !self.within_limit(&origin) {
                         return Err(Refusal::RateLimited.into());
                     }
                     self.command(&origin, &text).await
@@ -100,7 +104,7 @@ impl Engine {
         match result {
             Ok(()) => {}
             Err(error) => match error.downcast::<Refusal>() {
-                Ok(refusal) => self.ctx.refuse(&origin, &refusal).await,
+                Ok(refusal) => self.ctx.refuse(&origin, &refusal, about.as_deref()).await,
                 Err(error) => self.internal_error(&origin, error).await,
             },
         }
@@ -131,6 +135,13 @@ pub(crate) fn origin_of(event: &Event) -> Origin {
 }
 
 impl Engine {
+    /// One limiter per person (not per account) for commands and the reactions
+    /// deckhand acts on, so a script or a flood of ✅ costs little.
+    pub(crate) fn within_limit(&self, origin: &Origin) -> bool {
+        let person = self.ctx.config.person_of(&origin.user.id).to_owned();
+        self.commands.check_key(&person).is_ok()
+    }
+
     /// Logs the detail; the person gets a short apology with a reference to find it.
     async fn internal_error(&self, origin: &Origin, error: anyhow::Error) {
         let reference = format!("E{:x}", now_ms() % 0xfffff);

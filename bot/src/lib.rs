@@ -7,6 +7,7 @@ pub mod cli;
 pub mod clock;
 pub mod config;
 pub mod ctx;
+pub mod damper;
 pub mod discord;
 pub mod dispatch;
 pub mod edge;

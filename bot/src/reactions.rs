@@ -25,11 +25,20 @@ impl Engine {
         let Some(message) = found else {
             return Ok(());
         };
+        // A reaction deckhand acts on passes the person's limiter, as a command does.
+        let limited = || -> anyhow::Result<()> {
+            if self.within_limit(origin) {
+                Ok(())
+            } else {
+                Err(crate::refusal::Refusal::RateLimited.into())
+            }
+        };
         match message.subject {
             Subject::Job(id) => {
                 let Some(verdict) = verdict(emoji) else {
                     return Ok(());
                 };
+                limited()?;
                 let Some(job) = jobs::get(pool, id).await? else {
                     return Ok(());
                 };
@@ -43,7 +52,10 @@ impl Engine {
                     (false, Verdict::Reject) => Ok(()),
                 }
             }
-            Subject::Secret(id) if added => self.secrets().reaction(origin, id, emoji).await,
+            Subject::Secret(id) if added => {
+                limited()?;
+                self.secrets().reaction(origin, id, emoji).await
+            }
             // Announcements and incident cards take no reactions; nor does taking back a
             // reaction on a reminder.
             Subject::Secret(_) | Subject::Announcement(_) | Subject::Incident(_) => Ok(()),

@@ -355,3 +355,60 @@ async fn behind_a_429_storm_the_outbox_holds_no_more_in_memory_than_its_bound() 
     assert!(t.slack.calls_of("chat.postEphemeral (429)").len() >= 30);
     t.server.stop().await;
 }
+
+/// 150 refused ✅ from one person against Slack's one-message-per-second channel limit:
+/// one answer per reason, one audit row each, and the real approval's card edit is not
+/// queued behind them.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_flood_of_refused_reactions_costs_one_answer_and_does_not_delay_the_card() {
+    let slack_like = deckhand::chat::outbox::Limits {
+        per_channel_per_second: 1,
+        per_channel_burst: 1,
+        global_per_second: 50,
+    };
+    let t = SlackTester::start_with(Mode::Http, slack_like).await;
+    t.say("alice", "/deploy prod v2").await;
+    let card = t.card(1).await;
+    for _ in 0..150 {
+        t.react("alice", "✅", &card).await;
+    }
+    t.settled(151).await;
+    t.react("bob", "✅", &card).await;
+    // The first card edit after bob's ✅ (a burst of changes may coalesce into one).
+    t.slack.wait_for("chat.update", |_| true).await;
+    // Everything sent to the channel before that edit: at most the two answers
+    // (self-approval, then slow down), never 150.
+    let calls = t.slack.calls();
+    let before: Vec<_> = calls
+        .iter()
+        .take_while(|c| c.method != "chat.update")
+        .filter(|c| c.method == "chat.postEphemeral")
+        .collect();
+    assert!(before.len() <= 2, "{} answers went first", before.len());
+    t.wait_for_state(1, JobState::Succeeded).await;
+    let answers = t.slack.calls_of("chat.postEphemeral");
+    let to_alice: Vec<_> = answers
+        .iter()
+        .filter(|c| c.body["user"] == "U01ALICE")
+        .collect();
+    assert!(
+        (1..=2).contains(&to_alice.len()),
+        "one answer per reason: {:?}",
+        to_alice
+            .iter()
+            .map(|c| c.body["text"].clone())
+            .collect::<Vec<_>>()
+    );
+    let log = deckhand::store::audit::recent(&t.server.engine.store().pool, 500)
+        .await
+        .unwrap();
+    let refused = log
+        .iter()
+        .filter(|r| r.actor == "slack:U01ALICE" && r.action != "job.awaiting_approval")
+        .count();
+    assert!(
+        (1..=2).contains(&refused),
+        "one audit row per reason, not 150: {refused}"
+    );
+    t.server.stop().await;
+}

@@ -155,6 +155,9 @@ impl Engine {
                 }
                 Err(e) => tracing::error!(error = %e, "cannot look for locks of ended jobs"),
             }
+            for repeats in self.ctx.damper.close_expired(now) {
+                self.ctx.audit_repeats(&repeats).await;
+            }
             if let Err(e) = self.tick(now).await {
                 tracing::error!(error = %format!("{e:#}"), "scheduled work failed");
             }

@@ -153,7 +153,9 @@ pub async fn redraw<'c>(
     Ok(())
 }
 
-/// Claims up to `limit` due rows nobody holds, oldest first, for `claimant`.
+/// Claims up to `limit` due rows nobody holds for `claimant`: cards and status edits
+/// first, then channel posts, then whispers, each oldest first, so a flood of private
+/// answers never holds up the card an approver is waiting on.
 pub async fn claim<'c>(
     db: impl Executor<'c, Database = Any>,
     claimant: &str,
@@ -164,7 +166,8 @@ pub async fn claim<'c>(
     let rows: Vec<Row> = sqlx::query_as(sqlx::AssertSqlSafe(format!(
         "UPDATE outbox SET claimed_by = $1, claimed_until = $2 \
          WHERE id IN (SELECT id FROM outbox WHERE not_before <= $3 \
-                      AND (claimed_until IS NULL OR claimed_until < $3) ORDER BY id LIMIT $4) \
+                      AND (claimed_until IS NULL OR claimed_until < $3) \
+                      ORDER BY CASE kind WHEN 'redraw' THEN 0 WHEN 'say' THEN 1 ELSE 2 END, id LIMIT $4) \
          AND (claimed_until IS NULL OR claimed_until < $3) \
          RETURNING {COLUMNS}"
     )))
