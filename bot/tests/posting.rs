@@ -34,10 +34,10 @@ impl Platform for Gate {
         "gate"
     }
 
-    async fn post(&self, _channel: &str, _message: &Message) -> anyhow::Result<String> {
+    async fn post(&self, channel: &str, _message: &Message) -> anyhow::Result<(String, String)> {
         self.posted.notify_one();
         self.open.acquire().await?.forget();
-        Ok("m1".into())
+        Ok((channel.to_owned(), "m1".into()))
     }
 
     async fn edit(&self, _: &str, _: &str, _: &Message) -> anyhow::Result<()> {

@@ -280,7 +280,8 @@ async fn all_reaches_every_platform_once_per_idempotency_key() {
     assert!(
         messages
             .iter()
-            .any(|m| m["platform"] == "slack" && m["channel"] == "#deploys")
+            // Slack's id for the channel it was posted to by name.
+            .any(|m| m["platform"] == "slack" && m["channel"] == "CDEPLOYS")
     );
     assert!(
         messages
@@ -318,7 +319,7 @@ async fn per_type_routes_add_channels() {
         .map(|m| m["channel"].as_str().unwrap())
         .collect();
     assert!(
-        channels.contains(&"#incidents") && channels.contains(&DISCORD_CHANNEL),
+        channels.contains(&"CINCIDENTS") && channels.contains(&DISCORD_CHANNEL),
         "{body}"
     );
     h.server.stop().await;

@@ -89,7 +89,7 @@ impl Platform for Console {
         "console"
     }
 
-    async fn post(&self, channel: &str, message: &Message) -> anyhow::Result<String> {
+    async fn post(&self, channel: &str, message: &Message) -> anyhow::Result<(String, String)> {
         let id = self.new_id();
         self.print(Printed {
             id: id.clone(),
@@ -98,7 +98,7 @@ impl Platform for Console {
             edited: false,
             text: render::plain(message),
         });
-        Ok(id)
+        Ok((channel.to_owned(), id))
     }
 
     async fn edit(&self, channel: &str, message_id: &str, message: &Message) -> anyhow::Result<()> {

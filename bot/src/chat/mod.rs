@@ -66,7 +66,10 @@ pub trait Platform: Send + Sync {
     /// `slack`, `discord` or `console`.
     fn name(&self) -> &'static str;
     /// Posts to a channel; returns the platform's message id.
-    async fn post(&self, channel: &str, message: &Message) -> anyhow::Result<String>;
+    /// Returns where the message is, as the platform names it from now on: the
+    /// channel's id (Slack takes a name like `#deploys` here, and only ids in every later
+    /// call) and the message's id.
+    async fn post(&self, channel: &str, message: &Message) -> anyhow::Result<(String, String)>;
     /// Replaces a message deckhand posted.
     async fn edit(&self, channel: &str, message_id: &str, message: &Message) -> anyhow::Result<()>;
     /// A message only `user` sees (Slack ephemeral, Discord ephemeral follow-up).
@@ -153,7 +156,7 @@ impl Chat {
     pub async fn post(&self, platform: &str, channel: &str, message: &Message) -> Option<Posted> {
         let (target, channel) = self.route(platform, channel)?;
         match target.post(&channel, message).await {
-            Ok(message_id) => Some(Posted {
+            Ok((channel, message_id)) => Some(Posted {
                 platform: target.name().to_owned(),
                 // The terminal is one channel: reactions there name no other, and console
                 // message ids are unique anyway.

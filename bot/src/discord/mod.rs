@@ -229,7 +229,7 @@ impl Platform for DiscordPlatform {
         "discord"
     }
 
-    async fn post(&self, channel: &str, message: &Message) -> anyhow::Result<String> {
+    async fn post(&self, channel: &str, message: &Message) -> anyhow::Result<(String, String)> {
         let id = channel_id(channel)?;
         let body = embeds::content(message, None);
         let posted = self
@@ -239,7 +239,10 @@ impl Platform for DiscordPlatform {
             })
             .await
             .with_context(|| format!("posting to Discord channel {channel}"))?;
-        Ok(posted.id.get().to_string())
+        Ok((
+            posted.channel_id.get().to_string(),
+            posted.id.get().to_string(),
+        ))
     }
 
     async fn edit(&self, channel: &str, message_id: &str, message: &Message) -> anyhow::Result<()> {

@@ -173,7 +173,7 @@ impl Platform for SlackPlatform {
         "slack"
     }
 
-    async fn post(&self, channel: &str, message: &Message) -> anyhow::Result<String> {
+    async fn post(&self, channel: &str, message: &Message) -> anyhow::Result<(String, String)> {
         let request = SlackApiChatPostMessageRequest::new(
             SlackChannelId(channel.to_owned()),
             Self::content(message)?,
@@ -184,7 +184,8 @@ impl Platform for SlackPlatform {
             .send(Some(channel), || session.chat_post_message(&request))
             .await
             .with_context(|| format!("chat.postMessage to {channel}"))?;
-        Ok(response.ts.0)
+        // The id, not the name it was posted by: `chat.update` takes only ids.
+        Ok((response.channel.0, response.ts.0))
     }
 
     async fn edit(&self, channel: &str, message_id: &str, message: &Message) -> anyhow::Result<()> {

@@ -277,8 +277,14 @@ async fn api(
                 "1700000000.{:06}",
                 fake.next_ts.fetch_add(1, Ordering::SeqCst)
             );
-            let channel = body_json["channel"].as_str().unwrap_or("C0").to_owned();
+            // Slack takes a name (`#deploys`) here and answers with the channel's id.
+            let channel = channel_id(body_json["channel"].as_str().unwrap_or("C0"));
             json!({"ok": true, "channel": channel, "ts": ts, "message": {"ts": ts, "text": body_json["text"]}})
+        }
+        // ...but not here: later methods want the id (Slack's SDK maintainers confirm
+        // names work only in the oldest methods).
+        "chat.update" if !is_channel_id(body_json["channel"].as_str().unwrap_or("")) => {
+            json!({"ok": false, "error": "channel_not_found"})
         }
         "chat.update" => {
             // As documented: the updated message comes back too (slack-morphism needs it).
@@ -307,12 +313,40 @@ async fn api(
         }
         _ => json!({"ok": false, "error": "unknown_method"}),
     };
+    // A refused call is recorded under its refusal, as a 429 is: a test waiting for a
+    // `chat.update` must see one Slack accepted.
+    let method = match answer["error"].as_str() {
+        Some(error) => format!("{method} ({error})"),
+        None => method,
+    };
     fake.calls.record(Call {
         method,
         body: body_json,
         authorization,
     });
     axum::Json(answer).into_response()
+}
+
+/// A Slack conversation id: `C…` (channel), `G…` (private), `D…` (DM).
+fn is_channel_id(channel: &str) -> bool {
+    channel.len() > 1
+        && channel.starts_with(['C', 'G', 'D'])
+        && channel
+            .bytes()
+            .all(|b| b.is_ascii_uppercase() || b.is_ascii_digit())
+}
+
+/// The id the fake workspace gives a channel name: `#deploys` is `CDEPLOYS`.
+pub fn channel_id(channel: &str) -> String {
+    if is_channel_id(channel) {
+        return channel.to_owned();
+    }
+    let name: String = channel
+        .trim_start_matches('#')
+        .chars()
+        .filter(char::is_ascii_alphanumeric)
+        .collect();
+    format!("C{}", name.to_ascii_uppercase())
 }
 
 fn url_pairs(text: &str) -> serde_json::Map<String, Value> {
