@@ -161,7 +161,10 @@ impl Ctx {
 
     /// An answer only the person sees.
     pub async fn whisper(&self, origin: &Origin, text: impl Into<String>) {
-        let text = text.into();
+        // Inside the acknowledgement window the answer rides in the acknowledgement.
+        let Err(text) = crate::chat::reply::collect(&origin.user.id, text.into()) else {
+            return;
+        };
         let send = outbox::Outgoing::Whisper {
             platform: origin.platform.clone(),
             channel: origin.channel.clone(),

@@ -88,16 +88,17 @@ async fn tampered_or_missing_signature_gets_401_and_nothing_happens() {
         .await
         .unwrap();
     assert_eq!(unsigned.status(), 401);
-    // A genuine command after them is the first and only thing deckhand handles.
-    t.say("alice", "/status prod").await;
+    // A genuine command after them is the first and only thing deckhand handles; its
+    // answer is the acknowledgement itself.
+    let ack = t.say("alice", "/status prod").await;
+    assert!(
+        ack["text"].as_str().unwrap_or_default().contains("prod"),
+        "{ack}"
+    );
     t.settled(1).await;
     assert_eq!(t.jobs("prod").await, 0);
     let calls: Vec<_> = t.slack.calls().into_iter().map(|c| c.method).collect();
-    assert_eq!(
-        calls,
-        ["users.info", "chat.postEphemeral"],
-        "only the status answer"
-    );
+    assert_eq!(calls, ["users.info"], "no separate answer");
     t.server.stop().await;
 }
 
@@ -411,4 +412,47 @@ async fn a_flood_of_refused_reactions_costs_one_answer_and_does_not_delay_the_ca
         "one audit row per reason, not 150: {refused}"
     );
     t.server.stop().await;
+}
+
+/// `/status`, `/help`, a refusal and a parse error are answered in the slash command's
+/// acknowledgement: no `chat.postEphemeral`, nothing queued behind the channel limit.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn quick_answers_ride_in_the_acknowledgement() {
+    for mode in [Mode::Http, Mode::Socket] {
+        let t = SlackTester::start(mode).await;
+        let status = t.say("alice", "/status").await;
+        assert!(
+            status["text"].as_str().unwrap().contains("prod"),
+            "{mode:?}: {status}"
+        );
+        let help = t.say("alice", "/help deploy").await;
+        assert!(
+            help["text"].as_str().unwrap().contains("/deploy"),
+            "{mode:?}: {help}"
+        );
+        let refused = t.say("carol", "/deploy prod v1").await;
+        assert!(
+            refused["text"].as_str().unwrap().contains("deploy"),
+            "{mode:?}: {refused}"
+        );
+        let unparsed = t.say("alice", "/deploy").await;
+        assert!(
+            unparsed["text"].as_str().unwrap().contains("ENV"),
+            "{mode:?}: {unparsed}"
+        );
+        for answer in [&status, &help, &refused, &unparsed] {
+            assert_eq!(answer["response_type"], "ephemeral", "{mode:?}");
+        }
+        t.settled(3).await;
+        assert!(
+            t.slack.calls_of("chat.postEphemeral").is_empty(),
+            "{mode:?}: {:?}",
+            t.slack.calls_of("chat.postEphemeral")
+        );
+        // A deploy still posts its card in the channel.
+        let deploy = t.say("alice", "/deploy prod v1").await;
+        t.card(1).await;
+        assert!(deploy["text"].as_str().is_some(), "{mode:?}: {deploy}");
+        t.server.stop().await;
+    }
 }

@@ -3,6 +3,7 @@
 
 pub mod console;
 pub mod outbox;
+pub mod reply;
 
 use std::collections::{HashMap, HashSet};
 use std::sync::{Arc, Mutex};

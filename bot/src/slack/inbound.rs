@@ -25,6 +25,22 @@ pub struct Inbound {
 
 /// The immediate answer to a slash command: the parse error, or "on it". Pure and fast:
 /// the 3-second rule never waits on the database or a step.
+/// How long a slash command is handled before its acknowledgement goes: well inside
+/// Slack's 3 seconds, with the store write and the round trip before it.
+const ACK_WINDOW: std::time::Duration = std::time::Duration::from_millis(2000);
+
+/// The acknowledgement that is the answer.
+fn answer(text: &str) -> SlackCommandEventResponse {
+    SlackCommandEventResponse::new(SlackMessageContent::new().with_text(text.to_owned()))
+        .with_response_type(SlackMessageResponseType::Ephemeral)
+}
+
+/// The account a stored event is from (`slack:U…`).
+fn unnamed_id(event: &Event) -> String {
+    let (Event::Command { user, .. } | Event::Reaction { user, .. }) = event;
+    user.id.clone()
+}
+
 fn ack(text: &str) -> SlackCommandEventResponse {
     let answer = match deckhand_commands::parse(text) {
         Ok(command) => format!("⏳ on it: `{command}`"),
@@ -74,20 +90,38 @@ impl Inbound {
     }
 
     /// Stores a verified slash command (unless it did not parse: the ack already said
-    /// why), to be handled after the acknowledgement.
-    async fn command(&self, event: SlackCommandEvent) -> Result<(), NotStored> {
+    /// why) and handles it, for at most [`ACK_WINDOW`]: the private answers it gives its
+    /// author by then (status, help, a refusal, "job #12 is waiting for approval") are
+    /// returned for the acknowledgement itself. Work that takes longer goes on after the
+    /// ack, and its answers go through the outbox.
+    async fn command(&self, event: SlackCommandEvent) -> Result<Vec<String>, NotStored> {
         let text = command_text(&event);
         if deckhand_commands::parse(&text).is_err() {
-            return Ok(());
+            return Ok(Vec::new());
         }
-        self.take(Event::Command {
+        let event = Event::Command {
             platform: "slack".into(),
             channel: event.channel_id.0,
             user: unnamed(&event.user_id.0),
             text,
             event_id: Some(format!("command:{}", event.trigger_id.0)),
-        })
-        .await
+        };
+        let Some(id) = self.engine.receive(&event).await? else {
+            return Ok(Vec::new());
+        };
+        let reply = crate::chat::reply::Reply::new(&unnamed_id(&event));
+        let (done, finished) = tokio::sync::oneshot::channel();
+        let me = self.clone();
+        let work = reply.clone().scope(async move {
+            let event = me.named(event).await;
+            me.engine.handle_received(id, event).await;
+        });
+        tokio::spawn(async move {
+            work.await;
+            let _ = done.send(());
+        });
+        let _ = tokio::time::timeout(ACK_WINDOW, finished).await;
+        Ok(reply.close())
     }
 
     async fn push(&self, callback: SlackPushEventCallback) -> Result<(), NotStored> {
@@ -272,7 +306,8 @@ async fn http_command(
     let text = command_text(&event);
     // Slack never retries a slash command: if it cannot be stored, say so in the ack.
     match inbound.command(event).await {
-        Ok(()) => Json(ack(&text)),
+        Ok(answers) if !answers.is_empty() => Json(answer(&answers.join("\n\n"))),
+        Ok(_) => Json(ack(&text)),
         Err(error) => Json(not_stored(&text, &error)),
     }
 }
@@ -378,7 +413,8 @@ async fn socket_command(
     let text = command_text(&event);
     match inbound_of(&state).await {
         Some(inbound) => match inbound.command(event).await {
-            Ok(()) => Ok(ack(&text)),
+            Ok(answers) if !answers.is_empty() => Ok(answer(&answers.join("\n\n"))),
+            Ok(_) => Ok(ack(&text)),
             Err(error) => Ok(not_stored(&text, &error)),
         },
         None => Ok(ack(&text)),

@@ -1,0 +1,86 @@
+//! Answers that ride in the acknowledgement: while a command is handled inside the
+//! platform's window (Slack's slash-command response), private answers to its author are
+//! collected here instead of being sent as separate messages. When the window closes the
+//! collection ends, atomically, and later answers go through the outbox as usual.
+
+use std::sync::{Arc, Mutex};
+
+tokio::task_local! {
+    static REPLY: Arc<Reply>;
+}
+
+/// The answers collected for one command's author.
+#[derive(Debug)]
+pub struct Reply {
+    user: String,
+    /// `None` once the acknowledgement has gone.
+    answers: Mutex<Option<Vec<String>>>,
+}
+
+impl Reply {
+    pub fn new(user: &str) -> Arc<Reply> {
+        Arc::new(Reply {
+            user: user.to_owned(),
+            answers: Mutex::new(Some(Vec::new())),
+        })
+    }
+
+    /// Runs `work` with this reply open to it (and to nothing it spawns).
+    pub async fn scope<F: std::future::Future>(self: Arc<Self>, work: F) -> F::Output {
+        REPLY.scope(self, work).await
+    }
+
+    /// Ends the collection: what was collected, for the acknowledgement.
+    pub fn close(&self) -> Vec<String> {
+        self.answers
+            .lock()
+            .ok()
+            .and_then(|mut answers| answers.take())
+            .unwrap_or_default()
+    }
+}
+
+/// Takes `text` for the acknowledgement if the current task is handling a command by
+/// `user` whose acknowledgement has not gone yet; otherwise gives it back.
+pub fn collect(user: &str, text: String) -> Result<(), String> {
+    let taken = REPLY.try_with(|reply| {
+        if reply.user != user {
+            return false;
+        }
+        match reply.answers.lock() {
+            Ok(mut answers) => match answers.as_mut() {
+                Some(answers) => {
+                    answers.push(text.clone());
+                    true
+                }
+                None => false,
+            },
+            Err(_) => false,
+        }
+    });
+    match taken {
+        Ok(true) => Ok(()),
+        _ => Err(text),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[tokio::test]
+    async fn answers_are_collected_until_the_acknowledgement_goes() {
+        let reply = Reply::new("slack:U1");
+        let inner = reply.clone();
+        reply
+            .clone()
+            .scope(async move {
+                assert_eq!(collect("slack:U1", "first".into()), Ok(()));
+                assert_eq!(collect("slack:U2", "other".into()), Err("other".into()));
+                assert_eq!(inner.close(), vec!["first".to_owned()]);
+                assert_eq!(collect("slack:U1", "late".into()), Err("late".into()));
+            })
+            .await;
+        assert_eq!(collect("slack:U1", "outside".into()), Err("outside".into()));
+    }
+}
