@@ -30,6 +30,27 @@ struct Window {
     platform: String,
 }
 
+impl Window {
+    fn open(actor: &str, platform: &str, now: i64) -> Window {
+        Window {
+            opened: now,
+            repeats: 0,
+            actor: actor.to_owned(),
+            platform: platform.to_owned(),
+        }
+    }
+
+    /// What the window saw besides its first refusal, if anything.
+    fn repeats(&self, key: &Key) -> Option<Repeats> {
+        (self.repeats > 0).then(|| Repeats {
+            key: key.clone(),
+            actor: self.actor.clone(),
+            platform: self.platform.clone(),
+            count: self.repeats,
+        })
+    }
+}
+
 /// What to do with a refusal.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Verdict {
@@ -73,30 +94,12 @@ impl Damper {
                 window.repeats += 1;
                 return (Verdict::Repeat, None);
             }
-            let closed = (window.repeats > 0).then(|| Repeats {
-                key: key.clone(),
-                actor: window.actor.clone(),
-                platform: window.platform.clone(),
-                count: window.repeats,
-            });
-            *window = Window {
-                opened: now,
-                repeats: 0,
-                actor: actor.to_owned(),
-                platform: platform.to_owned(),
-            };
+            let closed = window.repeats(&key);
+            *window = Window::open(actor, platform, now);
             return (Verdict::Answer, closed);
         }
         if windows.len() < self.cap {
-            windows.insert(
-                key,
-                Window {
-                    opened: now,
-                    repeats: 0,
-                    actor: actor.to_owned(),
-                    platform: platform.to_owned(),
-                },
-            );
+            windows.insert(key, Window::open(actor, platform, now));
         }
         (Verdict::Answer, None)
     }
@@ -111,14 +114,7 @@ impl Damper {
             if now - window.opened < self.window_ms {
                 return true;
             }
-            if window.repeats > 0 {
-                closed.push(Repeats {
-                    key: key.clone(),
-                    actor: window.actor.clone(),
-                    platform: window.platform.clone(),
-                    count: window.repeats,
-                });
-            }
+            closed.extend(window.repeats(key));
             false
         });
         closed

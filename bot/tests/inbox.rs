@@ -120,20 +120,13 @@ async fn slash_command_as(
         text.replace(' ', "+"),
         TRIGGERS.fetch_add(1, Ordering::SeqCst)
     );
-    let timestamp = chrono::Utc::now().timestamp();
-    let mut mac = Hmac::<Sha256>::new_from_slice(SECRET.as_bytes()).unwrap();
-    mac.update(format!("v0:{timestamp}:{body}").as_bytes());
-    let signature = format!("v0={}", hex_of(&mac.finalize().into_bytes()));
-    let answer = reqwest::Client::new()
-        .post(format!("http://127.0.0.1:{port}/slack/commands"))
-        .header("content-type", "application/x-www-form-urlencoded")
-        .header("x-slack-request-timestamp", timestamp.to_string())
-        .header("x-slack-signature", signature)
-        .body(body)
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(answer.status(), 200);
+    let answer = signed_post(
+        port,
+        "/slack/commands",
+        "application/x-www-form-urlencoded",
+        body,
+    )
+    .await;
     answer.json().await.unwrap()
 }
 
@@ -154,20 +147,25 @@ async fn mention_as(port: u16, channel: &str, user: &str, text: &str, serial: u3
         "authorizations": [{"team_id": "T1", "user_id": "U0BOT", "is_bot": true}]
     })
     .to_string();
+    let answer = signed_post(port, "/slack/events", "application/json", body).await;
+    assert_eq!(answer.status(), 200);
+}
+
+/// POSTs `body` to deckhand's `path`, signed as Slack signs requests.
+async fn signed_post(port: u16, path: &str, content_type: &str, body: String) -> reqwest::Response {
     let timestamp = chrono::Utc::now().timestamp();
     let mut mac = Hmac::<Sha256>::new_from_slice(SECRET.as_bytes()).unwrap();
     mac.update(format!("v0:{timestamp}:{body}").as_bytes());
     let signature = format!("v0={}", hex_of(&mac.finalize().into_bytes()));
-    let answer = reqwest::Client::new()
-        .post(format!("http://127.0.0.1:{port}/slack/events"))
-        .header("content-type", "application/json")
+    reqwest::Client::new()
+        .post(format!("http://127.0.0.1:{port}{path}"))
+        .header("content-type", content_type)
         .header("x-slack-request-timestamp", timestamp.to_string())
         .header("x-slack-signature", signature)
         .body(body)
         .send()
         .await
-        .unwrap();
-    assert_eq!(answer.status(), 200);
+        .unwrap()
 }
 
 fn hex_of(bytes: &[u8]) -> String {

@@ -384,18 +384,32 @@ async fn replica_store() -> Option<deckhand::store::Store> {
     Some(deckhand::testing::postgres(&url).await.0)
 }
 
+/// A replica that takes commands but claims nothing (its runner is stopped), with
+/// `deploy` requested by alice and approved by bob: job 1, queued, not yet run.
+async fn approved_but_not_claimed(
+    config: &str,
+    store: &deckhand::store::Store,
+    deploy: &str,
+) -> Tester {
+    let before = Tester::with_store(config, store.clone()).await;
+    before.engine.stop();
+    approved_in(before, deploy).await
+}
+
+async fn approved_in(mut before: Tester, deploy: &str) -> Tester {
+    before.say("alice", deploy).await;
+    before.say("bob", "/approve 1").await;
+    assert_eq!(before.job(1).await.state, JobState::Queued);
+    before
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_job_approved_before_a_sev1_is_held_at_claim_and_runs_once_it_is_resolved() {
     let Some(store) = replica_store().await else {
         return;
     };
     let config = gated_config("1h");
-    // An engine that does not claim: the deploy is approved and queued, not yet run.
-    let mut before = Tester::with_store(&config, store.clone()).await;
-    before.engine.stop();
-    before.say("alice", "/deploy prod v2").await;
-    before.say("bob", "/approve 1").await;
-    assert_eq!(before.job(1).await.state, JobState::Queued);
+    let mut before = approved_but_not_claimed(&config, &store, "/deploy prod v2").await;
     before.say("carol", "/incident declare sev1 API down").await;
     // The replica that claims it finds the gate closed.
     let mut t = Tester::with_store(&config, store.clone()).await;
@@ -424,10 +438,7 @@ async fn a_gate_that_outlives_the_approval_window_expires_the_job_and_frees_the_
         return;
     };
     let config = gated_config("1s");
-    let mut before = Tester::with_store(&config, store.clone()).await;
-    before.engine.stop();
-    before.say("alice", "/deploy prod v2").await;
-    before.say("bob", "/approve 1").await;
+    let mut before = approved_but_not_claimed(&config, &store, "/deploy prod v2").await;
     before.say("carol", "/incident declare sev1 API down").await;
     let t = Tester::with_store(&config, store.clone()).await;
     let job = t.wait_for_state(1, JobState::Expired).await;
@@ -449,9 +460,7 @@ async fn a_hotfix_queued_before_a_second_incident_is_held_for_that_one() {
     let mut before = Tester::with_store(&config, store.clone()).await;
     before.engine.stop();
     before.say("carol", "/incident declare sev1 API down").await;
-    before.say("alice", "/deploy prod v2 --hotfix INC-1").await;
-    before.say("bob", "/approve 1").await;
-    assert_eq!(before.job(1).await.state, JobState::Queued);
+    let mut before = approved_in(before, "/deploy prod v2 --hotfix INC-1").await;
     before
         .say("carol", "/incident declare sev2 Checkout slow")
         .await;

@@ -311,6 +311,11 @@ impl EnvConfig {
         }
     }
 
+    /// The names of the steps a `kind` job runs here, for its checklist.
+    pub fn step_names(&self, kind: JobKind) -> Vec<String> {
+        self.pipeline(kind).iter().map(|s| s.name.clone()).collect()
+    }
+
     pub fn approval_ttl(&self) -> std::time::Duration {
         self.approval_ttl
             .map(HumanDuration::as_std)
@@ -384,6 +389,13 @@ impl Config {
 
     pub fn env(&self, name: &str) -> Option<&EnvConfig> {
         self.environments.get(name)
+    }
+
+    /// How long a job on `env` may wait for approval (or be held by a gate after it).
+    pub fn approval_ttl(&self, env: &str) -> std::time::Duration {
+        self.env(env)
+            .map(EnvConfig::approval_ttl)
+            .unwrap_or_default()
     }
 
     /// Who `account` (`slack:U01ALICE`) is: its `[people]` name, or (not listed) the

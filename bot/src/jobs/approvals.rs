@@ -162,6 +162,10 @@ impl Engine {
         .await?;
         if queued {
             crate::store::audit::append(&mut *tx, &audit).await?;
+            // "Approvals void" is over once it is approved again.
+            if job.held.is_some() {
+                jobs::unhold(&mut *tx, job.id).await?;
+            }
         }
         tx.commit().await?;
         if queued {
@@ -179,12 +183,7 @@ impl Engine {
         bound: &str,
         now: i64,
     ) -> anyhow::Result<()> {
-        let ttl = self
-            .ctx
-            .config
-            .env(&job.env)
-            .map(|e| e.approval_ttl())
-            .unwrap_or_default();
+        let ttl = self.ctx.config.approval_ttl(&job.env);
         let why = format!(
             "approvals void: `{}`'s {} pipeline changed since #{} was requested; approve the plan shown here",
             job.env,
@@ -204,7 +203,13 @@ impl Engine {
         if jobs::rebind(&mut *tx, job.id, bound, expires, &why).await? {
             approvals::void(&mut *tx, job.id).await?;
             // Its checklist shows the steps that would run now.
-            crate::store::steps::replace(&mut tx, job.id, &self.step_names(job)).await?;
+            let names = self
+                .ctx
+                .config
+                .env(&job.env)
+                .map(|env| env.step_names(job.kind))
+                .unwrap_or_default();
+            crate::store::steps::replace(&mut tx, job.id, &names).await?;
             crate::store::audit::append(&mut *tx, &audit).await?;
         }
         tx.commit().await?;
@@ -212,43 +217,19 @@ impl Engine {
         Ok(())
     }
 
-    /// The names of the steps a job would run under the config as it is.
-    pub(crate) fn step_names(&self, job: &Job) -> Vec<String> {
-        self.ctx
-            .config
-            .env(&job.env)
-            .map(|env| {
-                env.pipeline(job.kind)
-                    .iter()
-                    .map(|s| s.name.clone())
-                    .collect()
-            })
-            .unwrap_or_default()
-    }
-
     /// The gates a job must pass at every door (request, approval, claim): today the
     /// incident gate, for deploys. `--hotfix INC-N` passes INC-N's gate only, and only
-    /// while INC-N is open.
+    /// while INC-N is open. A closed gate is a [`Refusal`] inside the error; a gate that
+    /// cannot be read is a plain error, and the caller stops there (fails closed).
     pub(crate) async fn gates<'c>(
         &self,
         job: &Job,
         db: impl sqlx::Executor<'c, Database = sqlx::Any>,
-    ) -> Result<(), Refusal> {
+    ) -> anyhow::Result<()> {
         if job.kind != crate::config::JobKind::Deploy {
             return Ok(());
         }
-        let gating = match self.incidents.gating_in(db, &job.env).await {
-            Ok(gating) => gating,
-            // A gate that cannot be read is closed.
-            Err(e) => {
-                tracing::error!(error = %format!("{e:#}"), "cannot read the incident gate");
-                return Err(Refusal::IncidentGate {
-                    env: job.env.clone(),
-                    git_ref: job.git_ref.clone().unwrap_or_default(),
-                    incidents: Vec::new(),
-                });
-            }
-        };
+        let gating = self.incidents.gating_in(db, &job.env).await?;
         let hotfix = job
             .hotfix_for
             .map(|id| deckhand_commands::IncidentId(id as u64));
@@ -257,8 +238,8 @@ impl Engine {
             job.git_ref.as_deref().unwrap_or(""),
             &gating,
             hotfix,
-        )
-        .map(|_| ())
+        )?;
+        Ok(())
     }
 
     /// A removed ✅ before quorum takes that approval back.
@@ -289,12 +270,7 @@ impl Engine {
 
     /// Ends a job whose approval window passed, and frees its env.
     pub(crate) async fn expire(&self, job: &Job) -> anyhow::Result<()> {
-        let ttl = self
-            .ctx
-            .config
-            .env(&job.env)
-            .map(|e| e.approval_ttl())
-            .unwrap_or_default();
+        let ttl = self.ctx.config.approval_ttl(&job.env);
         let error = format!(
             "expired: not approved within {}",
             crate::render::duration(ttl.as_millis() as i64)

@@ -84,7 +84,6 @@ impl JobSpec {
             env: &self.env,
             app: self.app.as_deref(),
             git_ref: self.git_ref.as_deref(),
-            commit: None,
             rolls_back: self.rolls_back,
             restore_of: self.restore_of,
         }
@@ -120,11 +119,7 @@ impl Engine {
         let Some(env) = self.ctx.config.env(&spec.env) else {
             anyhow::bail!("env {} vanished from the config", spec.env);
         };
-        let names: Vec<String> = env
-            .pipeline(spec.kind)
-            .iter()
-            .map(|s| s.name.clone())
-            .collect();
+        let names = env.step_names(spec.kind);
         let now = now_ms();
         let new = spec.new_job(&self.ctx.config, origin, requester, env.approval_ttl(), now);
         let state = new.state;

@@ -83,66 +83,10 @@ impl Engine {
             self.void_approvals(&job, &bound, now).await?;
             return Ok(None);
         }
-        if let Err(gate) = self.gates(&job, &mut *tx).await {
-            let reason = hold_reason(&gate, &self.ctx.config.clock);
-            let since = job.held.as_ref().and_then(|h| h.since).unwrap_or(now);
-            let ttl = self
-                .ctx
-                .config
-                .env(&job.env)
-                .map(|e| e.approval_ttl())
-                .unwrap_or_default();
-            let first = job.held.as_ref().is_none_or(|h| h.reason != reason);
-            jobs::hold(
-                &mut *tx,
-                job.id,
-                &reason,
-                now,
-                now + self.settings.poll.as_millis() as i64,
-            )
-            .await?;
-            if first {
-                let audit = self.ctx.audit_row(
-                    "deckhand",
-                    "deckhand",
-                    "job.held",
-                    Some(&job.env),
-                    Some(job.id),
-                    &reason,
-                );
-                crate::store::audit::append(&mut *tx, &audit).await?;
-            }
-            tx.commit().await?;
-            if now - since > ttl.as_millis() as i64 {
-                // The gate outlived the approval: what was approved is stale news.
-                let error = format!(
-                    "expired: held longer than its approval window ({}) — {}; ask for it again once the gate opens",
-                    duration(ttl.as_millis() as i64),
-                    reason.trim_start_matches("held: ")
-                );
-                let audit = self.ctx.audit_row(
-                    "deckhand",
-                    "deckhand",
-                    "job.expired",
-                    Some(&job.env),
-                    Some(job.id),
-                    &error,
-                );
-                let held = Job {
-                    state: JobState::Queued,
-                    ..job.clone()
-                };
-                self.end(
-                    &held,
-                    &[JobState::Queued],
-                    JobState::Expired,
-                    Some(&error),
-                    &audit,
-                )
-                .await?;
-            } else if first {
-                self.refresh_card(job.id).await;
-            }
+        if let Err(error) = self.gates(&job, &mut *tx).await {
+            // A gate that cannot be read fails the claim: the job stays queued.
+            let gate = error.downcast::<Refusal>()?;
+            self.hold(tx, &job, &gate, now).await?;
             return Ok(None);
         }
         if job.held.is_some() {
@@ -159,6 +103,69 @@ impl Engine {
         crate::store::audit::append(&mut *tx, &audit).await?;
         tx.commit().await?;
         Ok(Some(Job { held: None, ..job }))
+    }
+
+    /// Puts a just-claimed job back in the queue, held by `gate`, in the claim's
+    /// transaction: audited and its card redrawn the first time, looked at again after
+    /// a poll, and expired once the hold outlasts the env's approval window.
+    async fn hold(
+        &self,
+        mut tx: sqlx::Transaction<'_, sqlx::Any>,
+        job: &Job,
+        gate: &Refusal,
+        now: i64,
+    ) -> anyhow::Result<()> {
+        let reason = hold_reason(gate, &self.ctx.config.clock);
+        let first = job.held.as_ref().is_none_or(|h| h.reason != reason);
+        let recheck = now + self.settings.poll.as_millis() as i64;
+        jobs::hold(&mut *tx, job.id, &reason, now, recheck).await?;
+        if first {
+            let audit = self.ctx.audit_row(
+                "deckhand",
+                "deckhand",
+                "job.held",
+                Some(&job.env),
+                Some(job.id),
+                &reason,
+            );
+            crate::store::audit::append(&mut *tx, &audit).await?;
+        }
+        tx.commit().await?;
+        let since = job.held.as_ref().and_then(|h| h.since).unwrap_or(now);
+        let ttl = self.ctx.config.approval_ttl(&job.env).as_millis() as i64;
+        if now - since <= ttl {
+            if first {
+                self.refresh_card(job.id).await;
+            }
+            return Ok(());
+        }
+        // The gate outlived the approval: what was approved is stale news.
+        let error = format!(
+            "expired: held longer than its approval window ({}) — {}; ask for it again once the gate opens",
+            duration(ttl),
+            reason.trim_start_matches("held: ")
+        );
+        let audit = self.ctx.audit_row(
+            "deckhand",
+            "deckhand",
+            "job.expired",
+            Some(&job.env),
+            Some(job.id),
+            &error,
+        );
+        let held = Job {
+            state: JobState::Queued,
+            ..job.clone()
+        };
+        self.end(
+            &held,
+            &[JobState::Queued],
+            JobState::Expired,
+            Some(&error),
+            &audit,
+        )
+        .await?;
+        Ok(())
     }
 
     /// The variables a job's steps see. The only way user values reach a step.
@@ -547,11 +554,7 @@ impl Engine {
             .config
             .env(&spec.env)
             .ok_or_else(|| anyhow::anyhow!("env {} is not configured", spec.env))?;
-        let names: Vec<String> = env
-            .pipeline(spec.kind)
-            .iter()
-            .map(|s| s.name.clone())
-            .collect();
+        let names = env.step_names(spec.kind);
         let me = deckhand_person();
         let new = jobs::NewJob {
             kind: spec.kind,
@@ -610,7 +613,7 @@ enum Ending {
 /// What a held job's card says: which gate holds it and when it will run.
 fn hold_reason(gate: &Refusal, clock: &crate::clock::Clock) -> String {
     match gate {
-        Refusal::IncidentGate { incidents, .. } if !incidents.is_empty() => format!(
+        Refusal::IncidentGate { incidents, .. } => format!(
             "held: {} is open; it runs once resolved",
             crate::refusal::gating_names(incidents)
         ),
