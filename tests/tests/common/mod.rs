@@ -97,5 +97,8 @@ pub async fn deploy_prod(t: &mut Tester, git_ref: &str) -> i64 {
         .unwrap();
     t.react("bob", "✅", &card.id).await;
     t.wait_for_state(id, JobState::Succeeded).await;
+    // The announcement is printed just after the job's end is stored: wait for it, or a
+    // caller's `drain()` can run before it and its next message be this instead.
+    t.expect_message("Deployed").await;
     id
 }
