@@ -97,8 +97,10 @@ pub async fn deploy_prod(t: &mut Tester, git_ref: &str) -> i64 {
         .unwrap();
     t.react("bob", "✅", &card.id).await;
     t.wait_for_state(id, JobState::Succeeded).await;
-    // The announcement is printed just after the job's end is stored: wait for it, or a
-    // caller's `drain()` can run before it and its next message be this instead.
+    // The announcements (one per channel in `bot.announce`, both printed by the console)
+    // come just after the job's end is stored: wait for both, or a caller's `drain()` can
+    // run before one and its next message be that instead.
+    t.expect_message("Deployed").await;
     t.expect_message("Deployed").await;
     id
 }
