@@ -169,6 +169,7 @@ impl Ctx {
             platform: origin.platform.clone(),
             channel: origin.channel.clone(),
             user: origin.user.clone(),
+            reply: origin.reply.clone(),
             text,
         };
         if !self.queue(&send).await {
@@ -196,10 +197,17 @@ impl Ctx {
                 platform,
                 channel,
                 user,
+                reply,
                 text,
             } => {
                 self.chat
-                    .whisper(platform, channel, user, &Message::text(text.clone()))
+                    .whisper(
+                        platform,
+                        channel,
+                        user,
+                        reply.as_deref(),
+                        &Message::text(text.clone()),
+                    )
                     .await
             }
             outbox::Outgoing::Say {

@@ -113,24 +113,26 @@ impl Engine {
 
 /// Where an event came from.
 pub(crate) fn origin_of(event: &Event) -> Origin {
-    let (platform, channel, user) = match event {
+    let (platform, channel, user, reply) = match event {
         Event::Command {
             platform,
             channel,
             user,
+            event_id,
             ..
-        }
-        | Event::Reaction {
+        } => (platform, channel, user, event_id.clone()),
+        Event::Reaction {
             platform,
             channel,
             user,
             ..
-        } => (platform, channel, user),
+        } => (platform, channel, user, None),
     };
     Origin {
         platform: platform.clone(),
         channel: channel.clone(),
         user: user.clone(),
+        reply,
     }
 }
 

@@ -44,7 +44,13 @@ impl Platform for Gate {
         Ok(())
     }
 
-    async fn whisper(&self, _: &str, _: &Person, _: &Message) -> anyhow::Result<()> {
+    async fn whisper(
+        &self,
+        _: &str,
+        _: &Person,
+        _: Option<&str>,
+        _: &Message,
+    ) -> anyhow::Result<()> {
         Ok(())
     }
 }

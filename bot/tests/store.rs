@@ -693,6 +693,7 @@ store_test!(
                 platform: "slack".into(),
                 channel: "C1".into(),
                 user: alice.clone(),
+                reply: Some("interaction:42".into()),
                 text: "first".into(),
             },
             10,
@@ -707,6 +708,11 @@ store_test!(
         );
         assert_eq!(claimed[0].send, Outgoing::Redraw(Subject::Job(1)));
         assert_eq!(claimed[0].version, 5);
+        assert!(
+            matches!(&claimed[1].send, Outgoing::Whisper { reply: Some(handle), .. } if handle == "interaction:42"),
+            "a whisper keeps the delivery it answers: {:?}",
+            claimed[1].send
+        );
         assert!(
             outbox::claim(pool, "b", 1_000, 20, 10)
                 .await
@@ -734,6 +740,7 @@ store_test!(
                 platform: "slack".into(),
                 channel: "C1".into(),
                 user: alice,
+                reply: None,
                 text: "second".into(),
             },
             50,

@@ -18,7 +18,7 @@ macro_rules! assert_shown {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn gateway_deploy_is_deferred_approved_by_reaction_edited_and_announced() {
+async fn gateway_deploy_is_answered_at_once_approved_by_reaction_edited_and_announced() {
     let t = DiscordTester::start(Mode::Gateway).await;
     let identify = &t.discord.identifies()[0];
     assert_eq!(
@@ -37,13 +37,17 @@ async fn gateway_deploy_is_deferred_approved_by_reaction_edited_and_announced() 
         "env options autocomplete"
     );
 
-    let deferred = t
+    let answer = t
         .say("alice", "deploy", &[("env", "prod"), ("ref", "v1.4.2")])
         .await;
     assert_eq!(
-        (&deferred["type"], &deferred["data"]["flags"]),
-        (&json!(5), &json!(64)),
-        "deferred and ephemeral: {deferred}"
+        (&answer["type"], &answer["data"]["flags"]),
+        (&json!(4), &json!(64)),
+        "answered in the response, privately: {answer}"
+    );
+    assert_eq!(
+        answer["data"]["content"],
+        "✅ `/deploy prod v1.4.2`: done, see the channel."
     );
     let card = t.card(1).await;
     assert_eq!(card.channel, CHANNEL);
@@ -75,13 +79,127 @@ async fn gateway_deploy_is_deferred_approved_by_reaction_edited_and_announced() 
         )
         .await;
     assert_shown!("deploy_announcement", announced);
-    // The deferred answer was completed for alice.
-    let answer = t
+    t.settled(2).await;
+    let webhooks: Vec<String> = t
         .discord
-        .wait_for_text("PATCH", "/webhooks/", "see the channel")
-        .await;
-    assert_shown!("deferred_answer", answer);
+        .calls()
+        .iter()
+        .filter(|c| c.path.starts_with("/webhooks/"))
+        .map(|c| c.path.clone())
+        .collect();
+    assert!(webhooks.is_empty(), "no second answer: {webhooks:?}");
     t.server.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_slow_command_is_deferred_and_each_interaction_gets_its_own_answer() {
+    for mode in [Mode::Gateway, Mode::Http] {
+        let t = DiscordTester::start(mode).await;
+        // Posting the card takes longer than the acknowledgement window.
+        t.discord.slow_down(
+            &format!("/channels/{CHANNEL}/messages"),
+            std::time::Duration::from_millis(2500),
+        );
+        // Two commands from one person in one channel, at once.
+        let (first, second) = tokio::join!(
+            t.say("alice", "deploy", &[("env", "prod")]),
+            t.say("alice", "deploy", &[("env", "twokeys")]),
+        );
+        for answer in [&first, &second] {
+            assert_eq!(
+                (&answer["type"], &answer["data"]["flags"]),
+                (&json!(5), &json!(64)),
+                "{mode:?}: deferred and ephemeral: {answer}"
+            );
+        }
+        // Each deferred answer is completed through its own interaction's token.
+        for (n, env) in [(1, "prod"), (2, "twokeys")] {
+            let done = t
+                .discord
+                .wait_for_any("/webhooks/", &format!("`/deploy {env}`"))
+                .await;
+            assert_eq!(done.method, "PATCH", "{mode:?}: the original is replaced");
+            let token = format!("token-50000000000000{n:04}");
+            let other = format!("token-50000000000000{:04}", 3 - n);
+            let (mine, theirs) = if done.path.contains(&token) {
+                (token, other)
+            } else {
+                (other, token)
+            };
+            assert!(
+                done.path.ends_with(&format!("/{mine}/messages/@original")),
+                "{}",
+                done.path
+            );
+            assert!(!done.path.contains(&theirs));
+            if n == 1 && mode == Mode::Gateway {
+                assert_shown!("deferred_answer", done);
+            }
+        }
+        let tokens: std::collections::BTreeSet<String> = t
+            .discord
+            .calls()
+            .iter()
+            .filter(|c| c.path.starts_with("/webhooks/"))
+            .map(|c| c.path.split('/').nth(3).unwrap_or_default().to_owned())
+            .collect();
+        assert_eq!(
+            tokens.len(),
+            2,
+            "{mode:?}: one answer per interaction: {tokens:?}"
+        );
+        let refused = t
+            .discord
+            .calls()
+            .iter()
+            .filter(|c| c.method.contains('('))
+            .count();
+        assert_eq!(refused, 0, "{mode:?}: no call Discord would refuse");
+        t.server.stop().await;
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn quick_answers_ride_in_the_interaction_response_on_both_transports() {
+    for mode in [Mode::Gateway, Mode::Http] {
+        let t = DiscordTester::start(mode).await;
+        let status = t.say("alice", "status", &[]).await;
+        let help = t.say("alice", "help", &[]).await;
+        // carol approves but may not deploy.
+        let refusal = t.say("carol", "deploy", &[("env", "prod")]).await;
+        let typo = t.say("alice", "deploy", &[("env", "prdo")]).await;
+        let unparsed = t
+            .say("alice", "history", &[("env", "prod"), ("limit", "lots")])
+            .await;
+        for (what, answer, needle) in [
+            ("status", &status, "prod"),
+            ("help", &help, "/deploy"),
+            ("refusal", &refusal, "can't deploy"),
+            ("unknown env", &typo, "prod"),
+            ("parse error", &unparsed, "lots"),
+        ] {
+            assert_eq!(
+                answer["type"], 4,
+                "{mode:?} {what}: answered at once: {answer}"
+            );
+            assert_eq!(answer["data"]["flags"], 64, "{mode:?} {what}: privately");
+            let content = answer["data"]["content"].as_str().unwrap_or_default();
+            assert!(content.contains(needle), "{mode:?} {what}: {content}");
+        }
+        t.settled(4).await;
+        let said: Vec<String> = t
+            .discord
+            .calls()
+            .iter()
+            .filter(|c| c.path.starts_with("/webhooks/") || c.path.contains("/messages"))
+            .map(|c| format!("{} {}", c.method, c.path))
+            .collect();
+        assert!(
+            said.is_empty(),
+            "{mode:?}: nothing but the responses: {said:?}"
+        );
+        t.server.stop().await;
+    }
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -126,19 +244,44 @@ async fn self_approval_on_discord_is_refused_privately() {
     t.say("alice", "deploy", &[("env", "prod")]).await;
     let card = t.card(1).await;
     t.react("alice", "✅", &card);
+    // A reaction has no interaction to answer through: the refusal is a DM, never a
+    // reply through alice's earlier /deploy (whose token answers that command only).
     let refusal = t
         .discord
-        .wait_for_any("/webhooks/", "approve your own")
+        .wait_for_any("/messages", "approve your own")
         .await;
-    assert_eq!(refusal.body["flags"], 64, "only alice sees it");
-    assert!(
-        refusal.path.contains("token-500000000000000001"),
-        "{}",
-        refusal.path
-    );
+    let dm = t.discord.dm_of(PEOPLE.alice).expect("a DM channel opened");
+    assert_eq!(refusal.path, format!("/channels/{dm}/messages"));
     assert_shown!("self_approval_refusal", refusal);
     t.settled(2).await;
     assert_eq!(t.job(1).await.unwrap().state, JobState::AwaitingApproval);
+    // Now alice takes no DMs from the bot: her next refusal mentions her in the channel.
+    t.discord.close_dms(PEOPLE.alice);
+    t.say("alice", "deploy", &[("env", "twokeys")]).await;
+    let card = t.card(2).await;
+    t.react("alice", "✅", &card);
+    let fallback = t
+        .discord
+        .wait_for_text(
+            "POST",
+            &format!("/channels/{CHANNEL}/messages"),
+            "approve your own",
+        )
+        .await;
+    let alice = PEOPLE.alice;
+    assert!(
+        fallback.text().contains(&format!("<@{alice}>")),
+        "{}",
+        fallback.text()
+    );
+    assert_eq!(fallback.body["allowed_mentions"]["users"], json!([alice]));
+    let webhooks = t
+        .discord
+        .calls()
+        .iter()
+        .filter(|c| c.path.starts_with("/webhooks/"))
+        .count();
+    assert_eq!(webhooks, 0, "no answer through another interaction's token");
     t.server.stop().await;
 }
 
@@ -222,7 +365,7 @@ async fn the_http_endpoint_answers_ping_and_rejects_bad_signatures() {
     // The genuine one is the first event deckhand handles, and makes job 1.
     let accepted = t.post_interaction(&deploy, &signing_key()).await;
     assert_eq!(accepted.status(), 200);
-    assert_eq!(accepted.json::<Value>().await.unwrap()["type"], 5);
+    assert_eq!(accepted.json::<Value>().await.unwrap()["type"], 4);
     t.card(1).await;
     t.settled(1).await;
     assert_eq!(t.jobs("prod").await, 1);

@@ -331,6 +331,7 @@ async fn behind_a_429_storm_the_outbox_holds_no_more_in_memory_than_its_bound() 
             platform: "slack".into(),
             channel: format!("C{n:02}"),
             user: alice.clone(),
+            reply: None,
             text: format!("answer {n}"),
         };
         deckhand::store::outbox::queue(pool, &answer, deckhand::store::now_ms())

@@ -112,7 +112,13 @@ impl Platform for Console {
         Ok(())
     }
 
-    async fn whisper(&self, channel: &str, user: &Person, message: &Message) -> anyhow::Result<()> {
+    async fn whisper(
+        &self,
+        channel: &str,
+        user: &Person,
+        _reply: Option<&str>,
+        message: &Message,
+    ) -> anyhow::Result<()> {
         let id = self.new_id();
         self.print(Printed {
             id,

@@ -27,6 +27,9 @@ pub struct Origin {
     pub platform: String,
     pub channel: String,
     pub user: Person,
+    /// The platform's handle for answering this delivery privately (a Discord
+    /// interaction's id), carried with every answer to it; `None` for reactions.
+    pub reply: Option<String>,
 }
 
 /// What a platform delivers, verified and stripped of platform types.
@@ -73,8 +76,15 @@ pub trait Platform: Send + Sync {
     async fn post(&self, channel: &str, message: &Message) -> anyhow::Result<(String, String)>;
     /// Replaces a message deckhand posted.
     async fn edit(&self, channel: &str, message_id: &str, message: &Message) -> anyhow::Result<()>;
-    /// A message only `user` sees (Slack ephemeral, Discord ephemeral follow-up).
-    async fn whisper(&self, channel: &str, user: &Person, message: &Message) -> anyhow::Result<()>;
+    /// A message only `user` sees (Slack ephemeral; on Discord through the interaction
+    /// `reply` names, or a DM when there is none).
+    async fn whisper(
+        &self,
+        channel: &str,
+        user: &Person,
+        reply: Option<&str>,
+        message: &Message,
+    ) -> anyhow::Result<()>;
 
     /// (outbound calls made, rate-limit waits), for `/metrics`.
     fn stats(&self) -> (u64, u64) {
@@ -200,12 +210,13 @@ impl Chat {
         platform: &str,
         channel: &str,
         user: &Person,
+        reply: Option<&str>,
         message: &Message,
     ) -> bool {
         let Some((target, channel)) = self.route(platform, channel) else {
             return true;
         };
-        match target.whisper(&channel, user, message).await {
+        match target.whisper(&channel, user, reply, message).await {
             Ok(()) => true,
             Err(error) => {
                 tracing::error!(%platform, %channel, error = %format!("{error:#}"), "whisper failed");

@@ -1,9 +1,45 @@
 //! Answers that ride in the acknowledgement: while a command is handled inside the
-//! platform's window (Slack's slash-command response), private answers to its author are
-//! collected here instead of being sent as separate messages. When the window closes the
-//! collection ends, atomically, and later answers go through the outbox as usual.
+//! platform's window (Slack's slash-command response, Discord's interaction response),
+//! private answers to its author are collected here instead of being sent as separate
+//! messages. When the window closes the collection ends, atomically, and later answers
+//! go through the outbox as usual.
 
+use std::future::Future;
 use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+/// How long a command is handled before its acknowledgement goes: well inside the 3
+/// seconds Slack and Discord allow, with the store write and the round trip before it.
+pub const ACK_WINDOW: Duration = Duration::from_millis(2000);
+
+/// What handling a command inside the window came to.
+#[derive(Debug, Default)]
+pub struct Answered {
+    /// The private answers to its author, in order, for the acknowledgement.
+    pub answers: Vec<String>,
+    /// Whether the handling ended inside the window (else it goes on after).
+    pub finished: bool,
+}
+
+/// Runs `work` with a reply open for `user`'s answers, for at most [`ACK_WINDOW`];
+/// `work` is spawned, so what is still running when the window closes goes on.
+pub async fn within_window<F>(user: &str, work: F) -> Answered
+where
+    F: Future<Output = ()> + Send + 'static,
+{
+    let reply = Reply::new(user);
+    let (done, finished) = tokio::sync::oneshot::channel();
+    let work = reply.clone().scope(work);
+    tokio::spawn(async move {
+        work.await;
+        let _ = done.send(());
+    });
+    let finished = tokio::time::timeout(ACK_WINDOW, finished).await.is_ok();
+    Answered {
+        answers: reply.close(),
+        finished,
+    }
+}
 
 tokio::task_local! {
     static REPLY: Arc<Reply>;

@@ -135,9 +135,30 @@ fn deferred_update() -> Value {
     response(CreateInteractionResponse::Acknowledge)
 }
 
+/// What an interaction asks for, decided before anything is stored.
+enum Then {
+    /// An answer at once; nothing to store.
+    Answer(Value),
+    /// A command: stored, then handled inside the acknowledgement window; its quick
+    /// private answers are the interaction's response.
+    Command { event: Event, token: String },
+    /// A button: stored, acknowledged with a silent update, handled after; private
+    /// answers go as follow-ups.
+    Click { event: Event, token: String },
+}
+
+/// The reply handle of an interaction: the delivery id its event (and so every answer
+/// to it) carries.
+fn handle_of(event: &Event) -> Option<&str> {
+    match event {
+        Event::Command { event_id, .. } => event_id.as_deref(),
+        Event::Reaction { .. } => None,
+    }
+}
+
 impl Inbound {
-    /// The immediate answer to an interaction, and the work to do after it.
-    fn answer(&self, interaction: Interaction) -> (Value, Option<Event>) {
+    /// What to do with an interaction.
+    fn answer(&self, interaction: Interaction) -> Then {
         // Follow-ups go to /webhooks/{application id}/{token}: the HTTP endpoint may be
         // the only place deckhand learns its application id.
         let application = match &interaction {
@@ -159,67 +180,105 @@ impl Inbound {
             };
             if !self.serves(guild) {
                 tracing::info!(guild = ?guild.map(|g| g.get()), "ignored a Discord interaction from outside deckhand's servers");
-                return match interaction {
-                    Interaction::Autocomplete(_) => (
-                        response(CreateInteractionResponse::Autocomplete(
-                            CreateAutocompleteResponse::new(),
-                        )),
-                        None,
+                return Then::Answer(match interaction {
+                    Interaction::Autocomplete(_) => response(
+                        CreateInteractionResponse::Autocomplete(CreateAutocompleteResponse::new()),
                     ),
-                    _ => (ephemeral(ELSEWHERE), None),
-                };
+                    _ => ephemeral(ELSEWHERE),
+                });
             }
         }
         match interaction {
-            Interaction::Ping(_) => (response(CreateInteractionResponse::Pong), None),
+            Interaction::Ping(_) => Then::Answer(response(CreateInteractionResponse::Pong)),
             Interaction::Command(command) => match command_text(&command) {
-                Err(reason) => (ephemeral(&reason), None),
+                Err(reason) => Then::Answer(ephemeral(&reason)),
                 Ok(text) => {
                     let nick = command.member.as_ref().and_then(|m| m.nick.as_deref());
-                    let user = person(&command.user, nick);
-                    let channel = command.channel_id.get().to_string();
-                    self.discord.answerable(
-                        &channel,
-                        &command.user.id.get().to_string(),
-                        &command.token,
-                        false,
-                    );
                     let event = Event::Command {
                         platform: "discord".into(),
-                        channel,
-                        user,
+                        channel: command.channel_id.get().to_string(),
+                        user: person(&command.user, nick),
                         text,
                         event_id: Some(format!("interaction:{}", command.id.get())),
                     };
-                    (deferred_ephemeral(), Some(event))
+                    Then::Command {
+                        event,
+                        token: command.token.clone(),
+                    }
                 }
             },
-            Interaction::Autocomplete(command) => (self.autocomplete(&command), None),
+            Interaction::Autocomplete(command) => Then::Answer(self.autocomplete(&command)),
             Interaction::Component(component) => self.button(&component),
-            Interaction::Modal(_) => (deferred_update(), None),
-            _ => (deferred_update(), None),
+            _ => Then::Answer(deferred_update()),
         }
     }
 
-    /// The interaction's answer once its event is stored, or, if it cannot be, a private
-    /// answer saying nothing was done (Discord does not redeliver interactions).
-    async fn stored_or_said(&self, answer: Value, event: Option<Event>) -> Value {
-        let Some(event) = event else {
-            return answer;
+    /// The interaction's response. A command is stored, then handled for up to the
+    /// acknowledgement window: its private answers by then are the response; if it
+    /// still runs, the response defers and later answers replace it or follow it. A
+    /// command that cannot be stored gets a private answer saying nothing was done
+    /// (Discord does not redeliver interactions). `sent` is called once the response
+    /// has reached Discord, so answers through its token never race it.
+    async fn respond(&self, then: Then) -> (Value, Option<String>) {
+        let (event, token, command) = match then {
+            Then::Answer(answer) => return (answer, None),
+            Then::Command { event, token } => (event, token, true),
+            Then::Click { event, token } => (event, token, false),
         };
+        let handle = handle_of(&event).unwrap_or_default().to_owned();
         let text = match &event {
             Event::Command { text, .. } => deckhand_commands::without_credentials(text),
             Event::Reaction { .. } => String::new(),
         };
-        match self.take(event).await {
-            Ok(()) => answer,
+        let id = match self.engine.receive(&event).await {
+            Ok(Some(id)) => id,
+            Ok(None) => return (ephemeral(&format!("Already on it: `{text}`.")), None),
             Err(error) => {
                 tracing::error!(%error, "a Discord interaction could not be stored");
-                ephemeral(&format!(
+                let said = format!(
                     "⚠️ deckhand could not record `{text}` (its database did not answer); nothing was done. Try again in a minute."
-                ))
+                );
+                return (ephemeral(&said), None);
             }
+        };
+        // Answers after the response go through this token, once it has been sent.
+        self.discord.expect_answers(&handle, &token);
+        if !command {
+            let me = self.clone();
+            tokio::spawn(async move { me.engine.handle_received(id, event).await });
+            self.discord.responding(&handle, false);
+            return (deferred_update(), Some(handle));
         }
+        let user = match &event {
+            Event::Command { user, .. } | Event::Reaction { user, .. } => user.id.clone(),
+        };
+        let (done, finished) = tokio::sync::oneshot::channel();
+        let me = self.clone();
+        let answered = crate::chat::reply::within_window(&user, async move {
+            me.engine.handle_received(id, event).await;
+            let _ = done.send(());
+        })
+        .await;
+        if !answered.answers.is_empty() {
+            self.discord.responding(&handle, false);
+            return (ephemeral(&answered.answers.join("\n\n")), Some(handle));
+        }
+        let done = format!("✅ `{text}`: done, see the channel.");
+        if answered.finished {
+            self.discord.responding(&handle, false);
+            return (ephemeral(&done), Some(handle));
+        }
+        // Still at work: "thinking…" now, replaced by its first private answer, or by
+        // "done" when it ends without one.
+        self.discord.responding(&handle, true);
+        let me = self.clone();
+        let later = handle.clone();
+        tokio::spawn(async move {
+            if finished.await.is_ok() {
+                me.discord.finish(&later, &done).await;
+            }
+        });
+        (deferred_ephemeral(), Some(handle))
     }
 
     /// Env and app options complete from the config.
@@ -252,7 +311,7 @@ impl Inbound {
     }
 
     /// Approve / Reject / Cancel buttons become the commands they stand for.
-    fn button(&self, component: &ComponentInteraction) -> (Value, Option<Event>) {
+    fn button(&self, component: &ComponentInteraction) -> Then {
         let verb = match component.data.custom_id.split_once(':') {
             Some((embeds::APPROVE, job)) => Some(("approve", job)),
             Some((embeds::REJECT, job)) => Some(("reject", job)),
@@ -261,17 +320,10 @@ impl Inbound {
         };
         let Some((verb, job)) = verb.filter(|(_, job)| job.chars().all(|c| c.is_ascii_digit()))
         else {
-            return (deferred_update(), None);
+            return Then::Answer(deferred_update());
         };
         let channel = component.channel_id.get().to_string();
         let nick = component.member.as_ref().and_then(|m| m.nick.as_deref());
-        // A button click answers with an update; private answers then go as follow-ups.
-        self.discord.answerable(
-            &channel,
-            &component.user.id.get().to_string(),
-            &component.token,
-            true,
-        );
         let event = Event::Command {
             platform: "discord".into(),
             channel,
@@ -279,39 +331,19 @@ impl Inbound {
             text: format!("/{verb} {job}"),
             event_id: Some(format!("interaction:{}", component.id.get())),
         };
-        (deferred_update(), Some(event))
+        Then::Click {
+            event,
+            token: component.token.clone(),
+        }
     }
 
-    /// Stores a verified event, then (after the acknowledgement) runs the engine on it
-    /// and completes a deferred command that got no answer.
+    /// Stores a verified reaction, then handles it.
     async fn take(&self, event: Event) -> Result<(), NotStored> {
         let Some(id) = self.engine.receive(&event).await? else {
             return Ok(());
         };
         let me = self.clone();
-        tokio::spawn(async move {
-            let done = match &event {
-                Event::Command {
-                    channel,
-                    user,
-                    text,
-                    ..
-                } => Some((channel.clone(), user.id.clone(), text.clone())),
-                Event::Reaction { .. } => None,
-            };
-            me.engine.handle_received(id, event).await;
-            if let Some((channel, user, text)) = done
-                && let Some(user) = user.strip_prefix("discord:")
-            {
-                me.discord
-                    .finish(
-                        &channel,
-                        user,
-                        &format!("✅ `{text}` — see the channel for the card."),
-                    )
-                    .await;
-            }
-        });
+        tokio::spawn(async move { me.engine.handle_received(id, event).await });
         Ok(())
     }
 
@@ -446,14 +478,17 @@ impl EventHandler for Handler {
             Interaction::Ping(i) => (i.id, i.token.clone()),
             _ => return,
         };
-        let (answer, event) = self.inbound.answer(interaction);
-        let answer = self.inbound.stored_or_said(answer, event).await;
-        if let Err(error) = ctx
+        let then = self.inbound.answer(interaction);
+        let (answer, handle) = self.inbound.respond(then).await;
+        let sent = ctx
             .http
             .create_interaction_response(id, &token, &answer, Vec::new())
-            .await
-        {
+            .await;
+        if let Err(error) = &sent {
             tracing::warn!(%error, "could not answer a Discord interaction");
+        }
+        if let Some(handle) = handle {
+            self.inbound.discord.responded(&handle, sent.is_ok());
         }
     }
 
@@ -553,8 +588,13 @@ async fn interactions(
             return StatusCode::BAD_REQUEST.into_response();
         }
     };
-    let (answer, event) = endpoint.inbound.answer(interaction);
-    Json(endpoint.inbound.stored_or_said(answer, event).await).into_response()
+    let then = endpoint.inbound.answer(interaction);
+    let (answer, handle) = endpoint.inbound.respond(then).await;
+    // The response is this body: it is on its way once the handler returns.
+    if let Some(handle) = handle {
+        endpoint.inbound.discord.responded(&handle, true);
+    }
+    Json(answer).into_response()
 }
 
 #[cfg(test)]

@@ -79,19 +79,37 @@ pub fn public_key_bytes(key: &str) -> Option<[u8; 32]> {
 /// An interaction whose token can still answer its user privately.
 struct Answerable {
     token: String,
-    answered: bool,
+    /// The interaction was deferred and its original response still says "thinking":
+    /// the first private answer replaces it; later ones are follow-ups.
+    original_open: bool,
+    /// The interaction's response has reached Discord: until then its token answers
+    /// nothing (Discord: 10015 Unknown Webhook).
+    sent: bool,
     at: Instant,
 }
 
+/// How long an answer waits for its interaction's response to be sent.
+const RESPONSE_WAIT: Duration = Duration::from_secs(3);
+
 /// Interaction tokens last 15 minutes; keep a margin.
 const TOKEN_TTL: Duration = Duration::from_secs(14 * 60);
+
+/// Interactions remembered at most: a flood of commands cannot grow the map past this
+/// (the oldest go first; their answers fall back to a DM).
+const ANSWERABLE_CAP: usize = 10_000;
 
 /// Discord's outbound side: posts, coalesced edits, ephemeral answers.
 pub struct DiscordPlatform {
     http: Arc<Http>,
     outbox: Arc<Outbox<serenity::Error>>,
-    /// (channel, user id) -> the latest interaction of that user there.
-    answerable: Mutex<HashMap<(String, String), Answerable>>,
+    /// Reply handle (`interaction:ID`, the delivery id its answers carry) -> its token.
+    /// Tokens are credentials for 15 minutes, so they live here, never in the store.
+    answerable: Mutex<HashMap<String, Answerable>>,
+    /// Rung when an interaction's response has been sent.
+    responses: tokio::sync::Notify,
+    /// User id -> their DM channel, for answers that have no interaction to ride on
+    /// (a refused reaction, an answer after a restart).
+    dms: Mutex<HashMap<String, ChannelId>>,
     /// User id -> display name, for events that carry only an id.
     names: Mutex<HashMap<u64, (String, Instant)>>,
     /// Times the application commands were compared with Discord's (and registered if
@@ -117,6 +135,8 @@ impl DiscordPlatform {
             http: settings.http(),
             outbox: Outbox::new(settings.limits),
             answerable: Mutex::new(HashMap::new()),
+            responses: tokio::sync::Notify::new(),
+            dms: Mutex::new(HashMap::new()),
             names: Mutex::new(HashMap::new()),
             commands_checked: std::sync::atomic::AtomicU64::new(0),
         })
@@ -180,34 +200,81 @@ impl DiscordPlatform {
         }
     }
 
-    /// Remembers an interaction so answers meant for its user alone can use its token.
-    pub fn answerable(&self, channel: &str, user: &str, token: &str, answered: bool) {
+    /// Remembers an interaction whose response is being decided, so answers to it
+    /// (their origin carries `handle`) wait for the response and then use its token.
+    pub fn expect_answers(&self, handle: &str, token: &str) {
         if let Ok(mut map) = self.answerable.lock() {
             map.retain(|_, a| a.at.elapsed() < TOKEN_TTL);
+            if map.len() >= ANSWERABLE_CAP
+                && let Some(oldest) = map.iter().min_by_key(|(_, a)| a.at).map(|(k, _)| k.clone())
+            {
+                map.remove(&oldest);
+            }
             map.insert(
-                (channel.to_owned(), user.to_owned()),
+                handle.to_owned(),
                 Answerable {
                     token: token.to_owned(),
-                    answered,
+                    original_open: false,
+                    sent: false,
                     at: Instant::now(),
                 },
             );
         }
     }
 
-    /// Completes a deferred interaction that got no private answer.
-    pub async fn finish(&self, channel: &str, user: &str, text: &str) {
-        let token = {
-            let Ok(mut map) = self.answerable.lock() else {
-                return;
-            };
-            match map.get_mut(&(channel.to_owned(), user.to_owned())) {
-                Some(a) if !a.answered => {
-                    a.answered = true;
-                    a.token.clone()
+    /// The response about to go: `deferred` when it says "thinking" and the first
+    /// private answer should replace it.
+    pub fn responding(&self, handle: &str, deferred: bool) {
+        if let Ok(mut map) = self.answerable.lock()
+            && let Some(entry) = map.get_mut(handle)
+        {
+            entry.original_open = deferred;
+        }
+    }
+
+    /// The response has been sent (`ok`), or could not be, and the token is useless.
+    pub fn responded(&self, handle: &str, ok: bool) {
+        if let Ok(mut map) = self.answerable.lock() {
+            if ok {
+                if let Some(entry) = map.get_mut(handle) {
+                    entry.sent = true;
                 }
-                _ => return,
+            } else {
+                map.remove(handle);
             }
+        }
+        self.responses.notify_waiters();
+    }
+
+    /// The token answering `handle` once its response is out, and whether this answer
+    /// replaces the deferred original (which it then closes). `None` for an
+    /// interaction deckhand does not know (expired, or from before a restart), and,
+    /// with `original_only`, for one whose original was already replaced.
+    async fn answer_slot(&self, handle: &str, original_only: bool) -> Option<(String, bool)> {
+        let deadline = tokio::time::Instant::now() + RESPONSE_WAIT;
+        loop {
+            let rung = self.responses.notified();
+            {
+                let mut map = self.answerable.lock().ok()?;
+                let entry = map.get_mut(handle).filter(|a| a.at.elapsed() < TOKEN_TTL)?;
+                if entry.sent {
+                    if original_only && !entry.original_open {
+                        return None;
+                    }
+                    let first = std::mem::replace(&mut entry.original_open, false);
+                    return Some((entry.token.clone(), first));
+                }
+            }
+            if tokio::time::timeout_at(deadline, rung).await.is_err() {
+                return None;
+            }
+        }
+    }
+
+    /// Completes a deferred interaction that got no private answer.
+    pub async fn finish(&self, handle: &str, text: &str) {
+        let Some((token, _)) = self.answer_slot(handle, true).await else {
+            return;
         };
         let body = serde_json::json!({ "content": text, "allowed_mentions": { "parse": [] } });
         let sent = self
@@ -220,6 +287,66 @@ impl DiscordPlatform {
         if let Err(error) = sent {
             tracing::warn!(%error, "could not complete the Discord interaction");
         }
+    }
+
+    /// Answers through an interaction's token: replacing the deferred original, or as
+    /// an ephemeral follow-up.
+    async fn through_interaction(
+        &self,
+        token: &str,
+        first: bool,
+        message: &Message,
+    ) -> Result<(), serenity::Error> {
+        let mut body = embeds::content(message, None);
+        body["flags"] = serde_json::json!(64);
+        if first {
+            self.outbox
+                .send(None, || {
+                    self.http
+                        .edit_original_interaction_response(token, &body, Vec::new())
+                })
+                .await
+                .map(|_| ())
+        } else {
+            self.outbox
+                .send(None, || {
+                    self.http.create_followup_message(token, &body, Vec::new())
+                })
+                .await
+                .map(|_| ())
+        }
+    }
+
+    /// A direct message to `user_id` (its DM channel opened once and remembered).
+    async fn direct(&self, user_id: &str, message: &Message) -> Result<(), serenity::Error> {
+        let known = self
+            .dms
+            .lock()
+            .ok()
+            .and_then(|dms| dms.get(user_id).copied());
+        let dm = match known {
+            Some(dm) => dm,
+            None => {
+                let body = serde_json::json!({ "recipient_id": user_id });
+                let opened = self
+                    .outbox
+                    .send(None, || self.http.create_private_channel(&body))
+                    .await?;
+                if let Ok(mut dms) = self.dms.lock() {
+                    if dms.len() >= ANSWERABLE_CAP {
+                        dms.clear();
+                    }
+                    dms.insert(user_id.to_owned(), opened.id);
+                }
+                opened.id
+            }
+        };
+        let body = embeds::content(message, None);
+        let key = dm.get().to_string();
+        self.outbox
+            .send(Some(&key), || self.http.send_message(dm, Vec::new(), &body))
+            .await
+            .map(|_| ())
     }
 }
 
@@ -272,50 +399,44 @@ impl Platform for DiscordPlatform {
         )
     }
 
-    /// Privately through the person's latest interaction here when its token still
-    /// works; otherwise a channel message that mentions them.
-    async fn whisper(&self, channel: &str, user: &Person, message: &Message) -> anyhow::Result<()> {
+    /// Privately through the interaction `reply` names while its token works;
+    /// otherwise a DM; and when the person takes no DMs from the bot, a channel message
+    /// that mentions them (Discord has no private message outside an interaction).
+    async fn whisper(
+        &self,
+        channel: &str,
+        user: &Person,
+        reply: Option<&str>,
+        message: &Message,
+    ) -> anyhow::Result<()> {
         let Some(user_id) = user.id.strip_prefix("discord:") else {
             anyhow::bail!("{} is not a Discord user", user.id);
         };
-        let slot = self.answerable.lock().ok().and_then(|mut map| {
-            let key = (channel.to_owned(), user_id.to_owned());
-            let entry = map.get_mut(&key).filter(|a| a.at.elapsed() < TOKEN_TTL)?;
-            let first = !entry.answered;
-            entry.answered = true;
-            Some((entry.token.clone(), first))
-        });
-        match slot {
-            Some((token, first)) => {
-                let mut body = embeds::content(message, None);
-                body["flags"] = serde_json::json!(64);
-                let result = if first {
-                    self.outbox
-                        .send(None, || {
-                            self.http
-                                .edit_original_interaction_response(&token, &body, Vec::new())
-                        })
-                        .await
-                } else {
-                    self.outbox
-                        .send(None, || {
-                            self.http.create_followup_message(&token, &body, Vec::new())
-                        })
-                        .await
-                };
-                result.context("answering the Discord interaction")?;
-            }
-            None => {
-                let id = channel_id(channel)?;
-                let body = embeds::content(message, Some(user_id));
-                self.outbox
-                    .send(Some(channel), || {
-                        self.http.send_message(id, Vec::new(), &body)
-                    })
-                    .await
-                    .context("posting to Discord")?;
-            }
+        let slot = match reply {
+            Some(handle) => self.answer_slot(handle, false).await,
+            None => None,
+        };
+        if let Some((token, first)) = slot {
+            return self
+                .through_interaction(&token, first, message)
+                .await
+                .context("answering the Discord interaction");
         }
+        match self.direct(user_id, message).await {
+            Ok(()) => return Ok(()),
+            Err(error) if error.rate_limited().is_none() && !error.transient() => {
+                tracing::info!(%error, "could not DM a Discord user; mentioning them in the channel instead");
+            }
+            Err(error) => return Err(error).context("sending a Discord DM"),
+        }
+        let id = channel_id(channel)?;
+        let body = embeds::content(message, Some(user_id));
+        self.outbox
+            .send(Some(channel), || {
+                self.http.send_message(id, Vec::new(), &body)
+            })
+            .await
+            .context("posting to Discord")?;
         Ok(())
     }
 }

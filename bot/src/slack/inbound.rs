@@ -23,12 +23,6 @@ pub struct Inbound {
     pub slack: Arc<SlackPlatform>,
 }
 
-/// The immediate answer to a slash command: the parse error, or "on it". Pure and fast:
-/// the 3-second rule never waits on the database or a step.
-/// How long a slash command is handled before its acknowledgement goes: well inside
-/// Slack's 3 seconds, with the store write and the round trip before it.
-const ACK_WINDOW: std::time::Duration = std::time::Duration::from_millis(2000);
-
 /// The acknowledgement that is the answer.
 fn answer(text: &str) -> SlackCommandEventResponse {
     SlackCommandEventResponse::new(SlackMessageContent::new().with_text(text.to_owned()))
@@ -41,6 +35,8 @@ fn unnamed_id(event: &Event) -> String {
     user.id.clone()
 }
 
+/// The acknowledgement of a command that gave no quick answer: the parse error, or "on
+/// it". Pure and fast: it never waits on the database or a step.
 fn ack(text: &str) -> SlackCommandEventResponse {
     let answer = match deckhand_commands::parse(text) {
         Ok(command) => format!("⏳ on it: `{command}`"),
@@ -90,7 +86,7 @@ impl Inbound {
     }
 
     /// Stores a verified slash command (unless it did not parse: the ack already said
-    /// why) and handles it, for at most [`ACK_WINDOW`]: the private answers it gives its
+    /// why) and handles it, for at most [`ACK_WINDOW`](crate::chat::reply::ACK_WINDOW): the private answers it gives its
     /// author by then (status, help, a refusal, "job #12 is waiting for approval") are
     /// returned for the acknowledgement itself. Work that takes longer goes on after the
     /// ack, and its answers go through the outbox.
@@ -109,19 +105,14 @@ impl Inbound {
         let Some(id) = self.engine.receive(&event).await? else {
             return Ok(Vec::new());
         };
-        let reply = crate::chat::reply::Reply::new(&unnamed_id(&event));
-        let (done, finished) = tokio::sync::oneshot::channel();
         let me = self.clone();
-        let work = reply.clone().scope(async move {
+        let author = unnamed_id(&event);
+        let answered = crate::chat::reply::within_window(&author, async move {
             let event = me.named(event).await;
             me.engine.handle_received(id, event).await;
-        });
-        tokio::spawn(async move {
-            work.await;
-            let _ = done.send(());
-        });
-        let _ = tokio::time::timeout(ACK_WINDOW, finished).await;
-        Ok(reply.close())
+        })
+        .await;
+        Ok(answered.answers)
     }
 
     async fn push(&self, callback: SlackPushEventCallback) -> Result<(), NotStored> {

@@ -210,7 +210,15 @@ impl Platform for SlackPlatform {
         )
     }
 
-    async fn whisper(&self, channel: &str, user: &Person, message: &Message) -> anyhow::Result<()> {
+    /// Always `chat.postEphemeral`: a slash command's quick answers already rode in its
+    /// acknowledgement, so `reply` adds nothing here.
+    async fn whisper(
+        &self,
+        channel: &str,
+        user: &Person,
+        _reply: Option<&str>,
+        message: &Message,
+    ) -> anyhow::Result<()> {
         let Some(user_id) = user.id.strip_prefix("slack:") else {
             anyhow::bail!("{} is not a Slack user", user.id);
         };

@@ -15,6 +15,8 @@ pub enum Outgoing {
         platform: String,
         channel: String,
         user: Person,
+        /// The platform's handle for answering the delivery privately (see `Origin`).
+        reply: Option<String>,
         text: String,
     },
     /// Plain text the channel sees.
@@ -45,6 +47,7 @@ struct Row {
     channel: String,
     user_id: Option<String>,
     user_name: Option<String>,
+    reply_to: Option<String>,
     body: Option<String>,
     subject_kind: Option<String>,
     subject_id: Option<i64>,
@@ -62,6 +65,7 @@ impl Row {
                     id: self.user_id?,
                     name: self.user_name.unwrap_or_default(),
                 },
+                reply: self.reply_to,
                 text: self.body?,
             },
             "say" => Outgoing::Say {
@@ -84,7 +88,7 @@ impl Row {
     }
 }
 
-const COLUMNS: &str = "id, kind, platform, channel, user_id, user_name, body, subject_kind, subject_id, version, attempts";
+const COLUMNS: &str = "id, kind, platform, channel, user_id, user_name, reply_to, body, subject_kind, subject_id, version, attempts";
 
 /// Queues a whisper or a post.
 pub async fn queue<'c>(
@@ -97,16 +101,18 @@ pub async fn queue<'c>(
             platform,
             channel,
             user,
+            reply,
             text,
         } => {
             sqlx::query(
-                "INSERT INTO outbox (kind, platform, channel, user_id, user_name, body, not_before, created_at) \
-                 VALUES ('whisper', $1, $2, $3, $4, $5, $6, $6)",
+                "INSERT INTO outbox (kind, platform, channel, user_id, user_name, reply_to, body, not_before, created_at) \
+                 VALUES ('whisper', $1, $2, $3, $4, $5, $6, $7, $7)",
             )
             .bind(platform)
             .bind(channel)
             .bind(&user.id)
             .bind(&user.name)
+            .bind(reply)
             .bind(text)
             .bind(now)
             .execute(db)

@@ -91,6 +91,8 @@ struct Fake {
     next_id: AtomicU64,
     /// Path prefix -> how many of the next matching calls answer 429.
     limited: Mutex<Vec<(String, u32)>>,
+    /// Path prefix -> how long each matching call takes to answer (a slow Discord).
+    slow: Mutex<Vec<(String, Duration)>>,
     commands: Mutex<HashMap<String, Value>>,
     socket: Mutex<Option<mpsc::UnboundedSender<String>>>,
     identifies: Mutex<Vec<Value>>,
@@ -98,6 +100,13 @@ struct Fake {
     sequence: AtomicU64,
     base: Mutex<String>,
     names: Mutex<HashMap<String, String>>,
+    /// Interaction token -> the type of its response (`None`: not answered yet). Only
+    /// tokens of interactions the fake sent are known, as on Discord.
+    interactions: Mutex<HashMap<String, Option<u64>>>,
+    /// User id -> their DM channel with the bot, once opened.
+    dms: Mutex<HashMap<String, String>>,
+    /// Users who take no DMs from the bot (privacy settings): Discord answers 50007.
+    closed_dms: Mutex<Vec<String>>,
 }
 
 #[derive(Clone)]
@@ -143,6 +152,44 @@ impl FakeDiscord {
     /// Waits for the first call not yet read for which `check` holds, and reads up to it.
     pub async fn next(&self, what: &str, check: impl Fn(&Call) -> bool) -> Call {
         self.fake.calls.next(what, check).await
+    }
+
+    /// An interaction the fake is about to send (its token becomes valid).
+    pub fn issued(&self, interaction: &Value) {
+        if let Some(token) = interaction["token"].as_str() {
+            self.fake
+                .interactions
+                .lock()
+                .unwrap()
+                .entry(token.to_owned())
+                .or_insert(None);
+        }
+    }
+
+    /// An interaction answered by the HTTP endpoint's response body.
+    pub fn answered(&self, interaction: &Value, response: &Value) {
+        if let Some(token) = interaction["token"].as_str() {
+            self.fake
+                .interactions
+                .lock()
+                .unwrap()
+                .insert(token.to_owned(), response["type"].as_u64());
+        }
+    }
+
+    /// `user_id` takes no DMs from the bot.
+    pub fn close_dms(&self, user_id: &str) {
+        self.fake.closed_dms.lock().unwrap().push(user_id.into());
+    }
+
+    /// The DM channel the bot opened with `user_id`, if it did.
+    pub fn dm_of(&self, user_id: &str) -> Option<String> {
+        self.fake.dms.lock().unwrap().get(user_id).cloned()
+    }
+
+    /// Every call whose path starts with `prefix` takes `delay` to answer.
+    pub fn slow_down(&self, prefix: &str, delay: Duration) {
+        self.fake.slow.lock().unwrap().push((prefix.into(), delay));
     }
 
     /// The next `count` calls whose path starts with `prefix` answer 429.
@@ -211,6 +258,9 @@ impl FakeDiscord {
 
     /// Sends a gateway dispatch (op 0) with the next sequence number.
     pub fn dispatch(&self, event: &str, data: Value) {
+        if event == "INTERACTION_CREATE" {
+            self.issued(&data);
+        }
         let s = self.fake.sequence.fetch_add(1, Ordering::SeqCst) + 1;
         self.send(json!({ "op": 0, "t": event, "s": s, "d": data }).to_string());
     }
@@ -309,17 +359,60 @@ async fn rest(
     if let Some(limited) = rate_limited(&fake, &call) {
         return limited;
     }
+    let delay = fake
+        .slow
+        .lock()
+        .unwrap()
+        .iter()
+        .find(|(prefix, _)| path.starts_with(prefix.as_str()))
+        .map(|(_, delay)| *delay);
+    if let Some(delay) = delay {
+        tokio::time::sleep(delay).await;
+    }
     let parts: Vec<&str> = path.trim_start_matches('/').split('/').collect();
+    if let Some(refused) = refusal(&fake, &method, &parts) {
+        call.method = format!("{} ({})", call.method, refused.0);
+        fake.calls.record(call);
+        return refused.1;
+    }
     let answer = match (method.as_str(), parts.as_slice()) {
         ("POST", ["channels", channel, "messages"]) => {
             let created = message(&fake, channel, &body, None);
             call.created = created["id"].as_str().map(str::to_owned);
             axum::Json(created).into_response()
         }
+        ("POST", ["users", "@me", "channels"]) => {
+            let recipient = body["recipient_id"].as_str().unwrap_or_default().to_owned();
+            let dm = fake
+                .dms
+                .lock()
+                .unwrap()
+                .entry(recipient.clone())
+                .or_insert_with(|| fake.next_id.fetch_add(1, Ordering::SeqCst).to_string())
+                .clone();
+            let name = fake
+                .names
+                .lock()
+                .unwrap()
+                .get(&recipient)
+                .cloned()
+                .unwrap_or_default();
+            axum::Json(json!({
+                "id": dm, "type": 1, "last_message_id": null, "flags": 0,
+                "recipients": [user(&recipient, &name)]
+            }))
+            .into_response()
+        }
         ("PATCH", ["channels", channel, "messages", id]) => {
             axum::Json(message(&fake, channel, &body, Some(id))).into_response()
         }
-        ("POST", ["interactions", _, _, "callback"]) => StatusCode::NO_CONTENT.into_response(),
+        ("POST", ["interactions", _, token, "callback"]) => {
+            fake.interactions
+                .lock()
+                .unwrap()
+                .insert((*token).to_owned(), body["type"].as_u64());
+            StatusCode::NO_CONTENT.into_response()
+        }
         ("GET", ["users", id]) => {
             let name = fake
                 .names
@@ -347,6 +440,51 @@ async fn rest(
     };
     fake.calls.record(call);
     answer
+}
+
+/// What Discord refuses before doing anything: interaction callbacks for unknown or
+/// already answered interactions, webhook calls with a token Discord never issued or
+/// whose interaction has no response yet, and DMs to people who take none. `(code, the
+/// response)`.
+fn refusal(fake: &Fake, method: &Method, parts: &[&str]) -> Option<(u64, Response)> {
+    let error = |status: StatusCode, code: u64, message: &str| {
+        Some((
+            code,
+            (
+                status,
+                axum::Json(json!({ "message": message, "code": code })),
+            )
+                .into_response(),
+        ))
+    };
+    let interactions = fake.interactions.lock().unwrap();
+    match (method.as_str(), parts) {
+        ("POST", ["interactions", _, token, "callback"]) => match interactions.get(*token) {
+            None => error(StatusCode::NOT_FOUND, 10062, "Unknown interaction"),
+            Some(Some(_)) => error(
+                StatusCode::BAD_REQUEST,
+                40060,
+                "Interaction has already been acknowledged.",
+            ),
+            Some(None) => None,
+        },
+        (_, ["webhooks", _, token, ..]) => match interactions.get(*token) {
+            None => error(StatusCode::UNAUTHORIZED, 50027, "Invalid Webhook Token"),
+            Some(None) => error(StatusCode::NOT_FOUND, 10015, "Unknown Webhook"),
+            Some(Some(_)) => None,
+        },
+        ("POST", ["channels", channel, "messages"]) => {
+            let dms = fake.dms.lock().unwrap();
+            let (user, _) = dms.iter().find(|(_, dm)| dm.as_str() == *channel)?;
+            let closed = fake.closed_dms.lock().unwrap().contains(user);
+            closed.then_some(()).and(error(
+                StatusCode::FORBIDDEN,
+                50007,
+                "Cannot send messages to this user",
+            ))
+        }
+        _ => None,
+    }
 }
 
 /// Discord's 429 for a call whose path was set to be limited (recorded as `METHOD (429)`).

@@ -174,7 +174,9 @@ impl DiscordTester {
             Mode::Http => {
                 let answer = self.post_interaction(interaction, &signing_key()).await;
                 assert_eq!(answer.status(), 200, "a signed interaction is answered");
-                answer.json().await.expect("an interaction response")
+                let answer: Value = answer.json().await.expect("an interaction response");
+                self.discord.answered(interaction, &answer);
+                answer
             }
         }
     }
@@ -192,6 +194,7 @@ impl DiscordTester {
         key: &SigningKey,
         timestamp: i64,
     ) -> reqwest::Response {
+        self.discord.issued(body);
         let body = body.to_string();
         let timestamp = timestamp.to_string();
         let signature = key.sign(format!("{timestamp}{body}").as_bytes());
