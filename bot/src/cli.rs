@@ -46,7 +46,12 @@ pub enum Cmd {
     /// Chat with deckhand in the terminal; also reads a piped script.
     Console,
     /// Validate the config and what it needs; exits 1 with every problem listed.
-    Check,
+    Check {
+        /// Also ask Slack and Discord: do the tokens work, and can the bot see, post to
+        /// and hear reactions in every configured channel?
+        #[arg(long)]
+        online: bool,
+    },
     /// Apply database migrations.
     Migrate,
     /// Print the Slack app manifest or the Discord application commands.
@@ -128,7 +133,7 @@ async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             ref every,
             ref owner,
         }) => import_secrets(&cli, file, env, every, owner).await,
-        Cmd::Check => check(&cli).await,
+        Cmd::Check { online } => check(&cli, online).await,
         Cmd::Migrate => {
             Store::connect(&cli.database_url).await?;
             println!("migrations applied to {}", redact_url(&cli.database_url));
@@ -209,7 +214,7 @@ async fn import_secrets(
 }
 
 /// `deckhand check`: the config, the platform settings and the database.
-async fn check(cli: &Cli) -> anyhow::Result<ExitCode> {
+async fn check(cli: &Cli, online: bool) -> anyhow::Result<ExitCode> {
     let config = match load_config(cli) {
         Ok(config) => config,
         Err(code) => return Ok(code),
@@ -267,6 +272,22 @@ async fn check(cli: &Cli) -> anyhow::Result<ExitCode> {
             "unreachable"
         }
     );
+    if !online {
+        return Ok(ExitCode::SUCCESS);
+    }
+    let findings = crate::doctor::check_online(&config, slack.as_ref(), discord.as_ref()).await;
+    let problems = findings.iter().filter(|f| !f.ok).count();
+    for finding in &findings {
+        println!(
+            "{} {}",
+            if finding.ok { "ok  " } else { "FAIL" },
+            finding.line
+        );
+    }
+    if problems > 0 {
+        eprintln!("{problems} problem(s) found online");
+        return Ok(ExitCode::FAILURE);
+    }
     Ok(ExitCode::SUCCESS)
 }
 

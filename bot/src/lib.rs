@@ -10,6 +10,7 @@ pub mod ctx;
 pub mod damper;
 pub mod discord;
 pub mod dispatch;
+pub mod doctor;
 pub mod edge;
 pub mod http;
 pub mod incidents;

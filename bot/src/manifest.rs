@@ -18,6 +18,7 @@ pub fn slack_app_manifest() -> Value {
             "scopes": {
                 "bot": [
                     "app_mentions:read",
+                    "channels:read",
                     "chat:write",
                     "chat:write.public",
                     "commands",

@@ -70,6 +70,28 @@ async fn refuse_while_draining(
     next.run(request).await
 }
 
+/// Looks up the ids of the Slack channels the config names (`#deploys`) in the
+/// background, so every call uses the id; without the `channels:read` scope each name
+/// resolves at its first post instead.
+fn resolve_slack_names(config: &Config, platform: &Arc<SlackPlatform>) {
+    let named = config
+        .channels()
+        .iter()
+        .any(|(_, c)| c.starts_with("slack:#"));
+    if !named {
+        return;
+    }
+    let platform = platform.clone();
+    tokio::spawn(async move {
+        match platform.list_channels().await {
+            Ok(seen) => tracing::info!(channels = seen.len(), "resolved Slack channel names"),
+            Err(error) => {
+                tracing::info!(error = %format!("{error:#}"), "cannot list Slack channels; names resolve at their first post")
+            }
+        }
+    });
+}
+
 impl Server {
     pub async fn start(config: Config, store: Store, options: Options) -> anyhow::Result<Server> {
         let mut chat = Chat::new();
@@ -77,6 +99,7 @@ impl Server {
             Some(settings) => {
                 let platform = SlackPlatform::new(settings)?;
                 chat.add(platform.clone());
+                resolve_slack_names(&config, &platform);
                 Some(platform)
             }
             None => None,

@@ -48,7 +48,11 @@ async fn http_mode_deploy_is_approved_by_reaction_and_announced() {
     // The announcement is posted as the job ends, the card edit goes through the
     // outbox: either may reach Slack first.
     let announcement = t.slack.wait_for_text("chat.postMessage", "Deployed").await;
-    assert_eq!(announcement.channel(), "#deploys");
+    // By name, or by the id the first post to #deploys taught deckhand.
+    assert_eq!(
+        deckhand_tests::slack::channel_id(announcement.channel()),
+        "CDEPLOYS"
+    );
     assert_shown!("deploy_announcement", announcement);
     t.server.stop().await;
 }
@@ -95,7 +99,14 @@ async fn tampered_or_missing_signature_gets_401_and_nothing_happens() {
     assert!(text.contains("prod") && !text.contains("on it"), "{ack}");
     t.settled(1).await;
     assert_eq!(t.jobs("prod").await, 0);
-    let calls: Vec<_> = t.slack.calls().into_iter().map(|c| c.method).collect();
+    // (conversations.list is the start-up lookup of #deploys's id.)
+    let calls: Vec<_> = t
+        .slack
+        .calls()
+        .into_iter()
+        .map(|c| c.method)
+        .filter(|m| m != "conversations.list")
+        .collect();
     assert_eq!(calls, ["users.info"], "no separate answer");
     t.server.stop().await;
 }
@@ -216,7 +227,10 @@ async fn a_burst_of_429s_loses_no_update_and_ends_on_the_latest_state() {
     t.say("alice", "/deploy many v1").await;
     t.wait_for_state(1, JobState::Succeeded).await;
     let announcement = t.expect("chat.postMessage", "Deployed").await;
-    assert_eq!(announcement.channel(), "#deploys");
+    assert_eq!(
+        deckhand_tests::slack::channel_id(announcement.channel()),
+        "CDEPLOYS"
+    );
     t.settled(1).await;
     // The 429s were honoured, and the final state is the last thing Slack was told.
     assert_eq!(t.slack.calls_of("chat.update (429)").len(), 3);
@@ -455,6 +469,92 @@ async fn quick_answers_ride_in_the_acknowledgement() {
         let deploy = t.say("alice", "/deploy prod v1").await;
         t.card(1).await;
         assert!(deploy["text"].as_str().is_some(), "{mode:?}: {deploy}");
+        t.server.stop().await;
+    }
+}
+
+/// Incidents and reminders in channels configured by name, as most teams write them.
+const NAMED_CHANNELS: &str = r#"
+[incidents]
+channels = ["slack:#incidents"]
+declarers = ["deployers"]
+
+[reminders]
+schedule = "0 0 9 * * *"
+channel = "slack:#ops"
+
+[[secrets]]
+name = "LATE_KEY"
+env = "prod"
+every = "90d"
+owner = "slack:U01ALICE"
+last_rotated = "2020-01-01"
+"#;
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn channels_configured_by_name_work_after_the_first_post_in_both_modes() {
+    use deckhand::store::messages::{self, Subject};
+    for mode in [Mode::Http, Mode::Socket] {
+        let t = SlackTester::start_with_config(mode, NAMED_CHANNELS).await;
+        // The incident card goes to #incidents by name, and is edited there by id.
+        t.say("alice", "/incident declare sev2 checkout is slow")
+            .await;
+        let card = t.slack.wait_for_text("chat.postMessage", "INC-1").await;
+        assert_eq!(card.channel(), "#incidents", "{mode:?}");
+        t.say("alice", "/incident update INC-1 rolled the cache back")
+            .await;
+        let edited = t
+            .slack
+            .wait_for_text("chat.update", "rolled the cache back")
+            .await;
+        assert_eq!(edited.channel(), "CINCIDENTS", "{mode:?}: edited by id");
+
+        // The reminder goes to #ops by name; alice's ✅ arrives with the channel's id.
+        let pool = &t.server.engine.store().pool;
+        t.server
+            .engine
+            .tick(deckhand::store::now_ms())
+            .await
+            .unwrap();
+        let tomorrow = deckhand::store::now_ms() + 24 * 3600 * 1000;
+        t.server.engine.tick(tomorrow).await.unwrap();
+        let reminder = t.slack.wait_for_text("chat.postMessage", "LATE_KEY").await;
+        assert_eq!(reminder.channel(), "#ops", "{mode:?}");
+        let secret = deckhand::store::secrets::by_name(pool, "LATE_KEY")
+            .await
+            .unwrap()
+            .remove(0);
+        let posted = deckhand_tests::team::until("the reminder remembered", || async {
+            messages::for_subject(pool, Subject::Secret(secret.id))
+                .await
+                .unwrap()
+                .into_iter()
+                .find(|m| m.platform == "slack")
+        })
+        .await;
+        assert_eq!(posted.channel, "COPS", "{mode:?}: kept by id");
+        let card = deckhand_tests::slack::tester::Card {
+            channel: "COPS".into(),
+            ts: posted.message_id.clone(),
+        };
+        t.react("alice", "✅", &card).await;
+        deckhand_tests::team::eventually("the rotation recorded", || async {
+            deckhand::store::secrets::by_name(pool, "LATE_KEY")
+                .await
+                .unwrap()
+                .remove(0)
+                .last_rotated_by
+                .is_some()
+        })
+        .await;
+        let refused: Vec<String> = t
+            .slack
+            .calls()
+            .iter()
+            .filter(|c| c.method.contains('('))
+            .map(|c| c.method.clone())
+            .collect();
+        assert!(refused.is_empty(), "{mode:?}: Slack refused {refused:?}");
         t.server.stop().await;
     }
 }

@@ -479,6 +479,36 @@ impl Config {
         }
     }
 
+    /// Every channel the config names, with the key that names it
+    /// (`bot.announce[0]`, `environments.prod.announce[1]`…), in file order.
+    pub fn channels(&self) -> Vec<(String, &str)> {
+        let mut out = Vec::new();
+        fn list<'a>(out: &mut Vec<(String, &'a str)>, key: String, channels: &'a [String]) {
+            for (i, channel) in channels.iter().enumerate() {
+                out.push((format!("{key}[{i}]"), channel.as_str()));
+            }
+        }
+        list(&mut out, "bot.announce".into(), &self.bot.announce);
+        for (kind, channels) in &self.bot.announce_routes {
+            list(&mut out, format!("bot.announce_routes.{kind}"), channels);
+        }
+        for (name, env) in &self.environments {
+            if let Some(channels) = &env.announce {
+                list(&mut out, format!("environments.{name}.announce"), channels);
+            }
+        }
+        if let Some(incidents) = &self.incidents {
+            list(&mut out, "incidents.channels".into(), &incidents.channels);
+        }
+        if let Some(reminders) = &self.reminders {
+            out.push(("reminders.channel".into(), reminders.channel.as_str()));
+            if let Some(channel) = &reminders.escalation_channel {
+                out.push(("reminders.escalation_channel".into(), channel.as_str()));
+            }
+        }
+        out
+    }
+
     /// Where announcements about `env` go.
     pub fn announce_channels(&self, env: &str) -> &[String] {
         self.env(env)

@@ -89,9 +89,9 @@ fn check_bot(config: &Config, error: &mut impl FnMut(String, String)) {
             }
         }
     }
-    for (i, channel) in config.bot.announce.iter().enumerate() {
+    for (key, channel) in config.channels() {
         if let Err(reason) = check_channel(channel) {
-            error(format!("bot.announce[{i}]"), reason);
+            error(key, reason);
         }
     }
     if let Some(tz) = &config.bot.timezone
@@ -109,13 +109,6 @@ fn check_bot(config: &Config, error: &mut impl FnMut(String, String)) {
         );
     }
     check_entries(config, "bot.announcers", &config.bot.announcers, error);
-    for (kind, channels) in &config.bot.announce_routes {
-        for (i, channel) in channels.iter().enumerate() {
-            if let Err(reason) = check_channel(channel) {
-                error(format!("bot.announce_routes.{kind}[{i}]"), reason);
-            }
-        }
-    }
 }
 
 /// One environment: its people, channels and pipelines.
@@ -143,13 +136,6 @@ fn check_env(
                 env.approvals
             ),
         );
-    }
-    if let Some(channels) = &env.announce {
-        for (i, channel) in channels.iter().enumerate() {
-            if let Err(reason) = check_channel(channel) {
-                error(at(&format!("announce[{i}]")), reason);
-            }
-        }
     }
     for (kind, steps) in [
         ("deploy", &env.deploy),
@@ -278,25 +264,6 @@ fn check_the_rest(config: &Config, error: &mut impl FnMut(String, String)) {
                 format!("apps.{name}.default_ref"),
                 format!("`{r}` is not a valid ref"),
             );
-        }
-    }
-    if let Some(incidents) = &config.incidents {
-        for (i, channel) in incidents.channels.iter().enumerate() {
-            if let Err(reason) = check_channel(channel) {
-                error(format!("incidents.channels[{i}]"), reason);
-            }
-        }
-    }
-    if let Some(reminders) = &config.reminders {
-        for (key, channel) in [
-            ("channel", Some(&reminders.channel)),
-            ("escalation_channel", reminders.escalation_channel.as_ref()),
-        ] {
-            if let Some(channel) = channel
-                && let Err(reason) = check_channel(channel)
-            {
-                error(format!("reminders.{key}"), reason);
-            }
         }
     }
     for (i, secret) in config.secrets.iter().enumerate() {

@@ -87,7 +87,23 @@ pub struct SlackPlatform {
     token: SlackApiToken,
     outbox: Arc<Outbox<SlackClientError>>,
     names: Mutex<HashMap<String, (String, Instant)>>,
+    /// Channel name (`#deploys`) -> its id, from `conversations.list` at start or from
+    /// the first post there: every later call, and the per-channel limit, use the id.
+    channels: Mutex<HashMap<String, String>>,
 }
+
+/// A channel as the bot sees it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SeenChannel {
+    pub id: String,
+    pub name: String,
+    pub private: bool,
+    /// Whether the bot is in it: Slack sends reaction events only from channels it is in.
+    pub member: bool,
+}
+
+/// At most this many pages of `conversations.list` (1,000 channels each) are read.
+const MAX_CHANNEL_PAGES: usize = 20;
 
 /// How long a display name is trusted.
 const NAME_TTL: Duration = Duration::from_secs(3600);
@@ -99,7 +115,79 @@ impl SlackPlatform {
             token: SlackApiToken::new(settings.bot_token.expose_secret().into()),
             outbox: Outbox::new(settings.limits),
             names: Mutex::new(HashMap::new()),
+            channels: Mutex::new(HashMap::new()),
         }))
+    }
+
+    /// The id for a configured channel (`#deploys` or `C…`), when it is known.
+    fn id_of(&self, channel: &str) -> String {
+        self.channels
+            .lock()
+            .ok()
+            .and_then(|ids| ids.get(channel).cloned())
+            .unwrap_or_else(|| channel.to_owned())
+    }
+
+    /// Every channel the bot can see (`conversations.list`, public and private, not
+    /// archived), remembering the ids of the names. Needs the `channels:read` scope (and
+    /// `groups:read` for private channels); without it, names resolve at their first post.
+    pub async fn list_channels(&self) -> anyhow::Result<Vec<SeenChannel>> {
+        let session = self.client.open_session(&self.token);
+        let mut seen = Vec::new();
+        let mut cursor: Option<SlackCursorId> = None;
+        for _ in 0..MAX_CHANNEL_PAGES {
+            let request = SlackApiConversationsListRequest::new()
+                .with_limit(1000)
+                .with_exclude_archived(true)
+                .with_types(vec![
+                    SlackConversationType::Public,
+                    SlackConversationType::Private,
+                ]);
+            let request = match &cursor {
+                Some(cursor) => request.with_cursor(cursor.clone()),
+                None => request,
+            };
+            let page = self
+                .outbox
+                .send(None, || session.conversations_list(&request))
+                .await
+                .context("conversations.list")?;
+            for channel in page.channels {
+                let Some(name) = channel.name.clone() else {
+                    continue;
+                };
+                seen.push(SeenChannel {
+                    id: channel.id.0.clone(),
+                    name,
+                    private: channel.flags.is_private.unwrap_or(false),
+                    member: channel.flags.is_member.unwrap_or(false),
+                });
+            }
+            cursor = page
+                .response_metadata
+                .and_then(|m| m.next_cursor)
+                .filter(|c| !c.0.is_empty());
+            if cursor.is_none() {
+                break;
+            }
+        }
+        if let Ok(mut ids) = self.channels.lock() {
+            for channel in &seen {
+                ids.insert(format!("#{}", channel.name), channel.id.clone());
+            }
+        }
+        Ok(seen)
+    }
+
+    /// Who the bot token belongs to (`auth.test`): the workspace and the bot's user id.
+    pub async fn whoami(&self) -> anyhow::Result<(String, String)> {
+        let session = self.client.open_session(&self.token);
+        let me = self
+            .outbox
+            .send(None, || session.auth_test())
+            .await
+            .context("auth.test")?;
+        Ok((me.team, me.user_id.0))
     }
 
     pub fn client(&self) -> Arc<Client> {
@@ -174,17 +262,24 @@ impl Platform for SlackPlatform {
     }
 
     async fn post(&self, channel: &str, message: &Message) -> anyhow::Result<(String, String)> {
+        let target = self.id_of(channel);
         let request = SlackApiChatPostMessageRequest::new(
-            SlackChannelId(channel.to_owned()),
+            SlackChannelId(target.clone()),
             Self::content(message)?,
         );
         let session = self.client.open_session(&self.token);
         let response = self
             .outbox
-            .send(Some(channel), || session.chat_post_message(&request))
+            .send(Some(&target), || session.chat_post_message(&request))
             .await
             .with_context(|| format!("chat.postMessage to {channel}"))?;
-        // The id, not the name it was posted by: `chat.update` takes only ids.
+        // The id, not the name it was posted by: `chat.update` takes only ids, and
+        // later posts by the name use it too (one rate limit per channel).
+        if response.channel.0 != target
+            && let Ok(mut ids) = self.channels.lock()
+        {
+            ids.insert(channel.to_owned(), response.channel.0.clone());
+        }
         Ok((response.channel.0, response.ts.0))
     }
 
@@ -222,14 +317,15 @@ impl Platform for SlackPlatform {
         let Some(user_id) = user.id.strip_prefix("slack:") else {
             anyhow::bail!("{} is not a Slack user", user.id);
         };
+        let channel = self.id_of(channel);
         let request = SlackApiChatPostEphemeralRequest::new(
-            SlackChannelId(channel.to_owned()),
+            SlackChannelId(channel.clone()),
             SlackUserId(user_id.to_owned()),
             Self::content(message)?,
         );
         let session = self.client.open_session(&self.token);
         self.outbox
-            .send(Some(channel), || session.chat_post_ephemeral(&request))
+            .send(Some(&channel), || session.chat_post_ephemeral(&request))
             .await
             .with_context(|| format!("chat.postEphemeral to {channel}"))?;
         Ok(())

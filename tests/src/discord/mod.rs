@@ -105,6 +105,8 @@ struct Fake {
     interactions: Mutex<HashMap<String, Option<u64>>>,
     /// User id -> their DM channel with the bot, once opened.
     dms: Mutex<HashMap<String, String>>,
+    /// Channels the bot can see (`GET /channels/{id}`); others are Unknown Channel.
+    visible: Mutex<Vec<String>>,
     /// Users who take no DMs from the bot (privacy settings): Discord answers 50007.
     closed_dms: Mutex<Vec<String>>,
 }
@@ -175,6 +177,11 @@ impl FakeDiscord {
                 .unwrap()
                 .insert(token.to_owned(), response["type"].as_u64());
         }
+    }
+
+    /// A channel the bot can see.
+    pub fn visible_channel(&self, id: &str) {
+        self.fake.visible.lock().unwrap().push(id.into());
     }
 
     /// `user_id` takes no DMs from the bot.
@@ -413,6 +420,24 @@ async fn rest(
                 .insert((*token).to_owned(), body["type"].as_u64());
             StatusCode::NO_CONTENT.into_response()
         }
+        ("GET", ["users", "@me"]) => axum::Json(json!({
+            "id": BOT_ID, "username": "deckhand", "discriminator": "0", "global_name": null,
+            "avatar": null, "bot": true
+        }))
+        .into_response(),
+        ("GET", ["channels", id]) if fake.visible.lock().unwrap().contains(&(*id).to_owned()) => {
+            axum::Json(json!({
+                "id": id, "type": 0, "guild_id": GUILD_ID, "name": format!("channel-{id}"),
+                "position": 0, "permission_overwrites": [], "nsfw": false, "parent_id": null,
+                "last_message_id": null, "rate_limit_per_user": 0, "topic": null, "flags": 0
+            }))
+            .into_response()
+        }
+        ("GET", ["channels", _]) => (
+            StatusCode::NOT_FOUND,
+            axum::Json(json!({ "message": "Unknown Channel", "code": 10003 })),
+        )
+            .into_response(),
         ("GET", ["users", id]) => {
             let name = fake
                 .names

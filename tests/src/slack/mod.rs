@@ -89,6 +89,10 @@ struct Fake {
     connections: AtomicU64,
     names: Mutex<HashMap<String, String>>,
     base: Mutex<String>,
+    /// The workspace's channels `conversations.list` shows: (name, is_member, is_private).
+    channels: Mutex<Vec<(String, bool, bool)>>,
+    /// Whether the app was installed without `channels:read` (`missing_scope`).
+    no_channels_read: std::sync::atomic::AtomicBool,
 }
 
 #[derive(Clone)]
@@ -123,6 +127,20 @@ impl FakeSlack {
             .lock()
             .unwrap()
             .insert(user.into(), name.into());
+    }
+
+    /// A channel in the fake workspace (`deploys`), the bot in it or not.
+    pub fn channel(&self, name: &str, member: bool, private: bool) {
+        self.fake
+            .channels
+            .lock()
+            .unwrap()
+            .push((name.into(), member, private));
+    }
+
+    /// The app was installed without the `channels:read` scope.
+    pub fn without_channels_read(&self) {
+        self.fake.no_channels_read.store(true, Ordering::SeqCst);
     }
 
     /// The next `count` calls of `method` answer 429 with `Retry-After: 1`.
@@ -303,6 +321,36 @@ async fn api(
                 .cloned()
                 .unwrap_or_else(|| user.to_lowercase());
             json!({"ok": true, "user": {"id": user, "name": name, "profile": {"display_name": name, "real_name": name}}})
+        }
+        "conversations.list" if fake.no_channels_read.load(Ordering::SeqCst) => {
+            json!({"ok": false, "error": "missing_scope", "needed": "channels:read", "provided": "chat:write,commands"})
+        }
+        "conversations.list" => {
+            // One channel per page, so paging is exercised.
+            let channels = fake.channels.lock().unwrap().clone();
+            let at: usize = body_json["cursor"]
+                .as_str()
+                .and_then(|c| c.parse().ok())
+                .unwrap_or(0);
+            let page: Vec<Value> = channels
+                .iter()
+                .skip(at)
+                .take(1)
+                .map(|(name, member, private)| {
+                    json!({
+                        "id": channel_id(name), "name": name, "name_normalized": name,
+                        "created": 1700000000, "is_channel": !private, "is_group": private,
+                        "is_private": private, "is_member": member, "is_archived": false,
+                        "is_general": name == "general"
+                    })
+                })
+                .collect();
+            let next = if at + 1 < channels.len() {
+                (at + 1).to_string()
+            } else {
+                String::new()
+            };
+            json!({"ok": true, "channels": page, "response_metadata": {"next_cursor": next}})
         }
         "apps.connections.open" => {
             let base = fake.base.lock().unwrap().clone();

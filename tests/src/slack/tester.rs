@@ -96,12 +96,26 @@ impl SlackTester {
         limits: Limits,
         engine: deckhand::jobs::Settings,
     ) -> SlackTester {
+        SlackTester::start_full(mode, limits, engine, "").await
+    }
+
+    /// The team's config with `extra` TOML after it (incidents, reminders, secrets).
+    pub async fn start_with_config(mode: Mode, extra: &str) -> SlackTester {
+        SlackTester::start_full(mode, fast_limits(), quick_settings(), extra).await
+    }
+
+    async fn start_full(
+        mode: Mode,
+        limits: Limits,
+        engine: deckhand::jobs::Settings,
+        extra: &str,
+    ) -> SlackTester {
         let slack = FakeSlack::start().await;
         for (name, id) in PEOPLE.named() {
             slack.name(id, name);
         }
         let (store, _) = deckhand::testing::sqlite().await;
-        let text = team::config(&["slack:#deploys"], &[PEOPLE]);
+        let text = team::config(&["slack:#deploys"], &[PEOPLE]) + "\n" + extra;
         let config = Config::parse(&text, "slack-test.toml").expect("team config");
         let options = Options {
             settings: engine,
