@@ -147,15 +147,6 @@ enum Then {
     Click { event: Event, token: String },
 }
 
-/// The reply handle of an interaction: the delivery id its event (and so every answer
-/// to it) carries.
-fn handle_of(event: &Event) -> Option<&str> {
-    match event {
-        Event::Command { event_id, .. } => event_id.as_deref(),
-        Event::Reaction { .. } => None,
-    }
-}
-
 impl Inbound {
     /// What to do with an interaction.
     fn answer(&self, interaction: Interaction) -> Then {
@@ -225,7 +216,9 @@ impl Inbound {
             Then::Command { event, token } => (event, token, true),
             Then::Click { event, token } => (event, token, false),
         };
-        let handle = handle_of(&event).unwrap_or_default().to_owned();
+        // The handle every answer to this event carries (see `Origin::reply`).
+        let origin = crate::dispatch::origin_of(&event);
+        let handle = origin.reply.unwrap_or_default();
         let text = match &event {
             Event::Command { text, .. } => deckhand_commands::without_credentials(text),
             Event::Reaction { .. } => String::new(),
@@ -249,9 +242,7 @@ impl Inbound {
             self.discord.responding(&handle, false);
             return (deferred_update(), Some(handle));
         }
-        let user = match &event {
-            Event::Command { user, .. } | Event::Reaction { user, .. } => user.id.clone(),
-        };
+        let user = origin.user.id;
         let (done, finished) = tokio::sync::oneshot::channel();
         let me = self.clone();
         let answered = crate::chat::reply::within_window(&user, async move {
