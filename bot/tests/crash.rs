@@ -123,6 +123,49 @@ async fn a_job_killed_with_the_process_is_interrupted_with_a_free_lock_after_res
     assert_eq!(steps[0].state, deckhand::store::steps::StepState::Failed);
 }
 
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_step_whose_group_was_never_recorded_is_found_by_its_marker() {
+    let dir = workspace(Some(LONG_STEP));
+    let (mut child, stdin) = console_with_a_running_job(&dir);
+    child.kill().unwrap();
+    child.wait().unwrap();
+    drop(stdin);
+    // The state a kill between starting the program and recording its group leaves: the
+    // marker written before the start, and no group.
+    let url = format!("sqlite://{}/deckhand.db", dir.display());
+    let store = Store::connect(&url).await.unwrap();
+    let (marker,): (Option<String>,) =
+        sqlx::query_as("SELECT process_marker FROM job_steps WHERE job_id = 1 AND idx = 0")
+            .fetch_one(&store.pool)
+            .await
+            .unwrap();
+    assert!(
+        marker.is_some(),
+        "the marker is written before the program starts"
+    );
+    sqlx::query(
+        "UPDATE job_steps SET process_group = NULL, process_started = NULL WHERE job_id = 1",
+    )
+    .execute(&store.pool)
+    .await
+    .unwrap();
+    store.pool.close().await;
+    assert!(step_alive(&dir));
+
+    let out = deckhand(&dir, &["console"], &[], "/status prod\n");
+    let stdout = text(&out.stdout);
+    let stopped = !step_alive(&dir);
+    kill_the_step(&dir);
+    assert!(
+        stdout.contains("was running; its processes were stopped (SIGTERM)"),
+        "{stdout}"
+    );
+    assert!(
+        stopped,
+        "the restarted deckhand found the step by its marker"
+    );
+}
+
 #[test]
 fn a_second_deckhand_on_the_same_file_leaves_live_jobs_alone() {
     let dir = workspace(Some(LONG_STEP));

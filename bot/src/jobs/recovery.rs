@@ -182,10 +182,19 @@ impl Engine {
             .find(|s| s.state == crate::store::steps::StepState::Running)
             .map(|s| s.name);
         // What the dead deckhand left running is stopped before the env is freed.
-        let stopped = match steps::running_process(&self.ctx.store.pool, job.id).await? {
+        let by_group = match steps::running_process(&self.ctx.store.pool, job.id).await? {
             Some(process) => supervise::stop(&process, self.settings.grace).await,
             None => Leftover::Gone,
         };
+        // A deckhand killed after starting the program but before recording its group
+        // left only the marker in the processes' environment.
+        let by_marker = match steps::running_marker(&self.ctx.store.pool, job.id).await? {
+            Some((marker, host)) => {
+                supervise::stop_marked(&marker, &host, self.settings.grace).await
+            }
+            None => Leftover::Gone,
+        };
+        let stopped = by_group.worse(by_marker);
         let left = match stopped {
             Leftover::Gone => "",
             Leftover::Stopped { killed: false } => "; its processes were stopped (SIGTERM)",

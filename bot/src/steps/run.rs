@@ -26,11 +26,27 @@ pub(super) async fn run(
         outcome.fail("`run` has no program");
         return;
     };
+    // Written before the program starts: from here on, a deckhand that dies leaves
+    // processes its successor can find and stop before it frees the env.
+    let marker = super::supervise::new_marker(ctx.job_id, ctx.step_idx);
+    if let Err(e) = crate::store::steps::mark_process(
+        &ctx.store.pool,
+        ctx.job_id,
+        ctx.step_idx,
+        &marker,
+        &super::supervise::this_host(),
+    )
+    .await
+    {
+        outcome.fail(format!("not started: could not record it ({e})"));
+        return;
+    }
     let mut command = Command::new(program);
     command
         .args(args)
         .env_clear()
         .envs(step_environment(step, &ctx.vars))
+        .env(super::supervise::MARKER_VAR, &marker)
         .stdin(Stdio::null())
         .stdout(Stdio::piped())
         .stderr(Stdio::piped())
@@ -48,8 +64,8 @@ pub(super) async fn run(
         }
     };
     let group = child.id().map(|id| Pid::from_raw(id as i32));
-    // Recorded before anything else happens, so a deckhand that dies from here on leaves
-    // a group its successor can find and stop before it frees the env.
+    // Recorded before anything else happens, so a successor finds the group even if a
+    // process clears its environment.
     if let Err(why) = remember(child.id(), ctx).await {
         if let Some(group) = group {
             stop_group(group, &mut child, ctx.grace).await;

@@ -5,6 +5,10 @@
 //! that is still some group's id, so while any member of group G lives, G is still the
 //! step's group even if its leader exited; and if a process G lives with another start
 //! time, G was reused and is left alone.
+//!
+//! The group is recorded just after the program starts; a deckhand killed in between
+//! leaves only the marker it wrote before starting it, which every process of the step
+//! carries in its environment as `DECKHAND_STEP`.
 
 use std::time::Duration;
 
@@ -22,6 +26,17 @@ const POLL: Duration = Duration::from_millis(50);
 pub fn this_host() -> String {
     let boot = std::fs::read_to_string("/proc/sys/kernel/random/boot_id").unwrap_or_default();
     format!("{}/{}", crate::jobs::hostname(), boot.trim())
+}
+
+/// The environment variable that marks a step's processes.
+pub const MARKER_VAR: &str = "DECKHAND_STEP";
+
+/// A marker no other step on this host shares: job, step, this process and the time.
+pub fn new_marker(job_id: i64, idx: i64) -> String {
+    let nanos = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.as_nanos());
+    format!("{job_id}.{idx}.{}.{nanos}", std::process::id())
 }
 
 /// The record of a group just started with leader `pid`.
@@ -64,6 +79,25 @@ fn members(group: i32) -> Vec<i32> {
     entries
         .filter_map(|e| e.ok()?.file_name().to_str()?.parse::<i32>().ok())
         .filter(|&pid| group_of(pid) == Some(group) && !is_zombie(pid))
+        .collect()
+}
+
+/// Living processes (not zombies) whose environment carries `marker`. Processes of other
+/// users cannot be read, and are not a step's.
+fn marked(marker: &str) -> Vec<i32> {
+    let wanted = format!("{MARKER_VAR}={marker}");
+    let Ok(entries) = std::fs::read_dir("/proc") else {
+        return Vec::new();
+    };
+    entries
+        .filter_map(|e| e.ok()?.file_name().to_str()?.parse::<i32>().ok())
+        .filter(|&pid| {
+            std::fs::read(format!("/proc/{pid}/environ")).is_ok_and(|environ| {
+                environ
+                    .split(|&b| b == 0)
+                    .any(|entry| entry == wanted.as_bytes())
+            }) && !is_zombie(pid)
+        })
         .collect()
 }
 
@@ -119,10 +153,61 @@ pub async fn stop(process: &StepProcess, grace: Duration) -> Leftover {
     }
 }
 
+/// Stops every process that carries `marker` (started on `host`), with their groups:
+/// SIGTERM, then SIGKILL after `grace`.
+pub async fn stop_marked(marker: &str, host: &str, grace: Duration) -> Leftover {
+    if host != this_host() {
+        return Leftover::NotOurs;
+    }
+    let signal_all = |signal: Signal| {
+        for pid in marked(marker) {
+            if let Some(group) = group_of(pid) {
+                let _ = killpg(Pid::from_raw(group), signal);
+            }
+            let _ = nix::sys::signal::kill(Pid::from_raw(pid), signal);
+        }
+    };
+    if marked(marker).is_empty() {
+        return Leftover::Gone;
+    }
+    signal_all(Signal::SIGTERM);
+    if wait_until(|| marked(marker).is_empty(), grace).await {
+        return Leftover::Stopped { killed: false };
+    }
+    signal_all(Signal::SIGKILL);
+    if wait_until(|| marked(marker).is_empty(), KILL_WAIT).await {
+        Leftover::Stopped { killed: true }
+    } else {
+        Leftover::Stuck
+    }
+}
+
+impl Leftover {
+    /// The worse of two findings about one step, for the report.
+    pub fn worse(self, other: Leftover) -> Leftover {
+        let rank = |l: &Leftover| match l {
+            Leftover::Gone => 0,
+            Leftover::NotOurs => 1,
+            Leftover::Stopped { killed: false } => 2,
+            Leftover::Stopped { killed: true } => 3,
+            Leftover::Stuck => 4,
+        };
+        if rank(&other) > rank(&self) {
+            other
+        } else {
+            self
+        }
+    }
+}
+
 async fn wait_until_empty(group: i32, within: Duration) -> bool {
+    wait_until(|| members(group).is_empty(), within).await
+}
+
+async fn wait_until(done: impl Fn() -> bool, within: Duration) -> bool {
     let deadline = tokio::time::Instant::now() + within;
     loop {
-        if members(group).is_empty() {
+        if done() {
             return true;
         }
         if tokio::time::Instant::now() >= deadline {
@@ -167,6 +252,38 @@ mod tests {
         let stopped = stop(&process, Duration::from_millis(300)).await;
         assert_eq!(stopped, Leftover::Stopped { killed: true });
         leader.wait().ok();
+    }
+
+    #[tokio::test]
+    async fn marked_processes_are_found_and_stopped_without_a_recorded_group() {
+        use std::os::unix::process::CommandExt;
+        let marker = new_marker(7, 0);
+        let mut leader = std::process::Command::new("sh")
+            .args(["-c", "sleep 300 & sleep 300 & wait"])
+            .env(MARKER_VAR, &marker)
+            .process_group(0)
+            .spawn()
+            .expect("sh");
+        let mut unmarked = spawn_group("sleep 300");
+        tokio::time::sleep(Duration::from_millis(200)).await;
+        assert_eq!(marked(&marker).len(), 3, "the shell and both children");
+        assert_eq!(
+            stop_marked(&marker, "another-machine/boot", Duration::from_secs(2)).await,
+            Leftover::NotOurs
+        );
+        assert_eq!(
+            stop_marked(&marker, &this_host(), Duration::from_secs(2)).await,
+            Leftover::Stopped { killed: false }
+        );
+        leader.wait().ok();
+        assert!(marked(&marker).is_empty());
+        assert_eq!(
+            stop_marked(&marker, &this_host(), Duration::from_secs(2)).await,
+            Leftover::Gone
+        );
+        assert!(!members(unmarked.id() as i32).is_empty(), "left alone");
+        let _ = killpg(Pid::from_raw(unmarked.id() as i32), Signal::SIGKILL);
+        unmarked.wait().ok();
     }
 
     #[tokio::test]

@@ -224,6 +224,44 @@ pub async fn record_process<'c>(
     Ok(())
 }
 
+/// Marks a step about to start its program: the marker is in the program's environment
+/// (and its children's), so the processes can be found even if no group is ever recorded.
+pub async fn mark_process<'c>(
+    db: impl Executor<'c, Database = Any>,
+    job_id: i64,
+    idx: i64,
+    marker: &str,
+    host: &str,
+) -> sqlx::Result<()> {
+    sqlx::query(
+        "UPDATE job_steps SET process_marker = $1, process_host = $2 WHERE job_id = $3 AND idx = $4",
+    )
+    .bind(marker)
+    .bind(host)
+    .bind(job_id)
+    .bind(idx)
+    .execute(db)
+    .await?;
+    Ok(())
+}
+
+/// The marker and host of the job's running step, if it got as far as starting a program.
+pub async fn running_marker<'c>(
+    db: impl Executor<'c, Database = Any>,
+    job_id: i64,
+) -> sqlx::Result<Option<(String, String)>> {
+    let row: Option<(Option<String>, Option<String>)> = sqlx::query_as(
+        "SELECT process_marker, process_host FROM job_steps WHERE job_id = $1 AND state = 'running' ORDER BY idx LIMIT 1",
+    )
+    .bind(job_id)
+    .fetch_optional(db)
+    .await?;
+    Ok(match row {
+        Some((Some(marker), Some(host))) => Some((marker, host)),
+        _ => None,
+    })
+}
+
 /// The process group of the job's running step, if one was recorded.
 pub async fn running_process<'c>(
     db: impl Executor<'c, Database = Any>,
