@@ -297,6 +297,8 @@ async fn serve(
     database_url: &str,
     runtime: crate::config::Runtime,
 ) -> anyhow::Result<ExitCode> {
+    // Held until this process exits: a second `deckhand run` on this SQLite file stops here.
+    let _alone = crate::store::run_lock::RunLock::take(database_url)?;
     let store = Store::connect(database_url).await?;
     let options = crate::server::Options {
         settings: Settings::default(),

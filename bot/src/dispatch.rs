@@ -60,7 +60,7 @@ impl Engine {
     /// Handles a stored event to its end (answers sent, job created), not to the job's
     /// end, and marks it handled.
     pub async fn handle_received(self: &Arc<Self>, id: i64, event: Event) {
-        self.handle_stored(event).await;
+        self.handle_stored(id, event).await;
         if let Err(error) = inbox::finish(&self.store().pool, id, "handled", now_ms()).await {
             // Handled but not marked: a restart within the replay window would repeat
             // it, which the delivery's own effects (one job per env lock, one decision
@@ -71,8 +71,11 @@ impl Engine {
             .fetch_add(1, std::sync::atomic::Ordering::SeqCst);
     }
 
-    async fn handle_stored(self: &Arc<Self>, event: Event) {
-        let origin = origin_of(&event);
+    async fn handle_stored(self: &Arc<Self>, inbox: i64, event: Event) {
+        let origin = Origin {
+            inbox: Some(inbox),
+            ..origin_of(&event)
+        };
         let span =
             tracing::info_span!("event", platform = %origin.platform, user = %origin.user.id);
         self.handle_in_span(origin, event).instrument(span).await;
@@ -133,6 +136,7 @@ pub(crate) fn origin_of(event: &Event) -> Origin {
         channel: channel.clone(),
         user: user.clone(),
         reply,
+        inbox: None,
     }
 }
 

@@ -63,6 +63,8 @@ async fn healthz(State(engine): State<Arc<Engine>>) -> impl IntoResponse {
         "status": if database { "healthy" } else { "unhealthy" },
         "database": if database { "connected" } else { "unreachable" },
         "dialect": format!("{:?}", engine.store().dialect).to_lowercase(),
+        // The leader runs the Discord gateway, the scheduler and the sweeper's reaping.
+        "role": engine.leadership().role().as_str(),
         "version": env!("CARGO_PKG_VERSION"),
     });
     (status, axum::Json(body))

@@ -15,6 +15,7 @@ pub mod edge;
 pub mod http;
 pub mod incidents;
 pub mod jobs;
+pub mod leader;
 pub mod manifest;
 pub mod metrics;
 pub mod policy;

@@ -16,8 +16,10 @@ use slack_morphism::prelude::{SlackClientHyperHttpsConnector, SlackClientSocketM
 
 use crate::chat::Chat;
 use crate::config::Config;
-use crate::discord::{DiscordPlatform, DiscordSettings, Gateway};
+use crate::config::DiscordSettings;
+use crate::discord::{DiscordPlatform, Gateway};
 use crate::jobs::{Engine, Settings};
+use crate::leader::{Leadership, Role};
 use crate::slack::{Inbound, SlackPlatform, SlackSettings};
 use crate::store::Store;
 
@@ -41,7 +43,7 @@ pub struct Server {
     pub addr: SocketAddr,
     pub slack: Option<Arc<SlackPlatform>>,
     pub discord: Option<Arc<DiscordPlatform>>,
-    gateway: Option<Gateway>,
+    gateway: Option<LeaderGateway>,
     socket: Option<Arc<SlackClientSocketModeListener<SlackClientHyperHttpsConnector>>>,
     http: tokio::task::JoinHandle<()>,
     stop_http: tokio_util::sync::CancellationToken,
@@ -92,6 +94,84 @@ fn resolve_slack_names(config: &Config, platform: &Arc<SlackPlatform>) {
     });
 }
 
+/// The Discord gateway, connected while this replica leads: one connection per bot, so
+/// each reaction arrives once, and a follower that takes over connects within a poll.
+struct LeaderGateway {
+    stop: tokio_util::sync::CancellationToken,
+    task: tokio::task::JoinHandle<()>,
+}
+
+impl LeaderGateway {
+    /// A replica that leads at start connects before it returns, so a bad token stops
+    /// start-up as it always did.
+    async fn start(
+        inbound: crate::discord::Inbound,
+        settings: DiscordSettings,
+        leadership: Arc<Leadership>,
+    ) -> anyhow::Result<LeaderGateway> {
+        let first = if leadership.is_leader() {
+            Some(Gateway::start(inbound.clone(), &settings).await?)
+        } else {
+            tracing::info!("the Discord gateway waits for this replica to lead");
+            None
+        };
+        let stop = tokio_util::sync::CancellationToken::new();
+        let task = tokio::spawn(follow_leadership(
+            first,
+            inbound,
+            settings,
+            leadership,
+            stop.clone(),
+        ));
+        Ok(LeaderGateway { stop, task })
+    }
+
+    async fn stop(self) {
+        self.stop.cancel();
+        let _ = self.task.await;
+    }
+}
+
+async fn follow_leadership(
+    mut connected: Option<Gateway>,
+    inbound: crate::discord::Inbound,
+    settings: DiscordSettings,
+    leadership: Arc<Leadership>,
+    stop: tokio_util::sync::CancellationToken,
+) {
+    let mut role = leadership.watch();
+    loop {
+        let leading = *role.borrow_and_update() == Role::Leader;
+        match (leading, connected.take()) {
+            (true, None) => match Gateway::start(inbound.clone(), &settings).await {
+                Ok(gateway) => {
+                    tracing::info!("leading: connected the Discord gateway");
+                    connected = Some(gateway);
+                }
+                Err(error) => {
+                    tracing::error!(error = %format!("{error:#}"), "cannot connect the Discord gateway; trying again");
+                    tokio::select! {
+                        _ = tokio::time::sleep(Duration::from_secs(5)) => continue,
+                        _ = stop.cancelled() => return,
+                    }
+                }
+            },
+            (false, Some(gateway)) => {
+                tracing::warn!("no longer leading: closing the Discord gateway");
+                gateway.stop().await;
+            }
+            (_, kept) => connected = kept,
+        }
+        tokio::select! {
+            changed = role.changed() => if changed.is_err() { break },
+            _ = stop.cancelled() => break,
+        }
+    }
+    if let Some(gateway) = connected {
+        gateway.stop().await;
+    }
+}
+
 impl Server {
     pub async fn start(config: Config, store: Store, options: Options) -> anyhow::Result<Server> {
         let mut chat = Chat::new();
@@ -129,6 +209,8 @@ impl Server {
             }
             socket = crate::slack::start_socket_mode(inbound, settings).await?;
         }
+        // Recovery and leadership first: the gateway runs only on the leader.
+        engine.start().await?;
         let mut gateway = None;
         if let (Some(settings), Some(platform)) = (&options.discord, &discord) {
             let inbound = crate::discord::Inbound {
@@ -141,7 +223,9 @@ impl Server {
                 tracing::info!("Discord interactions endpoint on /discord/interactions");
             }
             if settings.gateway {
-                gateway = Some(Gateway::start(inbound, settings).await?);
+                gateway = Some(
+                    LeaderGateway::start(inbound, settings.clone(), engine.leadership()).await?,
+                );
             }
         }
         let draining = Arc::new(AtomicBool::new(false));
@@ -156,7 +240,6 @@ impl Server {
             .await
             .with_context(|| format!("cannot listen on DECKHAND_LISTEN={}", options.listen))?;
         let addr = listener.local_addr()?;
-        engine.start().await?;
         let stop_http = tokio_util::sync::CancellationToken::new();
         let stopped = stop_http.clone();
         let edge = options.edge;

@@ -287,3 +287,47 @@ async fn sigterm_within_the_grace_lets_the_step_finish() {
     let job = jobs::get(&store.pool, 1).await.unwrap().unwrap();
     assert_eq!(job.state, JobState::Succeeded, "{:?}", job.error);
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_second_deckhand_run_on_one_sqlite_file_refuses_to_start_and_a_console_still_works() {
+    let dir = workspace(None);
+    let port = common::free_port();
+    let mut first = common::run_slack_http(&dir, "http://127.0.0.1:9/api", port, "s").await;
+    let health: serde_json::Value = reqwest::get(format!("http://127.0.0.1:{port}/healthz"))
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(health["role"], "leader", "alone on SQLite: {health}");
+
+    let url = format!("sqlite://{}/deckhand.db", dir.display());
+    let other_port = common::free_port().to_string();
+    let second = deckhand(
+        &dir,
+        &["run"],
+        &[
+            ("DATABASE_URL", &url),
+            ("DECKHAND_LISTEN", &format!("127.0.0.1:{other_port}")),
+        ],
+        "",
+    );
+    let stderr = text(&second.stderr);
+    assert!(!second.status.success(), "{stderr}");
+    assert!(
+        stderr.contains(&format!(
+            "another `deckhand run` (process {}) is serving",
+            first.id()
+        )) && stderr.contains("deckhand.db"),
+        "{stderr}"
+    );
+    let console = deckhand(&dir, &["console"], &[("DATABASE_URL", &url)], "/status\n");
+    assert!(console.status.success(), "{}", text(&console.stderr));
+
+    // The kernel lets go of a killed process's lock: the next run starts.
+    first.kill().unwrap();
+    first.wait().unwrap();
+    let mut next = common::run_slack_http(&dir, "http://127.0.0.1:9/api", port, "s").await;
+    next.kill().ok();
+    next.wait().ok();
+}

@@ -493,6 +493,72 @@ store_test!(
     }
 );
 
+store_test!(
+    a_reaction_without_an_id_is_stored_once_but_taking_it_back_and_again_counts,
+    |store| {
+        let reaction = |user: &str, added: bool| Event::Reaction {
+            platform: "discord".into(),
+            channel: "C1".into(),
+            message_id: "M1".into(),
+            user: Person {
+                id: user.into(),
+                name: user.into(),
+            },
+            emoji: "✅".into(),
+            added,
+            event_id: None,
+        };
+        let receive = |event: Event, at: i64| {
+            let pool = store.pool.clone();
+            async move {
+                inbox::receive(&pool, &event, "me", at + 100, at)
+                    .await
+                    .unwrap()
+                    .is_some()
+            }
+        };
+        let t = 1_000_000;
+        assert!(receive(reaction("bob", true), t).await);
+        assert!(!receive(reaction("bob", true), t + 2).await, "a replay");
+        // Someone else's same reaction, and taking one back, are their own events.
+        assert!(receive(reaction("carol", true), t + 3).await);
+        assert!(receive(reaction("bob", false), t + 4).await);
+        assert!(
+            !receive(reaction("bob", false), t + 5).await,
+            "a replayed removal"
+        );
+        assert!(receive(reaction("bob", true), t + 6).await, "added again");
+        // Past the window, the last one is not compared.
+        let later = t + 6 + inbox::REACTION_REPEAT_MS + 1;
+        assert!(receive(reaction("bob", true), later).await);
+        // Two replicas storing the same event at the same instant: one row.
+        let racing: Vec<_> = (0..8)
+            .map(|_| tokio::spawn(receive(reaction("dave", true), later)))
+            .collect();
+        let mut stored = 0;
+        for race in racing {
+            stored += usize::from(race.await.unwrap());
+        }
+        assert_eq!(stored, 1, "concurrent copies of one reaction");
+        // Slack's reactions carry event ids: only the id decides.
+        let slack = |id: &str| Event::Reaction {
+            platform: "slack".into(),
+            channel: "C1".into(),
+            message_id: "M1".into(),
+            user: Person {
+                id: "U1".into(),
+                name: "u".into(),
+            },
+            emoji: "✅".into(),
+            added: true,
+            event_id: Some(id.into()),
+        };
+        assert!(receive(slack("Ev1"), t).await);
+        assert!(receive(slack("Ev2"), t + 1).await);
+        assert!(!receive(slack("Ev2"), t + 2).await);
+    }
+);
+
 store_test!(audit_log_is_append_only, |store| {
     let entry = audit::AuditEntry {
         at: 1,

@@ -302,6 +302,14 @@ async fn a_reaction_replayed_after_a_resume_counts_once() {
     t.discord.redispatch("MESSAGE_REACTION_ADD", bob, sequence);
     t.settled(3).await;
     let store = &t.server.engine.store().pool;
+    let (stored,): (i64,) = sqlx::query_as("SELECT COUNT(*) FROM inbox WHERE kind = 'reaction'")
+        .fetch_one(store)
+        .await
+        .unwrap();
+    assert_eq!(
+        stored, 1,
+        "the replay, which has no event id, was dropped at the door"
+    );
     assert_eq!(
         deckhand::store::approvals::list(store, 1)
             .await
@@ -564,4 +572,71 @@ fn from_guild_reaction(card: &deckhand_tests::discord::tester::Message) -> Value
         deckhand_tests::discord::reaction(PEOPLE.carol, &card.channel, &card.id, "✅"),
         STRANGER_GUILD,
     )
+}
+
+/// A `deckhand run` replica on `store` with the gateway on, against `discord`.
+async fn replica(discord: &FakeDiscord, store: deckhand::store::Store) -> deckhand::server::Server {
+    let options = deckhand::server::Options {
+        settings: deckhand_tests::console::quick_settings(),
+        listen: "127.0.0.1:0".into(),
+        slack: None,
+        discord: Some(deckhand_tests::discord::tester::settings(
+            discord,
+            Mode::Gateway,
+        )),
+        api_token: None,
+        metrics_token: None,
+        edge: Default::default(),
+    };
+    deckhand::server::Server::start(
+        deckhand_tests::discord::tester::config(false),
+        store,
+        options,
+    )
+    .await
+    .expect("server")
+}
+
+async fn role(server: &deckhand::server::Server) -> String {
+    let health: Value = reqwest::get(format!("http://{}/healthz", server.addr))
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    health["role"].as_str().unwrap_or_default().to_owned()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn on_postgres_only_the_leader_connects_the_gateway_and_a_follower_takes_over() {
+    let Some(base) = deckhand::testing::require_postgres() else {
+        return;
+    };
+    let discord = FakeDiscord::start().await;
+    let (store, url) = deckhand::testing::postgres(&base).await;
+    let first = replica(&discord, store).await;
+    discord.wait_ready().await;
+    let second = replica(&discord, deckhand::store::Store::open(&url).await.unwrap()).await;
+    tokio::time::sleep(std::time::Duration::from_secs(2)).await;
+    assert_eq!(
+        discord.identifies().len(),
+        1,
+        "one gateway session for two replicas"
+    );
+    assert_eq!(role(&first).await, "leader");
+    assert_eq!(role(&second).await, "follower");
+
+    let stopped = std::time::Instant::now();
+    first.stop().await;
+    discord
+        .wait_until("the follower connecting the gateway", |f| {
+            f.identifies().len() == 2
+        })
+        .await;
+    println!(
+        "gateway connected on the new leader {:?} after the old one stopped",
+        stopped.elapsed()
+    );
+    assert_eq!(role(&second).await, "leader");
+    second.stop().await;
 }

@@ -154,3 +154,25 @@ async fn a_crash_between_a_steps_end_and_its_record_is_recorded_as_unknown_not_r
         "no job re-run"
     );
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_command_is_marked_handled_in_the_commit_that_creates_its_job() {
+    let mut t = Tester::new(
+        "[roles]\nteam = [\"console:*\"]\n[environments.prod]\ndeployers = [\"team\"]\napprovals = 1\napprovers = [\"team\"]\n[[environments.prod.deploy]]\nname = \"x\"\nrun = [\"true\"]\n",
+    )
+    .await;
+    t.say("alice", "/deploy prod v1").await;
+    let job = t.wait_for_state(1, JobState::AwaitingApproval).await;
+    let (handled_at, outcome): (Option<i64>, Option<String>) = sqlx::query_as(
+        "SELECT handled_at, outcome FROM inbox WHERE kind = 'command' AND text = '/deploy prod v1'",
+    )
+    .fetch_one(&t.store.pool)
+    .await
+    .unwrap();
+    assert_eq!(outcome.as_deref(), Some("handled"));
+    assert_eq!(
+        handled_at,
+        Some(job.created_at),
+        "the job's transaction marked its command handled"
+    );
+}

@@ -30,6 +30,10 @@ pub struct Origin {
     /// The platform's handle for answering this delivery privately (a Discord
     /// interaction's id), carried with every answer to it; `None` for reactions.
     pub reply: Option<String>,
+    /// The inbox row of the delivery, when it was stored: a job it creates marks the row
+    /// handled in the job's own transaction, so a crash can never replay it into a
+    /// second job.
+    pub inbox: Option<i64>,
 }
 
 /// What a platform delivers, verified and stripped of platform types.

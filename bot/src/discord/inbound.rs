@@ -376,7 +376,9 @@ impl Inbound {
                 user,
                 emoji,
                 added,
-                // Replays after a resume are harmless: one decision per person per job.
+                // The gateway gives reactions no id: the inbox drops a repeat of the same
+                // reaction within a short window (a replay after a RESUME, or a second
+                // gateway during a failover).
                 event_id: None,
             };
             // The gateway has no acknowledgement to withhold; a reaction that cannot be

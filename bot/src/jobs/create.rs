@@ -145,6 +145,14 @@ impl Engine {
                 ),
             };
         }
+        // The command that asked for it is handled in the same commit: a crash after it
+        // leaves nothing to replay, and a second handler of the same delivery stops here.
+        if let Some(inbox) = origin.inbox
+            && !crate::store::inbox::finish_once(&mut *tx, inbox, now).await?
+        {
+            tx.rollback().await?;
+            anyhow::bail!("this command was handled already; no second job was created");
+        }
         let id = jobs::insert(&mut *tx, &new, now).await?;
         locks::attach_job(&mut *tx, &spec.env, id).await?;
         steps::create(&mut tx, id, &names).await?;

@@ -97,6 +97,8 @@ pub struct Engine {
     stopping: std::sync::atomic::AtomicBool,
     /// Commands per person, so one script or one angry person can't flood the engine.
     pub(crate) commands: governor::DefaultKeyedRateLimiter<String>,
+    /// Whether this replica runs the singletons; set at start.
+    leadership: std::sync::OnceLock<Arc<crate::leader::Leadership>>,
 }
 
 impl Engine {
@@ -138,17 +140,29 @@ impl Engine {
             commands,
             events_handled: std::sync::atomic::AtomicU64::new(0),
             stopping: std::sync::atomic::AtomicBool::new(false),
+            leadership: std::sync::OnceLock::new(),
         })
     }
 
-    /// Recovers from a previous crash, then starts the runner and the sweeper.
+    /// Recovers from a previous crash, then starts the runner and the sweeper, and (on
+    /// Postgres) contends for leadership.
     pub async fn start(self: &Arc<Self>) -> anyhow::Result<()> {
+        self.leadership.get_or_init(|| {
+            crate::leader::Leadership::start(&self.ctx.store, self.shutdown.clone())
+        });
         self.recover().await?;
         self.secrets.sync_config().await?;
         tokio::spawn(self.clone().run_queue());
         tokio::spawn(self.clone().sweep());
         tokio::spawn(self.clone().send_outbox());
         Ok(())
+    }
+
+    /// Whether this replica runs the singletons (alone, until started on Postgres).
+    pub fn leadership(&self) -> Arc<crate::leader::Leadership> {
+        self.leadership
+            .get_or_init(crate::leader::Leadership::alone)
+            .clone()
     }
 
     /// Stops taking new jobs.

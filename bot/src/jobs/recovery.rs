@@ -116,7 +116,9 @@ impl Engine {
         }
     }
 
-    /// Periodic: expired approvals and orphaned running jobs.
+    /// Periodic. On every replica: its claims renewed, abandoned events replayed, repeat
+    /// counts closed. On the leader only: expired approvals, pruning, locks of ended
+    /// jobs, scheduled work and orphaned running jobs.
     pub(crate) async fn sweep(self: Arc<Self>) {
         loop {
             tokio::select! {
@@ -124,6 +126,21 @@ impl Engine {
                 _ = self.shutdown.cancelled() => return,
             }
             let now = now_ms();
+            // This process's handlers are alive while it is: their claims must not lapse
+            // under a slow handler, or another replica would handle the event again.
+            let held = now + self.settings.lease.as_millis() as i64;
+            if let Err(e) = inbox::renew(&self.ctx.store.pool, &self.instance, now, held).await {
+                tracing::error!(error = %e, "cannot renew the claims on events being handled");
+            }
+            if let Err(e) = self.replay_abandoned().await {
+                tracing::error!(error = %format!("{e:#}"), "cannot replay abandoned events");
+            }
+            for repeats in self.ctx.damper.close_expired(now) {
+                self.ctx.audit_repeats(&repeats).await;
+            }
+            if !self.leadership().is_leader() {
+                continue;
+            }
             match jobs::approval_expired(&self.ctx.store.pool, now).await {
                 Ok(expired) => {
                     for job in expired {
@@ -138,15 +155,6 @@ impl Engine {
             if let Err(e) = inbox::forget_before(&self.ctx.store.pool, now - 7 * 86_400_000).await {
                 tracing::warn!(error = %e, "could not prune old event ids");
             }
-            // This process's handlers are alive while it is: their claims must not lapse
-            // under a slow handler, or another replica would handle the event again.
-            let held = now + self.settings.lease.as_millis() as i64;
-            if let Err(e) = inbox::renew(&self.ctx.store.pool, &self.instance, now, held).await {
-                tracing::error!(error = %e, "cannot renew the claims on events being handled");
-            }
-            if let Err(e) = self.replay_abandoned().await {
-                tracing::error!(error = %format!("{e:#}"), "cannot replay abandoned events");
-            }
             match crate::store::locks::release_ended(&self.ctx.store.pool).await {
                 Ok(freed) => {
                     for env in freed {
@@ -154,9 +162,6 @@ impl Engine {
                     }
                 }
                 Err(e) => tracing::error!(error = %e, "cannot look for locks of ended jobs"),
-            }
-            for repeats in self.ctx.damper.close_expired(now) {
-                self.ctx.audit_repeats(&repeats).await;
             }
             if let Err(e) = self.tick(now).await {
                 tracing::error!(error = %format!("{e:#}"), "scheduled work failed");

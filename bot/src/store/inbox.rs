@@ -80,8 +80,37 @@ fn delivery_key(event: &Event) -> Option<String> {
     Some(format!("{platform}:{id}"))
 }
 
+/// How far back a reaction without a delivery id is compared with the same person's last
+/// one on the same message and emoji. Discord's gateway gives reactions no id, so a
+/// replay after a RESUME, or a second gateway during a failover, would otherwise act
+/// twice; a replay comes within minutes.
+pub const REACTION_REPEAT_MS: i64 = 300_000;
+
+/// The dedupe key of a reaction without a delivery id, before the store appends its
+/// ordinal (how many such events it holds for this person, message and emoji): two
+/// replicas storing the same event at the same instant compute the same key and meet on
+/// the unique index.
+fn reaction_key(event: &Event) -> Option<String> {
+    match event {
+        Event::Reaction {
+            platform,
+            message_id,
+            user,
+            emoji,
+            event_id: None,
+            ..
+        } => Some(format!(
+            "{platform}:reaction:{message_id}:{}:{emoji}:",
+            user.id
+        )),
+        _ => None,
+    }
+}
+
 /// Stores `event`, claimed by `claimant` until `claimed_until`; `None` when its delivery
-/// id was stored before (a retry or replay).
+/// id was stored before (a retry or replay), or when it is a reaction without an id that
+/// repeats the same person's last one on that message and emoji (an add after an add):
+/// taking a reaction back and adding it again are two events, and both count.
 pub async fn receive<'c>(
     db: impl Executor<'c, Database = Any>,
     event: &Event,
@@ -126,12 +155,20 @@ pub async fn receive<'c>(
             Some(i64::from(*added)),
         ),
     };
+    let repeat_key = reaction_key(event);
+    // `$14`: a reaction without a delivery id. Its key gets its ordinal, and it is a
+    // repeat when the same person's last such event (within the window) did the same.
     let id: Option<(i64,)> = sqlx::query_as(
         "INSERT INTO inbox (delivery_id, platform, channel, user_id, user_name, kind, text, message_id, emoji, added, received_at, claimed_by, claimed_until) \
-         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13) \
+         SELECT CASE WHEN $14 THEN $1 || (SELECT COUNT(*) FROM inbox WHERE kind = 'reaction' \
+                    AND message_id = $8 AND user_id = $4 AND platform = $2 AND emoji = $9) ELSE $1 END, \
+                $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13 \
+         WHERE NOT ($14 AND COALESCE((SELECT added FROM inbox WHERE kind = 'reaction' \
+                    AND message_id = $8 AND user_id = $4 AND platform = $2 AND emoji = $9 \
+                    AND received_at > $15 ORDER BY id DESC LIMIT 1) = $10, FALSE)) \
          ON CONFLICT (delivery_id) DO NOTHING RETURNING id",
     )
-    .bind(delivery_key(event))
+    .bind(delivery_key(event).or_else(|| repeat_key.clone()))
     .bind(platform)
     .bind(channel)
     .bind(&user.id)
@@ -144,9 +181,28 @@ pub async fn receive<'c>(
     .bind(now)
     .bind(claimant)
     .bind(claimed_until)
+    .bind(repeat_key.is_some())
+    .bind(now - REACTION_REPEAT_MS)
     .fetch_optional(db)
     .await?;
     Ok(id.map(|(id,)| id))
+}
+
+/// Marks an event handled inside the transaction of what it did; `false` when it was
+/// handled already (the caller rolls back).
+pub async fn finish_once<'c>(
+    db: impl Executor<'c, Database = Any>,
+    id: i64,
+    now: i64,
+) -> sqlx::Result<bool> {
+    let done = sqlx::query(
+        "UPDATE inbox SET handled_at = $1, outcome = 'handled' WHERE id = $2 AND handled_at IS NULL",
+    )
+    .bind(now)
+    .bind(id)
+    .execute(db)
+    .await?;
+    Ok(done.rows_affected() == 1)
 }
 
 /// Marks an event done; `outcome` is `handled` or `expired`.
@@ -156,12 +212,15 @@ pub async fn finish<'c>(
     outcome: &str,
     now: i64,
 ) -> sqlx::Result<()> {
-    sqlx::query("UPDATE inbox SET handled_at = $1, outcome = $2 WHERE id = $3")
-        .bind(now)
-        .bind(outcome)
-        .bind(id)
-        .execute(db)
-        .await?;
+    // An event its job already marked keeps the job's commit time.
+    sqlx::query(
+        "UPDATE inbox SET handled_at = $1, outcome = $2 WHERE id = $3 AND handled_at IS NULL",
+    )
+    .bind(now)
+    .bind(outcome)
+    .bind(id)
+    .execute(db)
+    .await?;
     Ok(())
 }
 

@@ -11,6 +11,7 @@ pub mod jobs;
 pub mod locks;
 pub mod messages;
 pub mod outbox;
+pub mod run_lock;
 pub mod secrets;
 pub mod steps;
 
