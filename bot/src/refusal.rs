@@ -103,6 +103,13 @@ pub enum Refusal {
         backup: i64,
         env: String,
     },
+    /// The backup exists in the store, but its file cannot be restored from here.
+    BackupUnreachable {
+        backup: i64,
+        env: String,
+        path: String,
+        why: String,
+    },
     NoSuchJob {
         job: i64,
     },
@@ -278,6 +285,7 @@ impl Refusal {
             Refusal::NoEarlierRelease { .. } => "no_earlier_release",
             Refusal::NotASuccessfulDeploy { .. } => "not_a_successful_deploy",
             Refusal::NotABackup { .. } => "not_a_backup",
+            Refusal::BackupUnreachable { .. } => "backup_unreachable",
             Refusal::NoSuchJob { .. } => "no_such_job",
             Refusal::NotCanceller { .. } => "not_canceller",
             Refusal::AlreadyEnded { .. } => "already_ended",
@@ -378,6 +386,14 @@ impl Refusal {
             Refusal::NotABackup { backup, env } => {
                 format!("#{backup} is not a backup of `{env}`. `/backup list {env}` shows them.")
             }
+            Refusal::BackupUnreachable {
+                backup,
+                env,
+                path,
+                why,
+            } => format!(
+                "Can't restore #{backup}: its file `{path}` {why}. Nothing was queued. `/backup list {env}` shows the backups that can be restored."
+            ),
             Refusal::NoSuchJob { job } => format!("There is no job #{job}."),
             Refusal::NotCanceller { job, env } => {
                 format!("You can't cancel #{job}: only its requester and `{env}`'s deployers can.")
@@ -530,6 +546,7 @@ impl Refusal {
             | Refusal::NoEarlierRelease { env, .. }
             | Refusal::NotASuccessfulDeploy { env, .. }
             | Refusal::NotABackup { env, .. }
+            | Refusal::BackupUnreachable { env, .. }
             | Refusal::NotLocked { env }
             | Refusal::NotLocker { env, .. }
             | Refusal::HeldByJob { env, .. }

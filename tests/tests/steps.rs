@@ -104,6 +104,22 @@ backup = {{ file = "{{dir}}/app.db", dir = "{{dir}}/backups", keep = 2 }}
 [[environments.data.restore]]
 name = "Restore"
 restore = {{ file = "{{dir}}/app.db" }}
+
+[environments.predeploy]
+deployers = ["team"]
+approvers = ["team"]
+
+[[environments.predeploy.deploy]]
+name = "Back up first"
+backup = {{ file = "{{dir}}/pre.db", dir = "{{dir}}/pre-backups" }}
+
+[[environments.predeploy.deploy]]
+name = "Write"
+run = ["sh", "-c", "echo \"$DECKHAND_REF\" > {{dir}}/pre.db"]
+
+[[environments.predeploy.restore]]
+name = "Restore"
+restore = {{ file = "{{dir}}/pre.db" }}
 "#
     )
 }
@@ -205,7 +221,8 @@ async fn a_backup_that_changed_since_it_was_made_is_not_restored() {
     t.wait_for_state(1, JobState::Succeeded).await;
     t.say("alice", "/backup data").await;
     let backup = t.wait_for_state(2, JobState::Succeeded).await;
-    std::fs::write(backup.artifact.unwrap().path, "tampered\n").unwrap();
+    // The same size, so only the sha256 the restore step checks can tell.
+    std::fs::write(backup.artifact.unwrap().path, "v9\n").unwrap();
     t.say("alice", "/restore data 2").await;
     t.say("bob", "/approve 3").await;
     let job = t.wait_for_state(3, JobState::Failed).await;
@@ -234,6 +251,106 @@ async fn old_backups_beyond_keep_are_removed_and_listed_newest_first() {
     let first = list.text.find("#4 ·").unwrap();
     let second = list.text.find("#3 ·").unwrap();
     assert!(first < second, "{}", list.text);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_pruned_backup_is_not_listed_and_its_restore_is_refused_before_any_approval() {
+    let mut t = Tester::new(&config("http://127.0.0.1:9")).await;
+    t.say("alice", "/deploy data v1").await;
+    t.wait_for_state(1, JobState::Succeeded).await;
+    for id in 2..=4 {
+        t.say("alice", "/backup data").await;
+        t.wait_for_state(id, JobState::Succeeded).await;
+        tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+    }
+    t.drain();
+    t.say("alice", "/backup list data").await;
+    let list = t.expect_message("backups, newest first").await;
+    assert!(
+        list.text.contains("#4 ·") && list.text.contains("#3 ·") && !list.text.contains("#2"),
+        "keep = 2, and #2's file was pruned: {}",
+        list.text
+    );
+    t.say("alice", "/restore data 2").await;
+    let answer = t.expect_message("Can't restore #2").await;
+    assert!(
+        answer.text.contains("was removed on") && answer.text.contains("Nothing was queued"),
+        "{}",
+        answer.text
+    );
+    assert!(
+        deckhand::store::jobs::get(&t.store.pool, 5)
+            .await
+            .unwrap()
+            .is_none(),
+        "no job waits for an approval it could never use"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_backup_file_this_replica_cannot_see_is_refused_before_any_approval() {
+    let mut t = Tester::new(&config("http://127.0.0.1:9")).await;
+    t.say("alice", "/deploy data v1").await;
+    t.wait_for_state(1, JobState::Succeeded).await;
+    t.say("alice", "/backup data").await;
+    let backup = t.wait_for_state(2, JobState::Succeeded).await;
+    // As on a pod whose local disk never had it (another replica made the backup).
+    let path = backup.artifact.unwrap().path;
+    std::fs::remove_file(&path).unwrap();
+    t.drain();
+    t.say("alice", "/restore data 2").await;
+    let answer = t.expect_message("Can't restore #2").await;
+    assert!(
+        answer
+            .text
+            .contains(&format!("`{path}` is not on this replica's disk"))
+            && answer.text.contains("every replica shares"),
+        "{}",
+        answer.text
+    );
+    assert!(
+        deckhand::store::jobs::get(&t.store.pool, 3)
+            .await
+            .unwrap()
+            .is_none()
+    );
+    t.say("alice", "/backup list data").await;
+    let list = t.expect_message("no backup this replica can restore").await;
+    assert!(
+        list.text
+            .contains("1 recorded backup(s) cannot be restored from here: #2"),
+        "{}",
+        list.text
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_backup_taken_by_a_deploy_step_is_listed_with_its_deploy_and_restorable() {
+    let mut t = Tester::new(&config("http://127.0.0.1:9")).await;
+    std::fs::write(t.dir.join("pre.db"), "v0\n").unwrap();
+    t.say("alice", "/deploy predeploy v1").await;
+    t.wait_for_state(1, JobState::Succeeded).await;
+    assert_eq!(
+        std::fs::read_to_string(t.dir.join("pre.db")).unwrap(),
+        "v1\n"
+    );
+    t.drain();
+    t.say("alice", "/backup list predeploy").await;
+    let list = t.expect_message("backups, newest first").await;
+    assert!(
+        list.text.contains("#1 ·") && list.text.contains("taken by deploy #1 of `v1`"),
+        "{}",
+        list.text
+    );
+    t.say("alice", "/restore predeploy 1").await;
+    let card = t.expect_message("Restore #2").await;
+    t.react("bob", "✅", &card.id).await;
+    t.wait_for_state(2, JobState::Succeeded).await;
+    assert_eq!(
+        std::fs::read_to_string(t.dir.join("pre.db")).unwrap(),
+        "v0\n",
+        "back to what the deploy's backup step saved"
+    );
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

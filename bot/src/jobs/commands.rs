@@ -247,16 +247,28 @@ impl Engine {
     ) -> anyhow::Result<()> {
         let env = self.env_with_pipeline(origin, env_name, JobKind::Restore, Act::Restore)?;
         let backup = jobs::get(&self.ctx.store.pool, backup_id).await?;
-        let valid = backup.as_ref().is_some_and(|b| {
-            b.kind == JobKind::Backup
-                && b.env == env_name
-                && b.state == JobState::Succeeded
-                && b.artifact.is_some()
-        });
-        if !valid {
+        // A `/backup` that succeeded, or any job whose backup step left an artifact
+        // (a deploy's pre-deploy dump).
+        let artifact = backup
+            .as_ref()
+            .filter(|b| b.env == env_name)
+            .filter(|b| b.kind != JobKind::Backup || b.state == JobState::Succeeded)
+            .and_then(|b| b.artifact.clone());
+        let Some(artifact) = artifact else {
             return Err(Refusal::NotABackup {
                 backup: backup_id,
                 env: env_name.to_owned(),
+            }
+            .into());
+        };
+        // Checked before anyone is asked to approve: the replica that runs the restore
+        // reads the same path, so a file missing here (pod-local storage) would fail it.
+        if let Some(why) = self.unreachable(backup_id, &artifact).await? {
+            return Err(Refusal::BackupUnreachable {
+                backup: backup_id,
+                env: env_name.to_owned(),
+                path: artifact.path,
+                why,
             }
             .into());
         }
@@ -296,4 +308,34 @@ fn reason_with_flags(deploy: &Deploy) -> Option<String> {
         );
     }
     reason
+}
+
+impl Engine {
+    /// Why a recorded backup cannot be restored from this replica, if it cannot: pruned,
+    /// missing, or not the size it was (the restore step checks its sha256 too).
+    pub(crate) async fn unreachable(
+        &self,
+        backup_id: i64,
+        artifact: &crate::store::jobs::Artifact,
+    ) -> anyhow::Result<Option<String>> {
+        if let Some(at) = jobs::pruned_at(&self.ctx.store.pool, backup_id).await? {
+            return Ok(Some(format!(
+                "was removed on {} to keep only the newest backups (the step's `keep`)",
+                self.clock(at)
+            )));
+        }
+        Ok(match tokio::fs::metadata(&artifact.path).await {
+            Ok(meta) if meta.len() as i64 == artifact.size => None,
+            Ok(meta) => Some(format!(
+                "has changed since the backup ({} now, {} recorded)",
+                crate::render::bytes(meta.len() as i64),
+                crate::render::bytes(artifact.size)
+            )),
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => Some(
+                "is not on this replica's disk: backups must be in a directory every replica shares (a ReadWriteMany volume on Kubernetes)"
+                    .to_owned(),
+            ),
+            Err(e) => Some(format!("cannot be read here ({e})")),
+        })
+    }
 }

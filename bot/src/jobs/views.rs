@@ -131,18 +131,50 @@ impl Engine {
             return Ok(());
         }
         let mut out = format!("*{env}* backups, newest first (restore with `/restore {env} ID`):");
+        let mut listed = 0;
+        let mut unreachable = Vec::new();
         for job in list {
-            if let Some(a) = &job.artifact {
-                let _ = write!(
-                    out,
-                    "\n#{} · {} · {} · sha256 {} · {}",
-                    job.id,
-                    self.clock(job.finished_at.unwrap_or(job.created_at)),
-                    bytes(a.size),
-                    &a.sha256[..a.sha256.len().min(12)],
-                    a.path
-                );
+            let Some(a) = &job.artifact else { continue };
+            // Only what this replica could restore: a file gone from here is named below.
+            if let Some(why) = self.unreachable(job.id, a).await? {
+                unreachable.push(format!("#{} `{}` {why}", job.id, a.path));
+                continue;
             }
+            listed += 1;
+            let taken_by = match job.kind {
+                crate::config::JobKind::Backup => String::new(),
+                kind => format!(
+                    " · taken by {} #{}{}",
+                    kind.as_str(),
+                    job.id,
+                    job.git_ref
+                        .as_deref()
+                        .map(|r| format!(" of `{r}`"))
+                        .unwrap_or_default()
+                ),
+            };
+            let _ = write!(
+                out,
+                "\n#{} · {} · {} · sha256 {} · {}{taken_by}",
+                job.id,
+                self.clock(job.finished_at.unwrap_or(job.created_at)),
+                bytes(a.size),
+                &a.sha256[..a.sha256.len().min(12)],
+                a.path
+            );
+        }
+        if listed == 0 {
+            out = format!(
+                "`{env}` has no backup this replica can restore. `/backup {env}` makes one."
+            );
+        }
+        if !unreachable.is_empty() {
+            let _ = write!(
+                out,
+                "\n⚠️ {} recorded backup(s) cannot be restored from here: {}",
+                unreachable.len(),
+                unreachable.join("; ")
+            );
         }
         self.ctx.whisper(origin, out).await;
         Ok(())

@@ -76,6 +76,7 @@ pub(super) async fn backup(
         &step.dir,
         ctx.env,
         step.keep.unwrap_or(DEFAULT_KEEP),
+        ctx,
         outcome,
     )
     .await;
@@ -242,8 +243,9 @@ pub async fn fingerprint(path: &Path) -> std::io::Result<(i64, String)> {
     Ok((size, hex::encode(hasher.finalize())))
 }
 
-/// Keeps the newest `keep` backups of `env` in `dir`.
-async fn prune(dir: &Path, env: &str, keep: usize, outcome: &mut Outcome) {
+/// Keeps the newest `keep` backups of `env` in `dir`, and records each one removed, so
+/// no replica lists or offers to restore it again.
+async fn prune(dir: &Path, env: &str, keep: usize, ctx: &StepContext<'_>, outcome: &mut Outcome) {
     let prefix = format!("{env}-job");
     let Ok(mut entries) = tokio::fs::read_dir(dir).await else {
         return;
@@ -261,9 +263,23 @@ async fn prune(dir: &Path, env: &str, keep: usize, outcome: &mut Outcome) {
     backups.sort_by(|a, b| b.0.cmp(&a.0).then(b.1.cmp(&a.1)));
     for (_, path) in backups.into_iter().skip(keep) {
         match tokio::fs::remove_file(&path).await {
-            Ok(()) => outcome
-                .tail
-                .push(&format!("removed old backup {}", path.display())),
+            Ok(()) => {
+                outcome
+                    .tail
+                    .push(&format!("removed old backup {}", path.display()));
+                let recorded = path.display().to_string();
+                if let Err(e) = crate::store::jobs::mark_pruned(
+                    &ctx.store.pool,
+                    &recorded,
+                    crate::store::now_ms(),
+                )
+                .await
+                {
+                    outcome.tail.push(&format!(
+                        "could not record that {recorded} was removed: {e}"
+                    ));
+                }
+            }
             Err(e) => outcome.tail.push(&format!(
                 "could not remove old backup {}: {e}",
                 path.display()

@@ -533,20 +533,50 @@ pub async fn releases<'c>(
     convert(rows)
 }
 
-/// Backups of `env` that produced an artifact, newest first.
+/// Jobs of `env` whose backup step left an artifact deckhand has not pruned, newest
+/// first: `/backup` jobs and deploys (or rollbacks) with a backup step alike.
 pub async fn backups<'c>(
     db: impl Executor<'c, Database = Any>,
     env: &str,
     limit: i64,
 ) -> sqlx::Result<Vec<Job>> {
     let rows: Vec<JobRow> = select(
-        "WHERE env = $1 AND kind = 'backup' AND state = 'succeeded' AND artifact_path IS NOT NULL ORDER BY id DESC LIMIT $2",
+        "WHERE env = $1 AND artifact_path IS NOT NULL AND artifact_pruned_at IS NULL ORDER BY id DESC LIMIT $2",
     )
     .bind(env)
     .bind(limit)
     .fetch_all(db)
     .await?;
     convert(rows)
+}
+
+/// Records that deckhand removed the backup file at `path` (pruned past `keep`).
+pub async fn mark_pruned<'c>(
+    db: impl Executor<'c, Database = Any>,
+    path: &str,
+    now: i64,
+) -> sqlx::Result<()> {
+    sqlx::query(
+        "UPDATE jobs SET artifact_pruned_at = $1 WHERE artifact_path = $2 AND artifact_pruned_at IS NULL",
+    )
+    .bind(now)
+    .bind(path)
+    .execute(db)
+    .await?;
+    Ok(())
+}
+
+/// When the job's backup file was pruned, if it was.
+pub async fn pruned_at<'c>(
+    db: impl Executor<'c, Database = Any>,
+    id: i64,
+) -> sqlx::Result<Option<i64>> {
+    let row: Option<(Option<i64>,)> =
+        sqlx::query_as("SELECT artifact_pruned_at FROM jobs WHERE id = $1")
+            .bind(id)
+            .fetch_optional(db)
+            .await?;
+    Ok(row.and_then(|(at,)| at))
 }
 
 /// How many jobs are in each state, for `/metrics`.
