@@ -325,6 +325,31 @@ async fn a_backup_file_this_replica_cannot_see_is_refused_before_any_approval() 
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_backup_gone_by_the_time_the_restore_runs_fails_it_before_anything_changes() {
+    let mut t = Tester::new(&config("http://127.0.0.1:9")).await;
+    t.say("alice", "/deploy data v1").await;
+    t.wait_for_state(1, JobState::Succeeded).await;
+    t.say("alice", "/backup data").await;
+    let backup = t.wait_for_state(2, JobState::Succeeded).await;
+    t.say("alice", "/restore data 2").await;
+    t.wait_for_state(3, JobState::AwaitingApproval).await;
+    // Claimed by a replica that cannot see the file.
+    std::fs::remove_file(backup.artifact.unwrap().path).unwrap();
+    t.say("bob", "/approve 3").await;
+    let job = t.wait_for_state(3, JobState::Failed).await;
+    let error = job.error.unwrap();
+    assert!(
+        error.contains("is not reachable from this replica")
+            && error.contains("nothing was changed"),
+        "{error}"
+    );
+    assert_eq!(
+        std::fs::read_to_string(t.dir.join("app.db")).unwrap(),
+        "v1\n"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_backup_taken_by_a_deploy_step_is_listed_with_its_deploy_and_restorable() {
     let mut t = Tester::new(&config("http://127.0.0.1:9")).await;
     std::fs::write(t.dir.join("pre.db"), "v0\n").unwrap();

@@ -105,7 +105,13 @@ pub(super) async fn restore(
                 artifact.sha256
             ));
         }
-        Err(e) => return outcome.fail(format!("cannot read the backup {}: {e}", path.display())),
+        Err(e) => {
+            return outcome.fail(format!(
+                "the backup {} is not reachable from this replica ({}): {e}; nothing was changed. Backups must be in a directory every replica shares",
+                path.display(),
+                crate::jobs::hostname()
+            ));
+        }
     }
     if let Some(file) = &step.file {
         // Copy next to the target, then rename: the target is never half-written.
