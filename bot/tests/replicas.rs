@@ -19,13 +19,21 @@ use common::{BIN, free_port, workspace};
 
 const SECRET: &str = "replicas-signing-secret";
 const COMMANDS: usize = 1000;
-const PEOPLE: [&str; 4] = ["U0REP0", "U0REP1", "U0REP2", "U0REP3"];
+/// People sending the commands: ten each, so none of them runs into the per-person
+/// burst limit (`bot.commands_per_minute` allows a burst of 10) however the handlers bunch.
+const PEOPLE: usize = 100;
+
+fn person(i: usize) -> String {
+    format!("U0REP{:03}", i % PEOPLE)
+}
 
 /// 1,000 envs (one per command, each job waits for an approval nobody gives: one card
 /// each, nothing more to send), `slow` with a step that runs for minutes, and a secret
 /// overdue since 2020 that the scheduler reminds about every 3 seconds.
 fn config(dir: &std::path::Path) -> String {
-    let people: Vec<String> = PEOPLE.iter().map(|p| format!("\"slack:{p}\"")).collect();
+    let people: Vec<String> = (0..PEOPLE)
+        .map(|i| format!("\"slack:{}\"", person(i)))
+        .collect();
     let mut config = format!(
         r#"[roles]
 team = [{}]
@@ -61,6 +69,25 @@ run = ["sh", "-c", "echo $$ > {}/step.pid; exec sleep 300"]
 struct Replica {
     child: Child,
     port: u16,
+}
+
+/// The slow job's step, killed when the test ends however it ends.
+struct Step(std::path::PathBuf);
+
+impl Drop for Step {
+    fn drop(&mut self) {
+        if let Ok(pid) = std::fs::read_to_string(&self.0) {
+            let _ = Command::new("kill").args(["-9", pid.trim()]).status();
+        }
+    }
+}
+
+/// A failing test must not leave replicas (or the dead one's step) running.
+impl Drop for Replica {
+    fn drop(&mut self) {
+        self.child.kill().ok();
+        self.child.wait().ok();
+    }
 }
 
 /// A replica on `url`; its log goes to `dir/NAME.log`, for a failing run to show.
@@ -144,9 +171,10 @@ async fn two_replicas_one_killed_halfway_lose_nothing_and_do_nothing_twice() {
     let (store, url) = deckhand::testing::postgres(&base).await;
     let dir = workspace(None);
     std::fs::write(dir.join("deckhand.toml"), config(&dir)).unwrap();
+    let _step = Step(dir.join("step.pid"));
     let slack = FakeSlack::start().await;
-    for (i, person) in PEOPLE.iter().enumerate() {
-        slack.name(person, &format!("person{i}"));
+    for i in 0..PEOPLE {
+        slack.name(&person(i), &format!("person{i}"));
     }
     let discord = FakeDiscord::start().await;
     let http = reqwest::Client::new();
@@ -161,7 +189,7 @@ async fn two_replicas_one_killed_halfway_lose_nothing_and_do_nothing_twice() {
         send(
             &http,
             first.port,
-            &slash_command(PEOPLE[0], "C0DEPLOY", "/deploy", "slow v1", "trigger-slow")
+            &slash_command(&person(0), "C0DEPLOY", "/deploy", "slow v1", "trigger-slow")
         )
         .await
     );
@@ -185,7 +213,7 @@ async fn two_replicas_one_killed_halfway_lose_nothing_and_do_nothing_twice() {
     let bodies: Vec<String> = (0..COMMANDS)
         .map(|i| {
             slash_command(
-                PEOPLE[i % PEOPLE.len()],
+                &person(i),
                 &format!("C0CH{}", i % 50),
                 "/deploy",
                 &format!("e{i} v{i}"),
@@ -260,7 +288,35 @@ async fn two_replicas_one_killed_halfway_lose_nothing_and_do_nothing_twice() {
         .unwrap();
         envs == COMMANDS as i64 && jobs == COMMANDS as i64
     };
-    until("a job for every command", Duration::from_secs(120), counted).await;
+    let all_jobs = Instant::now();
+    let waited = tokio::time::timeout(Duration::from_secs(300), async {
+        while !counted().await {
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+    })
+    .await;
+    if waited.is_err() {
+        let states: Vec<(String, i64)> =
+            sqlx::query_as("SELECT state, COUNT(*) FROM jobs GROUP BY state")
+                .fetch_all(&store.pool)
+                .await
+                .unwrap();
+        let inbox: Vec<(Option<String>, i64)> =
+            sqlx::query_as("SELECT outcome, COUNT(*) FROM inbox GROUP BY outcome")
+                .fetch_all(&store.pool)
+                .await
+                .unwrap();
+        let log = std::fs::read_to_string(dir.join("second.log")).unwrap_or_default();
+        let tail: Vec<&str> = log.lines().rev().take(30).collect();
+        panic!(
+            "not every command has its job after 300 s: jobs {states:?}, inbox {inbox:?}; the survivor's log ends:\n{}",
+            tail.join("\n")
+        );
+    }
+    println!(
+        "every command had its job {:?} after the last was sent",
+        all_jobs.elapsed()
+    );
     let (doubled,): (i64,) = sqlx::query_as(
         "SELECT COUNT(*) FROM (SELECT env FROM jobs GROUP BY env HAVING COUNT(*) > 1) AS d",
     )
@@ -343,10 +399,5 @@ async fn two_replicas_one_killed_halfway_lose_nothing_and_do_nothing_twice() {
         reminders,
     )
     .await;
-    let mut second = second;
-    second.child.kill().ok();
-    second.child.wait().ok();
-    if let Ok(pid) = std::fs::read_to_string(dir.join("step.pid")) {
-        let _ = Command::new("kill").args(["-9", pid.trim()]).status();
-    }
+    drop(second);
 }

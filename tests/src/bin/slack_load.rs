@@ -7,6 +7,12 @@
 //!     $CARGO_TARGET_DIR/release/slack-load            # or target/release/slack-load
 //!
 //! Rates and duration: `SLACK_LOAD_RATES=100,250,500,1000 SLACK_LOAD_SECONDS=5`.
+//! On Postgres instead of SQLite: `SLACK_LOAD_POSTGRES=postgres://…` (a fresh schema).
+//!
+//! For each rate it checks that every acknowledged command is in the inbox (stored
+//! before the ack, the crash-safe promise), and at the end prints the highest rate whose
+//! p99 ack stayed within 5 ms, the highest at which every acked command was stored, and
+//! deckhand's peak resident memory (VmHWM).
 
 use std::process::{Command, Stdio};
 use std::sync::Arc;
@@ -40,6 +46,15 @@ async fn main() -> anyhow::Result<()> {
         ));
     }
     std::fs::write(dir.join("deckhand.toml"), config)?;
+    let database_url = match std::env::var("SLACK_LOAD_POSTGRES") {
+        Ok(base) => deckhand::testing::postgres(&base).await.1,
+        Err(_) => format!("sqlite://{}/deckhand.db", dir.display()),
+    };
+    let dialect = if database_url.starts_with("postgres") {
+        "Postgres"
+    } else {
+        "SQLite"
+    };
     let port = free_port();
     let binary = std::env::var("DECKHAND_BIN")
         .map(std::path::PathBuf::from)
@@ -55,10 +70,7 @@ async fn main() -> anyhow::Result<()> {
         .env("SLACK_SIGNING_SECRET", SECRET)
         .env("SLACK_API_URL", &slack.api_url)
         .env("DECKHAND_LISTEN", format!("127.0.0.1:{port}"))
-        .env(
-            "DATABASE_URL",
-            format!("sqlite://{}/deckhand.db", dir.display()),
-        )
+        .env("DATABASE_URL", &database_url)
         .env("RUST_LOG", "error")
         .stdin(Stdio::null())
         .stdout(Stdio::null())
@@ -82,13 +94,17 @@ async fn main() -> anyhow::Result<()> {
         );
         tokio::time::sleep(Duration::from_millis(100)).await;
     }
-    let idle_rss = rss(deckhand.id());
-    println!("deckhand up with {total} envs; idle RSS {idle_rss}");
+    let idle_rss = memory(deckhand.id(), "VmRSS:");
+    let store = deckhand::store::Store::open(&database_url).await?;
+    println!("deckhand up on {dialect} with {total} envs; idle RSS {idle_rss}");
     println!(
-        "| rate (req/s) | sent | acked 200 | throughput (req/s) | p50 ack | p99 ack | max ack |"
+        "| rate (req/s) | sent | acked 200 | stored | throughput (req/s) | p50 ack | p99 ack | max ack |"
     );
-    println!("|---|---|---|---|---|---|---|");
+    println!("|---|---|---|---|---|---|---|---|");
+    let mut within_5ms = None;
+    let mut all_stored = None;
     let mut env = 0u64;
+    let mut stored_before = 0u64;
     for rate in &rates {
         let count = rate * seconds;
         let (sender, mut receiver) = tokio::sync::mpsc::unbounded_channel();
@@ -130,17 +146,35 @@ async fn main() -> anyhow::Result<()> {
         latencies.sort();
         let pick =
             |q: f64| latencies[((latencies.len() as f64 * q) as usize).min(latencies.len() - 1)];
+        // Every ack promises a stored row: count them as soon as the last ack is in.
+        let (stored,): (i64,) = sqlx::query_as("SELECT COUNT(*) FROM inbox WHERE kind = 'command'")
+            .fetch_one(&store.pool)
+            .await?;
+        let stored_now = stored as u64 - stored_before;
+        stored_before = stored as u64;
+        let p99 = pick(0.99);
         println!(
-            "| {rate} | {count} | {acked} | {:.0} | {:.2} ms | {:.2} ms | {:.2} ms |",
+            "| {rate} | {count} | {acked} | {stored_now} | {:.0} | {:.2} ms | {:.2} ms | {:.2} ms |",
             acked as f64 / elapsed,
             ms(pick(0.50)),
-            ms(pick(0.99)),
+            ms(p99),
             ms(*latencies.last().unwrap())
         );
+        if acked == count && p99 <= Duration::from_millis(5) {
+            within_5ms = Some(*rate);
+        }
+        if stored_now >= acked {
+            all_stored = Some(*rate);
+        }
     }
+    let rate = |r: Option<u64>| r.map_or("none of the rates".to_owned(), |r| format!("{r} req/s"));
+    println!(
+        "{dialect}: highest rate with every command acked and p99 ≤ 5 ms: {}; highest with every acked command stored: {}; peak RSS {}",
+        rate(within_5ms),
+        rate(all_stored),
+        memory(deckhand.id(), "VmHWM:")
+    );
     // Jobs are created right after each ack; give the last ones a moment, then count.
-    let url = format!("sqlite://{}/deckhand.db", dir.display());
-    let store = deckhand::store::Store::open(&url).await?;
     let mut stored = 0;
     for _ in 0..100 {
         let counts = deckhand::store::jobs::count_by_state(&store.pool).await?;
@@ -152,7 +186,7 @@ async fn main() -> anyhow::Result<()> {
     }
     println!(
         "durable jobs stored: {stored} of {total}; RSS under load {}",
-        rss(deckhand.id())
+        memory(deckhand.id(), "VmRSS:")
     );
     deckhand.kill().ok();
     deckhand.wait().ok();
@@ -163,13 +197,14 @@ fn ms(d: Duration) -> f64 {
     d.as_secs_f64() * 1000.0
 }
 
-fn rss(pid: u32) -> String {
+/// A line of `/proc/PID/status`: `VmRSS:` now, `VmHWM:` the peak.
+fn memory(pid: u32, field: &str) -> String {
     std::fs::read_to_string(format!("/proc/{pid}/status"))
         .ok()
         .and_then(|s| {
             s.lines()
-                .find(|l| l.starts_with("VmRSS:"))
-                .map(|l| l.trim_start_matches("VmRSS:").trim().to_owned())
+                .find(|l| l.starts_with(field))
+                .map(|l| l.trim_start_matches(field).trim().to_owned())
         })
         .unwrap_or_else(|| "?".into())
 }
