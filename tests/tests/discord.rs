@@ -95,16 +95,31 @@ async fn gateway_deploy_is_answered_at_once_approved_by_reaction_edited_and_anno
 async fn a_slow_command_is_deferred_and_each_interaction_gets_its_own_answer() {
     for mode in [Mode::Gateway, Mode::Http] {
         let t = DiscordTester::start(mode).await;
-        // Posting the card takes longer than the acknowledgement window.
-        t.discord.slow_down(
-            &format!("/channels/{CHANNEL}/messages"),
-            std::time::Duration::from_millis(2500),
-        );
+        // Posting the incident card takes longer than the acknowledgement window, and
+        // a declaration is done only once its card is out. (A deploy is answered as soon
+        // as its job exists: its card may wait, the answer does not.)
+        for channel in [CHANNEL, ANNOUNCE] {
+            t.discord.slow_down(
+                &format!("/channels/{channel}/messages"),
+                std::time::Duration::from_millis(2500),
+            );
+        }
+        let declare = |title: &str| {
+            let id = t.interaction_id();
+            command(
+                &id,
+                t.user("alice"),
+                CHANNEL,
+                "incident",
+                json!([{ "name": "declare", "type": 1, "options": [
+                    { "name": "severity", "type": 3, "value": "sev3" },
+                    { "name": "title", "type": 3, "value": title },
+                ]}]),
+            )
+        };
+        let (prod, twokeys) = (declare("prod is slow"), declare("twokeys is slow"));
         // Two commands from one person in one channel, at once.
-        let (first, second) = tokio::join!(
-            t.say("alice", "deploy", &[("env", "prod")]),
-            t.say("alice", "deploy", &[("env", "twokeys")]),
-        );
+        let (first, second) = tokio::join!(t.interact(&prod), t.interact(&twokeys));
         for answer in [&first, &second] {
             assert_eq!(
                 (&answer["type"], &answer["data"]["flags"]),
@@ -116,7 +131,7 @@ async fn a_slow_command_is_deferred_and_each_interaction_gets_its_own_answer() {
         for (n, env) in [(1, "prod"), (2, "twokeys")] {
             let done = t
                 .discord
-                .wait_for_any("/webhooks/", &format!("`/deploy {env}`"))
+                .wait_for_any("/webhooks/", &format!("{env} is slow`"))
                 .await;
             assert_eq!(done.method, "PATCH", "{mode:?}: the original is replaced");
             let token = format!("token-50000000000000{n:04}");

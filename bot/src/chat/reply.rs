@@ -34,7 +34,15 @@ where
         work.await;
         let _ = done.send(());
     });
-    let finished = tokio::time::timeout(ACK_WINDOW, finished).await.is_ok();
+    // Ends when the work does, or when it says its answer is complete (what is left is
+    // channel work, such as a card waiting its turn behind a rate limit).
+    let complete = async {
+        tokio::select! {
+            _ = finished => {}
+            _ = reply.complete.notified() => {}
+        }
+    };
+    let finished = tokio::time::timeout(ACK_WINDOW, complete).await.is_ok();
     Answered {
         answers: reply.close(),
         finished,
@@ -51,6 +59,8 @@ pub struct Reply {
     user: String,
     /// `None` once the acknowledgement has gone.
     answers: Mutex<Option<Vec<String>>>,
+    /// Notified (a stored permit) when the command's answer is complete.
+    complete: tokio::sync::Notify,
 }
 
 impl Reply {
@@ -58,6 +68,7 @@ impl Reply {
         Arc::new(Reply {
             user: user.to_owned(),
             answers: Mutex::new(Some(Vec::new())),
+            complete: tokio::sync::Notify::new(),
         })
     }
 
@@ -74,6 +85,13 @@ impl Reply {
             .and_then(|mut answers| answers.take())
             .unwrap_or_default()
     }
+}
+
+/// Says, from inside a command's handling, that its answer is complete: the
+/// acknowledgement goes now with what was collected, and the rest of the work (a job's
+/// card posted behind the platform's rate limit) goes on without holding it.
+pub fn answer_complete() {
+    let _ = REPLY.try_with(|reply| reply.complete.notify_one());
 }
 
 /// Takes `text` for the acknowledgement if the current task is handling a command by
@@ -118,5 +136,21 @@ mod tests {
             })
             .await;
         assert_eq!(collect("slack:U1", "outside".into()), Err("outside".into()));
+    }
+
+    #[tokio::test]
+    async fn a_complete_answer_lets_the_acknowledgement_go_before_the_work_ends() {
+        let (release, wait) = tokio::sync::oneshot::channel::<()>();
+        let answered = within_window("slack:U1", async move {
+            collect("slack:U1", "job #1 created".into()).unwrap();
+            answer_complete();
+            let _ = wait.await; // the card, behind a rate limit
+        })
+        .await;
+        // The work is still blocked: only the complete answer can have ended the wait
+        // as finished.
+        assert!(answered.finished);
+        assert_eq!(answered.answers, vec!["job #1 created".to_owned()]);
+        drop(release);
     }
 }

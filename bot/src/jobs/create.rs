@@ -198,6 +198,9 @@ impl Engine {
         let job = jobs::get(&self.ctx.store.pool, id)
             .await?
             .ok_or_else(|| anyhow::anyhow!("job {id} disappeared after it was created"))?;
+        // The job exists: that is the command's answer. Its card may wait behind the
+        // platform's rate limits; the acknowledgement does not wait with it.
+        crate::chat::reply::answer_complete();
         self.post_card(&job).await?;
         if state == JobState::Queued {
             self.wake.notify_one();
