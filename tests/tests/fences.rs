@@ -176,3 +176,52 @@ async fn a_command_is_marked_handled_in_the_commit_that_creates_its_job() {
         "the job's transaction marked its command handled"
     );
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_command_another_handler_already_handled_creates_no_second_job() {
+    let t = Tester::new(
+        "[roles]\nteam = [\"console:*\"]\n[environments.prod]\ndeployers = [\"team\"]\n[[environments.prod.deploy]]\nname = \"x\"\nrun = [\"true\"]\n",
+    )
+    .await;
+    let event = deckhand::chat::Event::Command {
+        platform: "console".into(),
+        channel: "console".into(),
+        user: deckhand::chat::Person {
+            id: "console:alice".into(),
+            name: "alice".into(),
+        },
+        text: "/deploy prod v1".into(),
+        event_id: Some("delivery-1".into()),
+    };
+    let id = t.engine.receive(&event).await.unwrap().expect("stored");
+    // Another replica handled it (its job's commit marked the row) and died before this
+    // one's claim lapsed.
+    assert!(
+        deckhand::store::inbox::finish_once(&t.store.pool, id, 1)
+            .await
+            .unwrap()
+    );
+    t.engine.handle_received(id, event).await;
+    assert!(
+        deckhand::store::jobs::get(&t.store.pool, 1)
+            .await
+            .unwrap()
+            .is_none(),
+        "the job's transaction saw the row handled and rolled back"
+    );
+    assert!(!t.locked("prod").await, "and took no lock");
+    // The same command in a fresh delivery does create its job: the refusal above was
+    // the fence, nothing else.
+    let again = deckhand::chat::Event::Command {
+        platform: "console".into(),
+        channel: "console".into(),
+        user: deckhand::chat::Person {
+            id: "console:alice".into(),
+            name: "alice".into(),
+        },
+        text: "/deploy prod v1".into(),
+        event_id: Some("delivery-2".into()),
+    };
+    t.engine.handle(again).await;
+    t.wait_for_state(1, JobState::Succeeded).await;
+}

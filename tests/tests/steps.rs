@@ -179,13 +179,25 @@ async fn continue_on_error_goes_on_and_a_step_timeout_fails_the_job() {
     assert!(!t.locked("down").await);
 }
 
+/// `data` deployed at v1 (job #1), then `backups` backups of it (jobs #2…), each
+/// succeeded; the last one is returned.
+async fn deployed_and_backed_up(t: &mut Tester, backups: i64) -> deckhand::store::jobs::Job {
+    t.say("alice", "/deploy data v1").await;
+    t.wait_for_state(1, JobState::Succeeded).await;
+    let mut last = None;
+    for id in 2..=backups + 1 {
+        t.say("alice", "/backup data").await;
+        last = Some(t.wait_for_state(id, JobState::Succeeded).await);
+        // Distinct modification times, so pruning keeps the newest.
+        tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+    }
+    last.expect("at least one backup")
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn file_backup_records_its_artifact_and_restore_needs_an_approval() {
     let mut t = Tester::new(&config("http://127.0.0.1:9")).await;
-    t.say("alice", "/deploy data v1").await;
-    t.wait_for_state(1, JobState::Succeeded).await;
-    t.say("alice", "/backup data").await;
-    let backup = t.wait_for_state(2, JobState::Succeeded).await;
+    let backup = deployed_and_backed_up(&mut t, 1).await;
     let artifact = backup.artifact.expect("the backup is recorded");
     assert_eq!(artifact.size, 3);
     assert_eq!(artifact.sha256.len(), 64);
@@ -217,10 +229,7 @@ async fn file_backup_records_its_artifact_and_restore_needs_an_approval() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_backup_that_changed_since_it_was_made_is_not_restored() {
     let mut t = Tester::new(&config("http://127.0.0.1:9")).await;
-    t.say("alice", "/deploy data v1").await;
-    t.wait_for_state(1, JobState::Succeeded).await;
-    t.say("alice", "/backup data").await;
-    let backup = t.wait_for_state(2, JobState::Succeeded).await;
+    let backup = deployed_and_backed_up(&mut t, 1).await;
     // The same size, so only the sha256 the restore step checks can tell.
     std::fs::write(backup.artifact.unwrap().path, "v9\n").unwrap();
     t.say("alice", "/restore data 2").await;
@@ -236,13 +245,7 @@ async fn a_backup_that_changed_since_it_was_made_is_not_restored() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn old_backups_beyond_keep_are_removed_and_listed_newest_first() {
     let mut t = Tester::new(&config("http://127.0.0.1:9")).await;
-    t.say("alice", "/deploy data v1").await;
-    t.wait_for_state(1, JobState::Succeeded).await;
-    for id in 2..=4 {
-        t.say("alice", "/backup data").await;
-        t.wait_for_state(id, JobState::Succeeded).await;
-        tokio::time::sleep(std::time::Duration::from_millis(20)).await;
-    }
+    deployed_and_backed_up(&mut t, 3).await;
     let files = std::fs::read_dir(t.dir.join("backups")).unwrap().count();
     assert_eq!(files, 2, "keep = 2");
     t.drain();
@@ -256,13 +259,7 @@ async fn old_backups_beyond_keep_are_removed_and_listed_newest_first() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_pruned_backup_is_not_listed_and_its_restore_is_refused_before_any_approval() {
     let mut t = Tester::new(&config("http://127.0.0.1:9")).await;
-    t.say("alice", "/deploy data v1").await;
-    t.wait_for_state(1, JobState::Succeeded).await;
-    for id in 2..=4 {
-        t.say("alice", "/backup data").await;
-        t.wait_for_state(id, JobState::Succeeded).await;
-        tokio::time::sleep(std::time::Duration::from_millis(20)).await;
-    }
+    deployed_and_backed_up(&mut t, 3).await;
     t.drain();
     t.say("alice", "/backup list data").await;
     let list = t.expect_message("backups, newest first").await;
@@ -290,10 +287,7 @@ async fn a_pruned_backup_is_not_listed_and_its_restore_is_refused_before_any_app
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_backup_file_this_replica_cannot_see_is_refused_before_any_approval() {
     let mut t = Tester::new(&config("http://127.0.0.1:9")).await;
-    t.say("alice", "/deploy data v1").await;
-    t.wait_for_state(1, JobState::Succeeded).await;
-    t.say("alice", "/backup data").await;
-    let backup = t.wait_for_state(2, JobState::Succeeded).await;
+    let backup = deployed_and_backed_up(&mut t, 1).await;
     // As on a pod whose local disk never had it (another replica made the backup).
     let path = backup.artifact.unwrap().path;
     std::fs::remove_file(&path).unwrap();
@@ -327,10 +321,7 @@ async fn a_backup_file_this_replica_cannot_see_is_refused_before_any_approval() 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_backup_gone_by_the_time_the_restore_runs_fails_it_before_anything_changes() {
     let mut t = Tester::new(&config("http://127.0.0.1:9")).await;
-    t.say("alice", "/deploy data v1").await;
-    t.wait_for_state(1, JobState::Succeeded).await;
-    t.say("alice", "/backup data").await;
-    let backup = t.wait_for_state(2, JobState::Succeeded).await;
+    let backup = deployed_and_backed_up(&mut t, 1).await;
     t.say("alice", "/restore data 2").await;
     t.wait_for_state(3, JobState::AwaitingApproval).await;
     // Claimed by a replica that cannot see the file.

@@ -73,8 +73,7 @@ pub struct Posted {
 pub trait Platform: Send + Sync {
     /// `slack`, `discord` or `console`.
     fn name(&self) -> &'static str;
-    /// Posts to a channel; returns the platform's message id.
-    /// Returns where the message is, as the platform names it from now on: the
+    /// Posts to a channel. Returns where the message is, as the platform names it from now on: the
     /// channel's id (Slack takes a name like `#deploys` here, and only ids in every later
     /// call) and the message's id.
     async fn post(&self, channel: &str, message: &Message) -> anyhow::Result<(String, String)>;

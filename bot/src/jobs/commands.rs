@@ -312,7 +312,7 @@ fn reason_with_flags(deploy: &Deploy) -> Option<String> {
 
 impl Engine {
     /// Why a recorded backup cannot be restored from this replica, if it cannot: pruned,
-    /// missing, or not the size it was (the restore step checks its sha256 too).
+    /// or its file unreadable here ([`unreadable`]).
     pub(crate) async fn unreachable(
         &self,
         backup_id: i64,
@@ -324,7 +324,14 @@ impl Engine {
                 self.clock(at)
             )));
         }
-        Ok(match tokio::fs::metadata(&artifact.path).await {
+        Ok(unreadable(artifact).await)
+    }
+}
+
+/// Why a backup's file cannot be restored from this replica, if it cannot: missing, or
+/// not the size it was (the restore step checks its sha256 too).
+pub(crate) async fn unreadable(artifact: &crate::store::jobs::Artifact) -> Option<String> {
+    match tokio::fs::metadata(&artifact.path).await {
             Ok(meta) if meta.len() as i64 == artifact.size => None,
             Ok(meta) => Some(format!(
                 "has changed since the backup ({} now, {} recorded)",
@@ -336,6 +343,5 @@ impl Engine {
                     .to_owned(),
             ),
             Err(e) => Some(format!("cannot be read here ({e})")),
-        })
     }
 }

@@ -135,8 +135,9 @@ impl Engine {
         let mut unreachable = Vec::new();
         for job in list {
             let Some(a) = &job.artifact else { continue };
-            // Only what this replica could restore: a file gone from here is named below.
-            if let Some(why) = self.unreachable(job.id, a).await? {
+            // Only what this replica could restore (pruned ones are not listed at all): a
+            // file gone from here is named below.
+            if let Some(why) = super::commands::unreadable(a).await {
                 unreachable.push(format!("#{} `{}` {why}", job.id, a.path));
                 continue;
             }

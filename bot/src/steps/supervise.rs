@@ -138,19 +138,14 @@ pub async fn stop(process: &StepProcess, grace: Duration) -> Leftover {
         return Leftover::NotOurs;
     }
     let group = process.group as i32;
-    if members(group).is_empty() {
-        return Leftover::Gone;
-    }
-    let _ = killpg(Pid::from_raw(group), Signal::SIGTERM);
-    if wait_until_empty(group, grace).await {
-        return Leftover::Stopped { killed: false };
-    }
-    let _ = killpg(Pid::from_raw(group), Signal::SIGKILL);
-    if wait_until_empty(group, KILL_WAIT).await {
-        Leftover::Stopped { killed: true }
-    } else {
-        Leftover::Stuck
-    }
+    escalate(
+        || members(group).is_empty(),
+        |signal| {
+            let _ = killpg(Pid::from_raw(group), signal);
+        },
+        grace,
+    )
+    .await
 }
 
 /// Stops every process that carries `marker` (started on `host`), with their groups:
@@ -159,23 +154,32 @@ pub async fn stop_marked(marker: &str, host: &str, grace: Duration) -> Leftover 
     if host != this_host() {
         return Leftover::NotOurs;
     }
-    let signal_all = |signal: Signal| {
-        for pid in marked(marker) {
-            if let Some(group) = group_of(pid) {
-                let _ = killpg(Pid::from_raw(group), signal);
+    escalate(
+        || marked(marker).is_empty(),
+        |signal| {
+            for pid in marked(marker) {
+                if let Some(group) = group_of(pid) {
+                    let _ = killpg(Pid::from_raw(group), signal);
+                }
+                let _ = nix::sys::signal::kill(Pid::from_raw(pid), signal);
             }
-            let _ = nix::sys::signal::kill(Pid::from_raw(pid), signal);
-        }
-    };
-    if marked(marker).is_empty() {
+        },
+        grace,
+    )
+    .await
+}
+
+/// SIGTERM, a `grace` to go, then SIGKILL and a last wait: what `gone` says at each step.
+async fn escalate(gone: impl Fn() -> bool, signal: impl Fn(Signal), grace: Duration) -> Leftover {
+    if gone() {
         return Leftover::Gone;
     }
-    signal_all(Signal::SIGTERM);
-    if wait_until(|| marked(marker).is_empty(), grace).await {
+    signal(Signal::SIGTERM);
+    if wait_until(&gone, grace).await {
         return Leftover::Stopped { killed: false };
     }
-    signal_all(Signal::SIGKILL);
-    if wait_until(|| marked(marker).is_empty(), KILL_WAIT).await {
+    signal(Signal::SIGKILL);
+    if wait_until(&gone, KILL_WAIT).await {
         Leftover::Stopped { killed: true }
     } else {
         Leftover::Stuck
@@ -198,10 +202,6 @@ impl Leftover {
             self
         }
     }
-}
-
-async fn wait_until_empty(group: i32, within: Duration) -> bool {
-    wait_until(|| members(group).is_empty(), within).await
 }
 
 async fn wait_until(done: impl Fn() -> bool, within: Duration) -> bool {
