@@ -18,6 +18,11 @@ impl Clock {
         self.format(ms, "%Y-%m-%d %H:%M %Z")
     }
 
+    /// `17:30 CET`, for "waits until" within the day.
+    pub fn time_of_day(&self, ms: i64) -> String {
+        self.format(ms, "%H:%M %Z")
+    }
+
     /// `2026-12-01`.
     pub fn date(&self, ms: i64) -> String {
         self.format(ms, "%Y-%m-%d")

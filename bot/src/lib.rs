@@ -12,6 +12,7 @@ pub mod discord;
 pub mod dispatch;
 pub mod doctor;
 pub mod edge;
+pub mod github;
 pub mod http;
 pub mod incidents;
 pub mod jobs;

@@ -113,6 +113,13 @@ pub enum Refusal {
     NoSuchJob {
         job: i64,
     },
+    /// GitHub said no, or the commit did not pass: an unknown ref, a failed check,
+    /// a missing permission. `text` is the whole answer.
+    GitHub {
+        env: String,
+        kind: &'static str,
+        text: String,
+    },
     NotCanceller {
         job: i64,
         env: String,
@@ -287,6 +294,7 @@ impl Refusal {
             Refusal::NotABackup { .. } => "not_a_backup",
             Refusal::BackupUnreachable { .. } => "backup_unreachable",
             Refusal::NoSuchJob { .. } => "no_such_job",
+            Refusal::GitHub { kind, .. } => kind,
             Refusal::NotCanceller { .. } => "not_canceller",
             Refusal::AlreadyEnded { .. } => "already_ended",
             Refusal::NotLocked { .. } => "not_locked",
@@ -395,6 +403,7 @@ impl Refusal {
                 "Can't restore #{backup}: its file `{path}` {why}. Nothing was queued. `/backup list {env}` shows the backups that can be restored."
             ),
             Refusal::NoSuchJob { job } => format!("There is no job #{job}."),
+            Refusal::GitHub { text, .. } => text.clone(),
             Refusal::NotCanceller { job, env } => {
                 format!("You can't cancel #{job}: only its requester and `{env}`'s deployers can.")
             }
@@ -547,6 +556,7 @@ impl Refusal {
             | Refusal::NotASuccessfulDeploy { env, .. }
             | Refusal::NotABackup { env, .. }
             | Refusal::BackupUnreachable { env, .. }
+            | Refusal::GitHub { env, .. }
             | Refusal::NotLocked { env }
             | Refusal::NotLocker { env, .. }
             | Refusal::HeldByJob { env, .. }

@@ -75,6 +75,9 @@ pub struct Deploy {
     pub hotfix: Option<IncidentId>,
     /// Deploy through a freeze; the text is the reason, recorded in the audit log.
     pub break_glass: Option<String>,
+    /// Deploy without the env's required GitHub checks; the text is the reason, audited
+    /// and shown on the card.
+    pub skip_checks: Option<String>,
 }
 
 /// Where a deploy goes and what it ships.
@@ -184,6 +187,7 @@ impl Command {
                 texts.push(deploy.target.git_ref.as_ref().map(GitRef::as_str));
                 texts.push(deploy.reason.as_deref());
                 texts.push(deploy.break_glass.as_deref());
+                texts.push(deploy.skip_checks.as_deref());
             }
             Command::Rollback { env, app, to } => {
                 texts.push(Some(env));

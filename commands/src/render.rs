@@ -33,6 +33,9 @@ impl fmt::Display for Command {
                 if let Some(reason) = &deploy.break_glass {
                     write!(f, " --break-glass {}", quote_word(reason))?;
                 }
+                if let Some(reason) = &deploy.skip_checks {
+                    write!(f, " --skip-checks {}", quote_word(reason))?;
+                }
                 Ok(())
             }
             Command::Rollback { env, app, to } => {

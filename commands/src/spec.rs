@@ -191,7 +191,7 @@ pub(crate) static DEPLOY: Spec = Spec {
     summary: "deploy a ref to an environment, after approval where the env needs it",
     forms: &[Form {
         words: "",
-        usage: "[APP] ENV [REF] [--dry-run] [--reason TEXT] [--hotfix INC-N] [--break-glass REASON]",
+        usage: "[APP] ENV [REF] [--dry-run] [--reason TEXT] [--hotfix INC-N] [--break-glass REASON] [--skip-checks REASON]",
         summary: "Deploy REF (default: the app's default ref) of APP to ENV. `/deploy APP/REF to ENV` works too.",
         args: &[
             opt(
@@ -220,6 +220,12 @@ pub(crate) static DEPLOY: Spec = Spec {
                 "deploy through a freeze, with this reason",
                 Text,
                 Flag("--break-glass"),
+            ),
+            opt(
+                "skip_checks",
+                "deploy without the required GitHub checks, with this reason",
+                Text,
+                Flag("--skip-checks"),
             ),
         ],
     }],

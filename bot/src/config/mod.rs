@@ -12,7 +12,9 @@ use deckhand_commands::{HumanDuration, Severity};
 use serde::Deserialize;
 
 pub use settings::{DiscordSettings, Runtime, SlackSettings};
-pub use steps::{BackupStep, HealthStep, HttpStep, RestoreStep, StepAction, StepConfig};
+pub use steps::{
+    BackupStep, GitHubStep, HealthStep, HttpStep, RestoreStep, StepAction, StepConfig,
+};
 pub use validate::{ConfigError, ConfigErrors};
 
 /// The demo config used when there is no `deckhand.toml`: local commands only.
@@ -105,6 +107,9 @@ pub struct BotConfig {
     /// After a restart, events stored but not handled are handled if younger than this
     /// (default 2m); older ones are dropped and their authors told.
     pub replay_window: Option<HumanDuration>,
+    /// Where deckhand's pages are reached (`https://deckhand.example.com`), for links
+    /// such as a GitHub deployment's log.
+    pub public_url: Option<String>,
 }
 
 /// `bot.replay_window` when not set.
@@ -181,7 +186,39 @@ pub struct EnvConfig {
     pub rollback: Option<Vec<StepConfig>>,
     pub backup: Option<Vec<StepConfig>>,
     pub restore: Option<Vec<StepConfig>>,
+    /// GitHub checks a deploy's commit must pass: names (check runs or status
+    /// contexts), or `"all"`. Only for apps with a `repo`.
+    pub require_checks: Option<RequireChecks>,
+    /// How long a deploy waits for pending checks before it fails. Default 30m.
+    pub checks_timeout: Option<HumanDuration>,
+    /// Record GitHub deployments for jobs here. Default: on when GitHub is configured.
+    pub github_deployments: Option<bool>,
+    /// The env's address, for its GitHub deployment statuses.
+    pub environment_url: Option<String>,
+    /// Deploy each new head of a branch here once its checks are green (webhook).
+    pub auto_deploy: Option<AutoDeploy>,
 }
+
+/// `require_checks`: every check reported, or these names.
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
+#[serde(untagged)]
+pub enum RequireChecks {
+    /// `"all"` (validation refuses any other word).
+    All(String),
+    Names(Vec<String>),
+}
+
+/// `auto_deploy = { branch = "main" }`.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct AutoDeploy {
+    pub branch: String,
+    /// The app to deploy, when more than one has the webhook's repo.
+    pub app: Option<String>,
+}
+
+/// `checks_timeout` when not set.
+pub const DEFAULT_CHECKS_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(1800);
 
 #[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -320,6 +357,12 @@ impl EnvConfig {
         self.approval_ttl
             .map(HumanDuration::as_std)
             .unwrap_or(std::time::Duration::from_secs(3600))
+    }
+
+    pub fn checks_timeout(&self) -> std::time::Duration {
+        self.checks_timeout
+            .map(HumanDuration::as_std)
+            .unwrap_or(DEFAULT_CHECKS_TIMEOUT)
     }
 
     pub fn job_timeout(&self) -> std::time::Duration {

@@ -29,6 +29,7 @@ pub enum StepAction {
     Health(HealthStep),
     Backup(BackupStep),
     Restore(RestoreStep),
+    GitHub(GitHubStep),
 }
 
 /// A step as the file writes it: one of `run`, `http`, `health`, `backup`, `restore`.
@@ -41,6 +42,7 @@ struct StepFields {
     health: Option<HealthStep>,
     backup: Option<BackupStep>,
     restore: Option<RestoreStep>,
+    github: Option<GitHubStep>,
     #[serde(default)]
     env: Vec<String>,
     cwd: Option<PathBuf>,
@@ -59,17 +61,32 @@ impl TryFrom<StepFields> for StepConfig {
         actions.extend(fields.health.map(StepAction::Health));
         actions.extend(fields.backup.map(StepAction::Backup));
         actions.extend(fields.restore.map(StepAction::Restore));
+        let mut timeout = fields.timeout;
+        if let Some(github) = fields.github {
+            // `github = { ..., timeout = "30m" }` is the step's timeout.
+            match (github.timeout, timeout) {
+                (Some(_), Some(_)) => {
+                    return Err(format!(
+                        "step `{}` has a timeout both on the step and inside `github`; keep one",
+                        fields.name
+                    ));
+                }
+                (Some(inner), None) => timeout = Some(inner),
+                _ => {}
+            }
+            actions.push(StepAction::GitHub(github));
+        }
         let name = fields.name;
         let action = match (actions.pop(), actions.is_empty()) {
             (Some(action), true) => action,
             (None, _) => {
                 return Err(format!(
-                    "step `{name}` does nothing: give it one of `run`, `http`, `health`, `backup`, `restore`"
+                    "step `{name}` does nothing: give it one of `run`, `http`, `health`, `backup`, `restore`, `github`"
                 ));
             }
             (Some(_), false) => {
                 return Err(format!(
-                    "step `{name}` has more than one of `run`, `http`, `health`, `backup`, `restore`; split it into steps"
+                    "step `{name}` has more than one of `run`, `http`, `health`, `backup`, `restore`, `github`; split it into steps"
                 ));
             }
         };
@@ -78,10 +95,27 @@ impl TryFrom<StepFields> for StepConfig {
             action,
             env: fields.env,
             cwd: fields.cwd,
-            timeout: fields.timeout,
+            timeout,
             continue_on_error: fields.continue_on_error,
         })
     }
+}
+
+/// `github = { workflow = "deploy.yml", ref = "main", inputs = { ... }, timeout = "30m" }`:
+/// dispatch a GitHub Actions workflow and follow its run to the end.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct GitHubStep {
+    /// The workflow file name (`deploy.yml`) or its numeric id.
+    pub workflow: String,
+    /// The branch or tag to run the workflow from. Default: the job's ref, when that is
+    /// a branch or tag, else a branch whose head is the job's commit.
+    #[serde(rename = "ref")]
+    pub git_ref: Option<String>,
+    /// Fixed strings; only `${DECKHAND_*}` job variables are substituted.
+    #[serde(default)]
+    pub inputs: BTreeMap<String, String>,
+    pub timeout: Option<HumanDuration>,
 }
 
 #[derive(Debug, Clone, Deserialize)]

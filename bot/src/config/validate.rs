@@ -66,6 +66,7 @@ pub(super) fn validate(config: &Config, is_set: &dyn Fn(&str) -> bool) -> Result
     }
     for (name, env) in &config.environments {
         check_env(config, name, env, is_set, &mut error);
+        check_github(config, name, env, is_set, &mut error);
     }
     check_durations(config, &mut error);
     check_the_rest(config, &mut error);
@@ -169,6 +170,98 @@ fn check_env(
     }
 }
 
+/// What an env asks of GitHub, and whether deckhand can reach it: a repo to ask about,
+/// credentials to ask with, and `require_checks` / `auto_deploy` written as documented.
+fn check_github(
+    config: &Config,
+    name: &str,
+    env: &super::EnvConfig,
+    is_set: &dyn Fn(&str) -> bool,
+    error: &mut impl FnMut(String, String),
+) {
+    let at = |key: &str| format!("environments.{name}.{key}");
+    let steps = [&env.deploy, &env.rollback, &env.backup, &env.restore];
+    let github_step = steps
+        .iter()
+        .flat_map(|p| p.iter().flatten())
+        .any(|s| matches!(s.action, StepAction::GitHub(_)));
+    let mut uses: Vec<&str> = Vec::new();
+    if github_step {
+        uses.push("a `github` step");
+    }
+    if env.require_checks.is_some() {
+        uses.push("`require_checks`");
+    }
+    if env.auto_deploy.is_some() {
+        uses.push("`auto_deploy`");
+    }
+    if let Some(super::RequireChecks::All(word)) = &env.require_checks
+        && word != "all"
+    {
+        error(
+            at("require_checks"),
+            format!("`{word}` is not a choice: write `\"all\"` or a list of check names, e.g. `[\"build\", \"test\"]`"),
+        );
+    }
+    if let Some(super::RequireChecks::Names(names)) = &env.require_checks
+        && (names.is_empty() || names.iter().any(|n| n.trim().is_empty()))
+    {
+        error(
+            at("require_checks"),
+            "list the check names (check runs or status contexts), or write `\"all\"`".into(),
+        );
+    }
+    if let Some(auto) = &env.auto_deploy {
+        if auto.branch.trim().is_empty() {
+            error(
+                at("auto_deploy.branch"),
+                "name the branch whose green heads deploy here, e.g. `\"main\"`".into(),
+            );
+        }
+        if let Some(app) = &auto.app
+            && config.apps.get(app).is_none_or(|a| a.repo.is_none())
+        {
+            error(
+                at("auto_deploy.app"),
+                format!("`{app}` is not an app with a `repo`"),
+            );
+        }
+        if env.announce.as_ref().unwrap_or(&config.bot.announce).is_empty() {
+            error(
+                at("auto_deploy"),
+                "a deploy nobody asked for in chat needs a channel for its card: set `announce` on the env or `bot.announce`".into(),
+            );
+        }
+        if !is_set("GITHUB_WEBHOOK_SECRET") {
+            error(
+                at("auto_deploy"),
+                "deploys on green come from GitHub's webhook: set GITHUB_WEBHOOK_SECRET (and point the repo's webhook at /github/webhook)".into(),
+            );
+        }
+    }
+    if uses.is_empty() {
+        return;
+    }
+    if !config.apps.values().any(|a| a.repo.is_some()) {
+        error(
+            format!("environments.{name}"),
+            format!(
+                "{} needs an app with a GitHub repo: add `repo = \"owner/name\"` to an `[apps.NAME]`",
+                uses.join(" and ")
+            ),
+        );
+    }
+    if !is_set("GITHUB_TOKEN") && !is_set("GITHUB_APP_ID") {
+        error(
+            format!("environments.{name}"),
+            format!(
+                "{} needs GitHub: set GITHUB_TOKEN, or GITHUB_APP_ID and GITHUB_APP_PRIVATE_KEY",
+                uses.join(" and ")
+            ),
+        );
+    }
+}
+
 /// Every configured duration within its range: a typo like `timeout = "10d"` stops
 /// start-up instead of holding an env for ten days.
 fn check_durations(config: &Config, error: &mut impl FnMut(String, String)) {
@@ -207,6 +300,7 @@ fn check_durations(config: &Config, error: &mut impl FnMut(String, String)) {
             HumanDuration::days(7),
         );
         within(at("timeout"), env.timeout, second, day);
+        within(at("checks_timeout"), env.checks_timeout, second, day);
         for (kind, steps) in [
             ("deploy", &env.deploy),
             ("rollback", &env.rollback),
@@ -255,6 +349,14 @@ fn check_the_rest(config: &Config, error: &mut impl FnMut(String, String)) {
             error(
                 format!("apps.{name}"),
                 "app names are lower-case letters, digits, `-` and `_`, starting with a letter or digit (what people can type in `/deploy APP ENV`)".into(),
+            );
+        }
+        if let Some(repo) = &app.repo
+            && !is_repo(repo)
+        {
+            error(
+                format!("apps.{name}.repo"),
+                format!("`{repo}` is not a GitHub repository; write it `owner/name`, e.g. `acme/web`"),
             );
         }
         if let Some(r) = &app.default_ref
@@ -443,6 +545,7 @@ pub(crate) fn env_vars_of(step: &StepConfig) -> Vec<(String, String)> {
         StepAction::Restore(restore) => {
             vars.extend(named("restore.database_url_env", &restore.database_url_env))
         }
+        StepAction::GitHub(_) => {}
     }
     vars
 }
@@ -510,6 +613,19 @@ fn check_step(
             error(format!("{at}.backup.keep"), "keep at least 1 backup".into());
         }
     }
+    if let StepAction::GitHub(github) = &step.action {
+        if github.workflow.trim().is_empty() {
+            error(
+                format!("{at}.github.workflow"),
+                "name the workflow file, e.g. `workflow = \"deploy.yml\"`".into(),
+            );
+        }
+        for (input, value) in &github.inputs {
+            if let Err(reason) = crate::github::workflow::check_input(value) {
+                error(format!("{at}.github.inputs.{input}"), reason);
+            }
+        }
+    }
     if let StepAction::Restore(restore) = &step.action
         && restore.database_url_env.is_some() == restore.file.is_some()
     {
@@ -526,4 +642,15 @@ fn check_step(
             );
         }
     }
+}
+
+/// `owner/name`, in the characters GitHub allows.
+fn is_repo(text: &str) -> bool {
+    let ok = |part: &str| {
+        !part.is_empty()
+            && part
+                .chars()
+                .all(|c| c.is_ascii_alphanumeric() || matches!(c, '-' | '_' | '.'))
+    };
+    matches!(text.split_once('/'), Some((owner, name)) if ok(owner) && ok(name))
 }

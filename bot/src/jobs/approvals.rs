@@ -183,25 +183,41 @@ impl Engine {
         bound: &str,
         now: i64,
     ) -> anyhow::Result<()> {
-        let ttl = self.ctx.config.approval_ttl(&job.env);
         let why = format!(
             "approvals void: `{}`'s {} pipeline changed since #{} was requested; approve the plan shown here",
             job.env,
             job.kind.as_str(),
             job.id
         );
+        self.void_approvals_for(job, bound, now, &why, None).await
+    }
+
+    /// Voids a job's approvals for `why`; with `commit`, the job now deploys that
+    /// commit (its ref moved), with its change lines, written in the same transaction.
+    pub(crate) async fn void_approvals_for(
+        &self,
+        job: &Job,
+        bound: &str,
+        now: i64,
+        why: &str,
+        commit: Option<(&str, Option<&str>)>,
+    ) -> anyhow::Result<()> {
+        let ttl = self.ctx.config.approval_ttl(&job.env);
         let audit = self.ctx.audit_row(
             "deckhand",
             "deckhand",
             "job.approvals_voided",
             Some(&job.env),
             Some(job.id),
-            &why,
+            why,
         );
         let mut tx = self.ctx.store.pool.begin().await?;
         let expires = now + ttl.as_millis() as i64;
-        if jobs::rebind(&mut *tx, job.id, bound, expires, &why).await? {
+        if jobs::rebind(&mut *tx, job.id, bound, expires, why).await? {
             approvals::void(&mut *tx, job.id).await?;
+            if let Some((sha, change)) = commit {
+                jobs::set_commit(&mut *tx, job.id, sha, change).await?;
+            }
             // Its checklist shows the steps that would run now.
             let names = self
                 .ctx

@@ -13,6 +13,8 @@ pub struct Bound<'a> {
     pub env: &'a str,
     pub app: Option<&'a str>,
     pub git_ref: Option<&'a str>,
+    /// The commit the ref resolved to (GitHub apps): a branch that moves is a new plan.
+    pub commit_sha: Option<&'a str>,
     pub rolls_back: Option<i64>,
     pub restore_of: Option<i64>,
 }
@@ -24,12 +26,13 @@ impl<'a> Bound<'a> {
             env: &job.env,
             app: job.app.as_deref(),
             git_ref: job.git_ref.as_deref(),
+            commit_sha: job.github.commit_sha.as_deref(),
             rolls_back: job.rolls_back,
             restore_of: job.restore_of,
         }
     }
 
-    /// The hash: kind, env, app, ref, and a digest of the env's pipeline for
+    /// The hash: kind, env, app, ref, its commit, and a digest of the env's pipeline for
     /// this kind as the config defines it now. A changed step (its command, its URL,
     /// its timeout…) changes the hash, so an approval of the old plan does not carry.
     pub fn hash(&self, config: &Config) -> String {
@@ -43,6 +46,7 @@ impl<'a> Bound<'a> {
             self.env,
             self.app.unwrap_or(""),
             self.git_ref.unwrap_or(""),
+            self.commit_sha.unwrap_or(""),
             &self.rolls_back.map(|n| n.to_string()).unwrap_or_default(),
             &self.restore_of.map(|n| n.to_string()).unwrap_or_default(),
             &hex::encode(Sha256::digest(pipeline.as_bytes())),

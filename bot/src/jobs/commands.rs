@@ -69,6 +69,30 @@ impl Engine {
         // An open serious incident holds production deploys, unless this is its hotfix.
         let gating = self.incidents.gating(&target.env).await?;
         let hotfix_for = policy::incident_gate(&target.env, &git_ref, &gating, deploy.hotfix)?;
+        if deploy.skip_checks.is_some()
+            && (env.require_checks.is_none() || self.repo_of(app.as_deref()).is_none())
+        {
+            return Err(Refusal::GitHub {
+                env: target.env.clone(),
+                kind: "nothing_to_skip",
+                text: format!(
+                    "`--skip-checks` has nothing to skip: `{}` requires no GitHub checks. Deploy without it.",
+                    target.env
+                ),
+            }
+            .into());
+        }
+        let github = self
+            .resolve_for_request(
+                JobKind::Deploy,
+                &target.env,
+                env,
+                app.as_deref(),
+                &git_ref,
+                None,
+                deploy.skip_checks.as_deref(),
+            )
+            .await?;
         let spec = JobSpec {
             kind: JobKind::Deploy,
             env: target.env.clone(),
@@ -80,6 +104,12 @@ impl Engine {
             rolls_back: None,
             restore_of: None,
             hotfix_for,
+            skip_checks: github
+                .commit_sha
+                .as_ref()
+                .and(deploy.skip_checks.clone()),
+            commit_sha: github.commit_sha,
+            change_summary: github.change,
         };
         self.create_job(origin, spec, &origin.user).await?;
         if let Some(incident) = hotfix_for {
@@ -151,6 +181,8 @@ impl Engine {
             }
             .into());
         };
+        // A rollback goes back to the commit that ran, not to where its branch is now.
+        let mut target_sha: Option<String> = None;
         let target_ref = match to {
             Some(RollbackTarget::Ref(r)) => r.as_str().to_owned(),
             Some(RollbackTarget::Job(n)) => match jobs::get(pool, n.0 as i64).await? {
@@ -160,6 +192,7 @@ impl Engine {
                         && matches!(job.kind, JobKind::Deploy | JobKind::Rollback)
                         && job.git_ref.is_some() =>
                 {
+                    target_sha = job.github.commit_sha.clone();
                     job.git_ref.unwrap_or_default()
                 }
                 _ => {
@@ -170,17 +203,31 @@ impl Engine {
                     .into());
                 }
             },
-            None => releases
-                .iter()
-                .skip(1)
-                .find(|j| j.kind == JobKind::Deploy && j.git_ref != current.git_ref)
-                .and_then(|j| j.git_ref.clone())
-                .ok_or_else(|| Refusal::NoEarlierRelease {
-                    env: env_name.to_owned(),
-                    current_ref: current.git_ref.clone(),
-                    current_job: current.id,
-                })?,
+            None => {
+                let earlier = releases
+                    .iter()
+                    .skip(1)
+                    .find(|j| j.kind == JobKind::Deploy && j.git_ref != current.git_ref)
+                    .ok_or_else(|| Refusal::NoEarlierRelease {
+                        env: env_name.to_owned(),
+                        current_ref: current.git_ref.clone(),
+                        current_job: current.id,
+                    })?;
+                target_sha = earlier.github.commit_sha.clone();
+                earlier.git_ref.clone().unwrap_or_default()
+            }
         };
+        let github = self
+            .resolve_for_request(
+                JobKind::Rollback,
+                env_name,
+                env,
+                app.as_deref(),
+                &target_ref,
+                target_sha.as_deref(),
+                None,
+            )
+            .await?;
         let spec = JobSpec {
             kind: JobKind::Rollback,
             env: env_name.to_owned(),
@@ -192,6 +239,9 @@ impl Engine {
             rolls_back: Some(current.id),
             restore_of: None,
             hotfix_for: None,
+            commit_sha: github.commit_sha,
+            change_summary: github.change,
+            skip_checks: None,
         };
         self.create_job(origin, spec, &origin.user).await?;
         Ok(())
@@ -234,6 +284,9 @@ impl Engine {
             rolls_back: None,
             restore_of: None,
             hotfix_for: None,
+            commit_sha: None,
+            change_summary: None,
+            skip_checks: None,
         };
         self.create_job(origin, spec, &origin.user).await?;
         Ok(())
@@ -284,6 +337,9 @@ impl Engine {
             rolls_back: None,
             restore_of: Some(backup_id),
             hotfix_for: None,
+            commit_sha: None,
+            change_summary: None,
+            skip_checks: None,
         };
         self.create_job(origin, spec, &origin.user).await?;
         Ok(())

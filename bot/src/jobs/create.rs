@@ -24,6 +24,11 @@ pub(crate) struct JobSpec {
     pub restore_of: Option<i64>,
     /// The incident whose gate this deploy passes as its hotfix.
     pub hotfix_for: Option<i64>,
+    /// GitHub apps: the commit the ref resolved to, and what changes.
+    pub commit_sha: Option<String>,
+    pub change_summary: Option<String>,
+    /// `--skip-checks REASON`.
+    pub skip_checks: Option<String>,
 }
 
 impl JobSpec {
@@ -59,16 +64,23 @@ impl JobSpec {
             approval_expires_at: needs_approval.then(|| now + approval_ttl.as_millis() as i64),
             rolls_back: self.rolls_back,
             restore_of: self.restore_of,
+            commit_sha: self.commit_sha.clone(),
+            change_summary: self.change_summary.clone(),
+            skip_checks: self.skip_checks.clone(),
         }
     }
 
     /// What the audit row of its creation says about it.
     fn audit_detail(&self) -> String {
         format!(
-            "{} {} ref={} approvals={}{}",
+            "{} {} ref={}{} approvals={}{}",
             self.kind.as_str(),
             self.app.as_deref().unwrap_or("-"),
             self.git_ref.as_deref().unwrap_or("-"),
+            self.commit_sha
+                .as_deref()
+                .map(|sha| format!(" commit={sha}"))
+                .unwrap_or_default(),
             self.approvals_required,
             self.reason
                 .as_deref()
@@ -84,6 +96,7 @@ impl JobSpec {
             env: &self.env,
             app: self.app.as_deref(),
             git_ref: self.git_ref.as_deref(),
+            commit_sha: self.commit_sha.as_deref(),
             rolls_back: self.rolls_back,
             restore_of: self.restore_of,
         }
@@ -169,6 +182,21 @@ impl Engine {
             },
         )
         .await?;
+        if let Some(why) = &spec.skip_checks {
+            // Passing the CI gate by hand is on the record with the job it let through.
+            let row = self.ctx.audit_row(
+                &requester.id,
+                &origin.platform,
+                "job.checks_skipped",
+                Some(&spec.env),
+                Some(id),
+                &format!(
+                    "required checks skipped for {}: {why}",
+                    spec.commit_sha.as_deref().unwrap_or("-")
+                ),
+            );
+            audit::append(&mut *tx, &row).await?;
+        }
         if let Some(incident) = spec.hotfix_for {
             // Passing the incident gate is recorded with the job it let through.
             let who = &requester.name;
@@ -202,6 +230,7 @@ impl Engine {
         // platform's rate limits; the acknowledgement does not wait with it.
         crate::chat::reply::answer_complete();
         self.post_card(&job).await?;
+        self.deployment_moved(job.id).await;
         if state == JobState::Queued {
             self.wake.notify_one();
         }

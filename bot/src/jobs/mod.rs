@@ -6,6 +6,7 @@ pub mod binding;
 mod commands;
 mod control;
 mod create;
+mod github;
 mod news;
 mod recovery;
 mod runner;
@@ -99,6 +100,10 @@ pub struct Engine {
     pub(crate) commands: governor::DefaultKeyedRateLimiter<String>,
     /// Whether this replica runs the singletons; set at start.
     leadership: std::sync::OnceLock<Arc<crate::leader::Leadership>>,
+    /// GitHub, when `GITHUB_TOKEN` or an App is configured.
+    github: std::sync::OnceLock<Arc<crate::github::GitHub>>,
+    /// One webhook-started deploy decision at a time in this process.
+    pub(crate) auto_deploying: tokio::sync::Mutex<()>,
 }
 
 impl Engine {
@@ -141,6 +146,8 @@ impl Engine {
             events_handled: std::sync::atomic::AtomicU64::new(0),
             stopping: std::sync::atomic::AtomicBool::new(false),
             leadership: std::sync::OnceLock::new(),
+            github: std::sync::OnceLock::new(),
+            auto_deploying: tokio::sync::Mutex::new(()),
         })
     }
 
@@ -351,6 +358,7 @@ impl Engine {
         self.ctx.redraw_in(&mut tx, Subject::Job(job.id)).await?;
         tx.commit().await?;
         self.ctx.ring();
+        self.deployment_moved(job.id).await;
         Ok(true)
     }
 
@@ -378,6 +386,7 @@ impl Engine {
         self.ctx.redraw_in(&mut tx, Subject::Job(job.id)).await?;
         tx.commit().await?;
         self.ctx.ring();
+        self.deployment_moved(job.id).await;
         Ok(true)
     }
 

@@ -155,6 +155,12 @@ impl Engine {
             if let Err(e) = inbox::forget_before(&self.ctx.store.pool, now - 7 * 86_400_000).await {
                 tracing::warn!(error = %e, "could not prune old event ids");
             }
+            let week_ago = now - 7 * 86_400_000;
+            if let Err(e) =
+                crate::store::github::prune_deliveries(&self.ctx.store.pool, week_ago).await
+            {
+                tracing::warn!(error = %e, "could not prune old GitHub deliveries");
+            }
             match crate::store::locks::release_ended(&self.ctx.store.pool).await {
                 Ok(freed) => {
                     for env in freed {

@@ -188,6 +188,9 @@ impl Engine {
             ),
             ("DECKHAND_REQUESTER".to_owned(), job.requester.clone()),
         ];
+        if let Some(sha) = &job.github.commit_sha {
+            vars.push(("DECKHAND_COMMIT".to_owned(), sha.clone()));
+        }
         if let Some(target) = job.rolls_back {
             vars.push(("DECKHAND_ROLLS_BACK".to_owned(), target.to_string()));
         }
@@ -208,14 +211,33 @@ impl Engine {
             self.clone()
                 .heartbeat(job.id, token.clone(), fenced.clone()),
         );
-        self.job_started(&job).await;
-        let ending = match self.run_steps(&job, &token, &fenced).await {
-            Ok(ending) => ending,
-            Err(e) => Ending::Failed(
-                self.ctx
-                    .redactor()
-                    .redact(&format!("deckhand could not run the job: {e:#}")),
-            ),
+        // GitHub's door (a moved branch, pending checks) is outside the claim's
+        // transaction: it asks GitHub, and may wait for checks for many minutes.
+        let preflight = self.github_preflight(&job, &token).await;
+        let ending = match preflight {
+            super::github::Preflight::Voided => {
+                heartbeat.abort();
+                if let Ok(mut running) = self.running.lock() {
+                    running.remove(&job.id);
+                }
+                return;
+            }
+            super::github::Preflight::Fail(error) => {
+                Ending::Failed(self.ctx.redactor().redact(&error))
+            }
+            super::github::Preflight::Cancelled => Ending::Cancelled,
+            super::github::Preflight::Go => {
+                self.job_started(&job).await;
+                self.deployment_moved(job.id).await;
+                match self.run_steps(&job, &token, &fenced).await {
+                    Ok(ending) => ending,
+                    Err(e) => Ending::Failed(
+                        self.ctx
+                            .redactor()
+                            .redact(&format!("deckhand could not run the job: {e:#}")),
+                    ),
+                }
+            }
         };
         heartbeat.abort();
         if fenced.load(std::sync::atomic::Ordering::SeqCst) {
@@ -288,7 +310,7 @@ impl Engine {
     }
 
     async fn run_steps(
-        &self,
+        self: &Arc<Self>,
         job: &Job,
         token: &CancellationToken,
         fenced: &std::sync::atomic::AtomicBool,
@@ -307,6 +329,21 @@ impl Engine {
         };
         let vars = self.job_vars(job, backup.as_ref());
         let job_deadline = Instant::now() + env.job_timeout();
+        let repo = self.repo_of(job.app.as_deref());
+        // A step's sub-lines (a workflow run's jobs) redraw the card as they change.
+        let progress = Arc::new(tokio::sync::Notify::new());
+        let redraws = {
+            let progress = progress.clone();
+            let engine = self.clone();
+            let job_id = job.id;
+            tokio::spawn(async move {
+                loop {
+                    progress.notified().await;
+                    engine.refresh_card(job_id).await;
+                }
+            })
+        };
+        let _redraws = AbortOnDrop(redraws);
         // The card is edited when a step starts (showing the one before it done) and
         // when the job ends: each change of the checklist once.
         for (idx, step) in env.pipeline(job.kind).iter().enumerate() {
@@ -332,6 +369,10 @@ impl Engine {
                 grace: self.settings.grace,
                 store: &self.ctx.store,
                 step_idx: idx,
+                github: repo.as_ref().map(|(github, _)| github.as_ref()),
+                repo: repo.as_ref().map(|(_, repo)| repo.clone()),
+                progress: progress.clone(),
+                clock: self.ctx.config.clock,
             };
             let outcome = steps::execute(step, &ctx).await;
             // Fenced while the step ran: it was stopped, and its end is not ours to write.
@@ -469,6 +510,9 @@ impl Engine {
             rolls_back: Some(failed.id),
             restore_of: None,
             hotfix_for: None,
+            commit_sha: good.github.commit_sha.clone(),
+            change_summary: None,
+            skip_checks: None,
         };
         Ok(Some((spec, good)))
     }
@@ -502,9 +546,12 @@ impl Engine {
             .post(&failed.platform, &failed.channel, &Message::text(text))
             .await;
         if let Some(id) = successor {
+            // The failed deploy ended inside the rollback's transaction.
+            self.deployment_moved(failed.id).await;
             if let Some(job) = jobs::get(&self.ctx.store.pool, id).await? {
                 self.post_card(&job).await?;
             }
+            self.deployment_moved(id).await;
             self.wake.notify_one();
         }
         Ok(())
@@ -574,6 +621,9 @@ impl Engine {
             rolls_back: spec.rolls_back,
             restore_of: None,
             hotfix_for: None,
+            commit_sha: spec.commit_sha.clone(),
+            change_summary: spec.change_summary.clone(),
+            skip_checks: None,
         };
         let id = jobs::insert(&mut **tx, &new, now).await?;
         crate::store::steps::create(tx, id, &names).await?;
@@ -618,5 +668,14 @@ fn hold_reason(gate: &Refusal, clock: &crate::clock::Clock) -> String {
             crate::refusal::gating_names(incidents)
         ),
         other => format!("held: {}", other.render(clock)),
+    }
+}
+
+/// Aborts a helper task when the work it serves ends, however it ends.
+struct AbortOnDrop(tokio::task::JoinHandle<()>);
+
+impl Drop for AbortOnDrop {
+    fn drop(&mut self) {
+        self.0.abort();
     }
 }

@@ -184,6 +184,10 @@ async fn postgres_tool(
         grace: ctx.grace,
         store: ctx.store,
         step_idx: ctx.step_idx,
+        github: ctx.github,
+        repo: ctx.repo.clone(),
+        progress: ctx.progress.clone(),
+        clock: ctx.clock,
     };
     with_connection.vars.extend(connection);
     let timeout = ctx

@@ -1,4 +1,5 @@
-//! Step executors: `run` a program, call `http`, wait for `health`, `backup` and `restore`.
+//! Step executors: `run` a program, call `http`, wait for `health`, `backup` and `restore`
+//! (and `github`, in `crate::github::workflow`).
 
 mod backup;
 pub mod http;
@@ -40,6 +41,12 @@ pub struct StepContext<'a> {
     /// Where a `run` step's process group is recorded, so a restart can stop it.
     pub store: &'a crate::store::Store,
     pub step_idx: i64,
+    /// GitHub and the job's repo, for `github` steps (when both are configured).
+    pub github: Option<&'a crate::github::GitHub>,
+    pub repo: Option<crate::github::Repo>,
+    /// Rung when the step's sub-lines changed, so the card is redrawn.
+    pub progress: std::sync::Arc<tokio::sync::Notify>,
+    pub clock: crate::clock::Clock,
 }
 
 /// How a step ended.
@@ -57,7 +64,7 @@ impl Outcome {
         self.error.is_none()
     }
 
-    fn fail(&mut self, error: impl Into<String>) {
+    pub(crate) fn fail(&mut self, error: impl Into<String>) {
         self.error = Some(error.into());
     }
 }
@@ -110,6 +117,7 @@ pub async fn execute(step: &StepConfig, ctx: &StepContext<'_>) -> Outcome {
         StepAction::Health(health) => http::health(health, ctx, timeout, &mut outcome).await,
         StepAction::Backup(backup) => backup::backup(backup, step, ctx, &mut outcome).await,
         StepAction::Restore(restore) => backup::restore(restore, step, ctx, &mut outcome).await,
+        StepAction::GitHub(github) => crate::github::workflow::run(github, ctx, &mut outcome).await,
     }
     if let Some(error) = outcome.error.take() {
         outcome.error = Some(ctx.redactor.redact(&error));

@@ -99,6 +99,23 @@ pub struct Job {
     pub hotfix_for: Option<i64>,
     /// Why a queued job is held at claim time (a gate closed after its approval).
     pub held: Option<Hold>,
+    /// What GitHub knows of it, for apps with a `repo`.
+    pub github: GitHubFacts,
+}
+
+/// A job's GitHub facts: the commit its ref resolved to, and what its card says of them.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct GitHubFacts {
+    /// The full SHA the ref resolved to when the job was requested (or re-resolved at claim).
+    pub commit_sha: Option<String>,
+    /// The change since the env's last good deploy, as card lines.
+    pub change_summary: Option<String>,
+    /// `--skip-checks REASON`: the CI gate was passed by hand.
+    pub skip_checks: Option<String>,
+    /// The GitHub deployment recorded for this job.
+    pub deployment: Option<i64>,
+    /// The latest thing the card says about GitHub (waiting for checks, a refusal).
+    pub note: Option<String>,
 }
 
 /// Why a waiting job waits beyond the usual: a queued job a gate holds at claim time
@@ -142,9 +159,14 @@ struct JobRow {
     hotfix_for: Option<i64>,
     held_reason: Option<String>,
     held_since: Option<i64>,
+    commit_sha: Option<String>,
+    change_summary: Option<String>,
+    skip_checks: Option<String>,
+    github_deployment: Option<i64>,
+    github_note: Option<String>,
 }
 
-const COLUMNS: &str = "id, kind, env, app, git_ref, previous_ref, requester, requester_name, platform, channel, state, reason, params_hash, approvals_required, approval_expires_at, rolls_back, restore_of, created_at, started_at, finished_at, cancel_requested, lease_owner, error, artifact_path, artifact_size, artifact_sha256, hotfix_for, held_reason, held_since";
+const COLUMNS: &str = "id, kind, env, app, git_ref, previous_ref, requester, requester_name, platform, channel, state, reason, params_hash, approvals_required, approval_expires_at, rolls_back, restore_of, created_at, started_at, finished_at, cancel_requested, lease_owner, error, artifact_path, artifact_size, artifact_sha256, hotfix_for, held_reason, held_since, commit_sha, change_summary, skip_checks, github_deployment, github_note";
 
 impl TryFrom<JobRow> for Job {
     type Error = sqlx::Error;
@@ -186,6 +208,13 @@ impl TryFrom<JobRow> for Job {
                 reason,
                 since: row.held_since,
             }),
+            github: GitHubFacts {
+                commit_sha: row.commit_sha,
+                change_summary: row.change_summary,
+                skip_checks: row.skip_checks,
+                deployment: row.github_deployment,
+                note: row.github_note,
+            },
         })
     }
 }
@@ -224,6 +253,9 @@ pub struct NewJob {
     pub rolls_back: Option<i64>,
     pub restore_of: Option<i64>,
     pub hotfix_for: Option<i64>,
+    pub commit_sha: Option<String>,
+    pub change_summary: Option<String>,
+    pub skip_checks: Option<String>,
 }
 
 pub async fn insert<'c>(
@@ -232,8 +264,8 @@ pub async fn insert<'c>(
     now: i64,
 ) -> sqlx::Result<i64> {
     let (id,): (i64,) = sqlx::query_as(
-        "INSERT INTO jobs (kind, env, app, git_ref, previous_ref, requester, requester_name, platform, channel, state, reason, params_hash, approvals_required, approval_expires_at, rolls_back, restore_of, created_at, hotfix_for) \
-         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18) RETURNING id",
+        "INSERT INTO jobs (kind, env, app, git_ref, previous_ref, requester, requester_name, platform, channel, state, reason, params_hash, approvals_required, approval_expires_at, rolls_back, restore_of, created_at, hotfix_for, commit_sha, change_summary, skip_checks) \
+         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18, $19, $20, $21) RETURNING id",
     )
     .bind(job.kind.as_str())
     .bind(&job.env)
@@ -253,6 +285,9 @@ pub async fn insert<'c>(
     .bind(job.restore_of)
     .bind(now)
     .bind(job.hotfix_for)
+    .bind(&job.commit_sha)
+    .bind(&job.change_summary)
+    .bind(&job.skip_checks)
     .fetch_one(db)
     .await?;
     Ok(id)
@@ -391,6 +426,50 @@ pub async fn rebind<'c>(
     .execute(db)
     .await?;
     Ok(done.rows_affected() == 1)
+}
+
+/// A job's ref resolved again (a branch moved): its new commit and change summary.
+pub async fn set_commit<'c>(
+    db: impl Executor<'c, Database = Any>,
+    id: i64,
+    commit_sha: &str,
+    change_summary: Option<&str>,
+) -> sqlx::Result<()> {
+    sqlx::query("UPDATE jobs SET commit_sha = $1, change_summary = $2 WHERE id = $3")
+        .bind(commit_sha)
+        .bind(change_summary)
+        .bind(id)
+        .execute(db)
+        .await?;
+    Ok(())
+}
+
+/// The GitHub deployment recorded for a job.
+pub async fn set_deployment<'c>(
+    db: impl Executor<'c, Database = Any>,
+    id: i64,
+    deployment: i64,
+) -> sqlx::Result<()> {
+    sqlx::query("UPDATE jobs SET github_deployment = $1 WHERE id = $2")
+        .bind(deployment)
+        .bind(id)
+        .execute(db)
+        .await?;
+    Ok(())
+}
+
+/// What the card says about GitHub now (`None` clears it).
+pub async fn set_github_note<'c>(
+    db: impl Executor<'c, Database = Any>,
+    id: i64,
+    note: Option<&str>,
+) -> sqlx::Result<()> {
+    sqlx::query("UPDATE jobs SET github_note = $1 WHERE id = $2")
+        .bind(note)
+        .bind(id)
+        .execute(db)
+        .await?;
+    Ok(())
 }
 
 /// Once a held job is claimed and passes its gates, it is no longer held.

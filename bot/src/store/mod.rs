@@ -5,6 +5,7 @@
 pub mod announcements;
 pub mod approvals;
 pub mod audit;
+pub mod github;
 pub mod inbox;
 pub mod incidents;
 pub mod jobs;

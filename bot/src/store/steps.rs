@@ -46,6 +46,8 @@ pub struct Step {
     pub finished_at: Option<i64>,
     pub output_tail: String,
     pub error: Option<String>,
+    /// Live sub-lines under the step (a workflow run's link and its jobs), newest state.
+    pub detail: Option<String>,
 }
 
 #[derive(FromRow)]
@@ -57,6 +59,7 @@ struct StepRow {
     finished_at: Option<i64>,
     output_tail: String,
     error: Option<String>,
+    detail: Option<String>,
 }
 
 /// Creates the pending checklist of a job.
@@ -105,6 +108,22 @@ pub async fn start<'c>(
     .bind(idx)
     .execute(db)
     .await?;
+    Ok(())
+}
+
+/// Sets a step's live sub-lines (already redacted and bounded).
+pub async fn set_detail<'c>(
+    db: impl Executor<'c, Database = Any>,
+    job_id: i64,
+    idx: i64,
+    detail: &str,
+) -> sqlx::Result<()> {
+    sqlx::query("UPDATE job_steps SET detail = $1 WHERE job_id = $2 AND idx = $3")
+        .bind(detail)
+        .bind(job_id)
+        .bind(idx)
+        .execute(db)
+        .await?;
     Ok(())
 }
 
@@ -162,7 +181,7 @@ pub async fn list<'c>(
     job_id: i64,
 ) -> sqlx::Result<Vec<Step>> {
     let rows: Vec<StepRow> = sqlx::query_as(
-        "SELECT idx, name, state, started_at, finished_at, output_tail, error FROM job_steps WHERE job_id = $1 ORDER BY idx",
+        "SELECT idx, name, state, started_at, finished_at, output_tail, error, detail FROM job_steps WHERE job_id = $1 ORDER BY idx",
     )
     .bind(job_id)
     .fetch_all(db)
@@ -176,6 +195,7 @@ pub async fn list<'c>(
             started_at: r.started_at,
             finished_at: r.finished_at,
             output_tail: r.output_tail,
+            detail: r.detail,
             error: r.error,
         })
         .collect())

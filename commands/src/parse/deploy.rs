@@ -11,6 +11,7 @@ pub(super) fn deploy(mut args: Args<'_>) -> Result<Command, ParseError> {
     let mut reason = None;
     let mut hotfix = None;
     let mut break_glass = None;
+    let mut skip_checks = None;
     // Flags may come anywhere: people add `--dry-run` wherever they remember it.
     while let Some(token) = args.next()? {
         let Some((flag, inline)) = token.as_flag() else {
@@ -36,6 +37,14 @@ pub(super) fn deploy(mut args: Args<'_>) -> Result<Command, ParseError> {
                 let value =
                     args.flag_value("break-glass", inline, "why the freeze must be broken")?;
                 args.once(&mut break_glass, "--break-glass", value)?;
+            }
+            "skip-checks" => {
+                let value = args.flag_value(
+                    "skip-checks",
+                    inline,
+                    "why it must go out without its checks",
+                )?;
+                args.once(&mut skip_checks, "--skip-checks", value)?;
             }
             _ => return Err(args.unknown_flag(&token.text)),
         }
@@ -64,6 +73,7 @@ pub(super) fn deploy(mut args: Args<'_>) -> Result<Command, ParseError> {
         reason,
         hotfix,
         break_glass,
+        skip_checks,
     }))
 }
 
