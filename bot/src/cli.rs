@@ -308,6 +308,7 @@ async fn serve(
         api_token: runtime.api_token,
         metrics_token: runtime.metrics_token,
         edge: crate::edge::Edge::default(),
+        github: runtime.github,
     };
     let grace = shutdown_grace(&config);
     let server = crate::server::Server::start(config, store, options).await?;
@@ -362,6 +363,14 @@ async fn console_session(
     let mut chat = Chat::new();
     chat.add(Arc::new(console));
     let engine = Engine::new(Arc::new(config), store, chat, Settings::default());
+    // The console deploys through GitHub the way chat does.
+    let github = crate::github::GitHubSettings::from_env(&|name| {
+        std::env::var(name).ok().filter(|v| !v.trim().is_empty())
+    })
+    .map_err(|e| anyhow::anyhow!(e))?;
+    if let Some(github) = github {
+        engine.set_github(Arc::new(crate::github::GitHub::new(github)));
+    }
     if let Some(runtime) = http {
         let listener = listen(&runtime.listen).await?;
         let edge = crate::edge::Edge::default();

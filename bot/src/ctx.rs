@@ -320,9 +320,11 @@ impl Ctx {
         let row = refusal.audit();
         let key = crate::damper::Key {
             person: self.config.person_of(&origin.user.id).to_owned(),
-            about: match about {
-                Some(message) => format!("message:{message}"),
-                None => format!(
+            about: match (about, refusal) {
+                (Some(message), _) => format!("message:{message}"),
+                // GitHub's answers differ by commit and check: each one is news.
+                (None, Refusal::GitHub { env, text, .. }) => format!("{env}#github:{text}"),
+                (None, _) => format!(
                     "{}#{}",
                     row.env.as_deref().unwrap_or(""),
                     row.job.map(|j| j.to_string()).unwrap_or_default()

@@ -35,6 +35,8 @@ pub struct Options {
     pub metrics_token: Option<secrecy::SecretString>,
     /// Body limit, timeouts and the connection cap of the HTTP server.
     pub edge: crate::edge::Edge,
+    /// GitHub, when a token or an App is configured.
+    pub github: Option<crate::github::GitHubSettings>,
 }
 
 pub struct Server {
@@ -195,6 +197,16 @@ impl Server {
             options.api_token.clone(),
             options.metrics_token.clone(),
         );
+        if let Some(github) = &options.github {
+            engine.set_github(Arc::new(crate::github::GitHub::new(github.clone())));
+            if let Some(secret) = &github.webhook_secret {
+                router = router.merge(crate::github::webhook::routes(
+                    engine.clone(),
+                    secret.clone(),
+                ));
+                tracing::info!("GitHub webhook on /github/webhook");
+            }
+        }
         let mut socket = None;
         if let (Some(settings), Some(platform)) = (&options.slack, &slack) {
             let inbound = Inbound {

@@ -59,15 +59,38 @@ impl Tester {
 
     /// With the engine's timings given (a test that must not race the sweeper slows it).
     pub async fn with_settings(config: &str, store: Store, settings: Settings) -> Tester {
+        Tester::build(config, store, settings, None).await
+    }
+
+    /// An engine that reaches GitHub (a fake one) with `github`.
+    pub async fn with_github(config: &str, github: deckhand::github::GitHubSettings) -> Tester {
+        let (store, _) = deckhand::testing::sqlite().await;
+        Tester::build(config, store, quick_settings(), Some(github)).await
+    }
+
+    async fn build(
+        config: &str,
+        store: Store,
+        settings: Settings,
+        github: Option<deckhand::github::GitHubSettings>,
+    ) -> Tester {
         let dir = deckhand::testing::scratch_dir("deckhand-steps");
         let text = config.replace("{dir}", &dir.display().to_string());
-        let config =
-            Config::parse(&text, "test.toml").unwrap_or_else(|e| panic!("test config: {e}"));
+        // With a fake GitHub, its settings stand for the GITHUB_* variables.
+        let with_github = github.is_some();
+        let is_set = |name: &str| {
+            std::env::var_os(name).is_some() || (with_github && name.starts_with("GITHUB_"))
+        };
+        let config = Config::parse_with(&text, "test.toml", &is_set)
+            .unwrap_or_else(|e| panic!("test config: {e}"));
         let (sender, transcript) = mpsc::unbounded_channel();
         let console = Console::new(Box::new(std::io::sink()), Some(sender));
         let mut chat = Chat::new();
         chat.add(Arc::new(console));
         let engine = Engine::new(Arc::new(config), store.clone(), chat, settings);
+        if let Some(github) = github {
+            engine.set_github(Arc::new(deckhand::github::GitHub::new(github)));
+        }
         engine.start().await.expect("engine start");
         Tester {
             engine,

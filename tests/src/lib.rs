@@ -4,6 +4,7 @@
 
 pub mod console;
 pub mod discord;
+pub mod github;
 pub mod recorder;
 pub mod slack;
 pub mod team;

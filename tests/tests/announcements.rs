@@ -59,6 +59,7 @@ async fn start_with(store: Store, slack: FakeSlack, discord: FakeDiscord) -> Har
         api_token: Some(TOKEN.to_owned().into()),
         metrics_token: None,
         edge: Default::default(),
+        github: None,
     };
     let config = Config::parse(&config(), "api-test.toml").unwrap();
     let server = Server::start(config, store, options).await.unwrap();

@@ -602,6 +602,7 @@ async fn replica(discord: &FakeDiscord, store: deckhand::store::Store) -> deckha
         api_token: None,
         metrics_token: None,
         edge: Default::default(),
+        github: None,
     };
     deckhand::server::Server::start(
         deckhand_tests::discord::tester::config(false),

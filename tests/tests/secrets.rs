@@ -262,6 +262,7 @@ async fn reminders_reach_slack_and_discord() {
         api_token: None,
         metrics_token: None,
         edge: Default::default(),
+        github: None,
     };
     let (store, _) = deckhand::testing::sqlite().await;
     let server = Server::start(Config::parse(&text, "t.toml").unwrap(), store, options)

@@ -391,6 +391,15 @@ impl Config {
 
     /// Parses and validates TOML text; `source` names it in errors.
     pub fn parse(text: &str, source: &str) -> Result<Config, ConfigErrors> {
+        Config::parse_with(text, source, &|name| std::env::var_os(name).is_some())
+    }
+
+    /// `parse`, with `is_set` saying which env vars are set (tests pass their own).
+    pub fn parse_with(
+        text: &str,
+        source: &str,
+        is_set: &dyn Fn(&str) -> bool,
+    ) -> Result<Config, ConfigErrors> {
         let mut read = read::read(text, source);
         let mut errors = std::mem::take(&mut read.errors);
         let Some(mut config) = read.config.take() else {
@@ -405,7 +414,7 @@ impl Config {
         // What is left is checked too; problems that only follow from a value set aside
         // above are not repeated.
         if let Err(ConfigErrors(more)) =
-            validate::validate(&config, &|name| std::env::var_os(name).is_some())
+            validate::validate(&config, is_set)
         {
             let fresh = more
                 .into_iter()

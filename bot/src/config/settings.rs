@@ -16,6 +16,9 @@ pub struct Runtime {
     pub metrics_token: Option<SecretString>,
     /// `DECKHAND_LISTEN`, default `127.0.0.1:8080`.
     pub listen: String,
+    /// `GITHUB_TOKEN` or `GITHUB_APP_ID` + `GITHUB_APP_PRIVATE_KEY`, `GITHUB_API_URL`,
+    /// `GITHUB_WEBHOOK_SECRET`.
+    pub github: Option<crate::github::GitHubSettings>,
 }
 
 impl Runtime {
@@ -30,11 +33,13 @@ impl Runtime {
         let discord = DiscordSettings::from_env(var);
         let api_token = bearer_token(var, "DECKHAND_API_TOKEN");
         let metrics_token = bearer_token(var, "DECKHAND_METRICS_TOKEN");
+        let github = crate::github::GitHubSettings::from_env(var);
         let problems: Vec<&String> = [
             slack.as_ref().err(),
             discord.as_ref().err(),
             api_token.as_ref().err(),
             metrics_token.as_ref().err(),
+            github.as_ref().err(),
         ]
         .into_iter()
         .flatten()
@@ -49,6 +54,7 @@ impl Runtime {
             api_token: api_token.ok().flatten(),
             metrics_token: metrics_token.ok().flatten(),
             listen: var("DECKHAND_LISTEN").unwrap_or_else(|| "127.0.0.1:8080".into()),
+            github: github.ok().flatten(),
         })
     }
 }

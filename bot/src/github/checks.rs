@@ -109,10 +109,18 @@ pub async fn verdict(
         RequireChecks::Names(names) => names
             .iter()
             .map(|name| {
-                let state = checks
+                // A name may be both a check run and a status context: the worst counts.
+                let states: Vec<&State> = checks
                     .iter()
-                    .find(|(n, _)| n == name)
-                    .map(|(_, s)| s.clone())
+                    .filter(|(n, _)| n == name)
+                    .map(|(_, s)| s)
+                    .collect();
+                let state = states
+                    .iter()
+                    .find(|s| matches!(s, State::Failed(_)))
+                    .or_else(|| states.iter().find(|s| **s == &State::Pending))
+                    .or(states.first())
+                    .map(|s| (*s).clone())
                     .unwrap_or(State::Pending);
                 (name.clone(), state)
             })

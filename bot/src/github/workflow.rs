@@ -391,7 +391,7 @@ impl Watch<'_, '_> {
     }
 }
 
-/// `✅ build (1m 2s)`, `🔄 deploy`, `❌ test — URL`.
+/// `✅ build (1m02s)`, `🔄 deploy`, `❌ test — URL`.
 fn job_line(job: &super::client::RunJob) -> String {
     let icon = match (job.status.as_str(), job.conclusion.as_deref()) {
         ("completed", Some("success")) => "✅",

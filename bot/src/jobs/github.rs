@@ -302,6 +302,10 @@ impl Engine {
     /// status, then a status per move. A GitHub refusal never fails the job; the card
     /// says what GitHub refused.
     pub(crate) async fn deployment_moved(&self, job_id: i64) {
+        if self.github().is_none() {
+            return;
+        }
+        let _in_order = self.deployment_updates.lock().await;
         let Ok(Some(job)) = jobs::get(&self.ctx.store.pool, job_id).await else {
             return;
         };

@@ -104,6 +104,9 @@ pub struct Engine {
     github: std::sync::OnceLock<Arc<crate::github::GitHub>>,
     /// One webhook-started deploy decision at a time in this process.
     pub(crate) auto_deploying: tokio::sync::Mutex<()>,
+    /// GitHub deployment updates one at a time, so a job's deployment is created once
+    /// and its statuses are posted in the order the job moved.
+    pub(crate) deployment_updates: tokio::sync::Mutex<()>,
 }
 
 impl Engine {
@@ -148,6 +151,7 @@ impl Engine {
             leadership: std::sync::OnceLock::new(),
             github: std::sync::OnceLock::new(),
             auto_deploying: tokio::sync::Mutex::new(()),
+            deployment_updates: tokio::sync::Mutex::new(()),
         })
     }
 

@@ -53,11 +53,16 @@ impl Engine {
                 job.env
             ),
             message: format!(
-                "Requested by {}{}.",
+                "Requested by {}{}.{}",
                 job.requester_name,
                 job.previous_ref
                     .as_ref()
                     .map(|p| format!("; {} runs `{p}` now", job.env))
+                    .unwrap_or_default(),
+                job.github
+                    .skip_checks
+                    .as_ref()
+                    .map(|why| format!(" ⚠️ Required checks were skipped: {why}."))
                     .unwrap_or_default()
             ),
             references: vec![format!("#{}", job.id)],
@@ -90,6 +95,9 @@ impl Engine {
             details.push_str(&format!("; previously `{previous}`"));
         }
         details.push('.');
+        if let Some(why) = &job.github.skip_checks {
+            details.push_str(&format!(" ⚠️ Required checks were skipped: {why}."));
+        }
         let what = subject(job);
         let (kind, priority, subject_line) = match (job.state, job.kind) {
             (JobState::Succeeded, JobKind::Deploy) => (

@@ -17,6 +17,10 @@ pub fn checklist_line(step: &Step, emphasis: &str) -> String {
     {
         line.push_str(&format!(" — {error}"));
     }
+    // Sub-lines: a workflow run's link and its jobs.
+    for sub in step.detail.iter().flat_map(|d| d.lines()) {
+        line.push_str(&format!("\n      {sub}"));
+    }
     line
 }
 
@@ -40,6 +44,22 @@ pub fn waiting_on(card: &JobCard) -> Option<String> {
         .map(|hold| format!("⏸️ {}", hold.reason))
 }
 
+/// What GitHub adds to a card: skipped checks, the change since the running commit,
+/// and the latest GitHub note (waiting for checks, a refused permission).
+pub fn github_lines(job: &crate::store::jobs::Job) -> Vec<String> {
+    let mut lines = Vec::new();
+    if let Some(why) = &job.github.skip_checks {
+        lines.push(format!("⚠️ required checks skipped: {why}"));
+    }
+    if let Some(change) = &job.github.change_summary {
+        lines.extend(change.lines().map(str::to_owned));
+    }
+    if let Some(note) = &job.github.note {
+        lines.push(note.clone());
+    }
+    lines
+}
+
 /// What goes under the checklist: timing, reason, what it rolls back, how it ended (when
 /// not a step failure), its backup, and how to approve it.
 pub fn card_notes(card: &JobCard) -> Vec<String> {
@@ -53,6 +73,7 @@ pub fn card_notes(card: &JobCard) -> Vec<String> {
     if let Some(reason) = &job.reason {
         notes.push(format!("reason: {reason}"));
     }
+    notes.extend(github_lines(job));
     if let Some(hold) = waiting_on(card) {
         notes.push(hold);
     }

@@ -151,7 +151,7 @@ pub fn step_icon(state: StepState) -> &'static str {
     }
 }
 
-/// What the job ships, e.g. `web@v1.4.2` or `backup #7`.
+/// What the job ships, e.g. `web@v1.4.2`, `web@v1.4.2 (3f9c2e1)` with GitHub, or `backup #7`.
 pub fn subject(job: &crate::store::jobs::Job) -> String {
     let mut what = String::new();
     if let Some(app) = &job.app {
@@ -162,6 +162,17 @@ pub fn subject(job: &crate::store::jobs::Job) -> String {
             what.push('@');
         }
         what.push_str(r);
+    }
+    // The commit the ref resolved to, unless the ref is that commit already.
+    if let Some(sha) = &job.github.commit_sha {
+        let short = crate::github::short(sha);
+        if !job
+            .git_ref
+            .as_deref()
+            .is_some_and(|r| r.len() >= 7 && sha.starts_with(&r.to_ascii_lowercase()))
+        {
+            what.push_str(&format!(" ({short})"));
+        }
     }
     if let Some(backup) = job.restore_of {
         what = format!("backup #{backup}");
@@ -202,6 +213,9 @@ fn job_card(card: &JobCard) -> String {
     }
     if let Some(reason) = &job.reason {
         let _ = write!(out, "\nreason: {reason}");
+    }
+    for line in super::card::github_lines(job) {
+        let _ = write!(out, "\n{line}");
     }
     if let Some(hold) = super::waiting_on(card) {
         let _ = write!(out, "\n{hold}");

@@ -119,6 +119,7 @@ impl DiscordTester {
             api_token: None,
             metrics_token: None,
             edge: Default::default(),
+            github: None,
         };
         let server = Server::start(config(with_slack), store, options)
             .await

@@ -125,6 +125,7 @@ impl SlackTester {
             api_token: None,
             metrics_token: None,
             edge: Default::default(),
+            github: None,
         };
         let server = Server::start(config, store, options).await.expect("server");
         if mode == Mode::Socket {
