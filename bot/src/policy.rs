@@ -300,6 +300,7 @@ deploy = [{ name = "go", run = ["true"] }]
             artifact: None,
             hotfix_for: None,
             held: None,
+            github: Default::default(),
         }
     }
 

@@ -368,6 +368,9 @@ async fn a_job_whose_card_a_crash_kept_from_being_posted_gets_one_at_the_next_st
         rolls_back: None,
         restore_of: None,
         hotfix_for: None,
+        commit_sha: None,
+        change_summary: None,
+        skip_checks: None,
     };
     jobs::insert(&store.pool, &job, deckhand::store::now_ms())
         .await

@@ -40,6 +40,7 @@ fn job(state: JobState) -> Job {
         artifact: None,
         hotfix_for: None,
         held: None,
+        github: Default::default(),
     }
 }
 
@@ -58,6 +59,7 @@ fn step(idx: i64, name: &str, state: StepState) -> Step {
             String::new()
         },
         error: (state == StepState::Failed).then(|| "exited with status 1".into()),
+        detail: None,
     }
 }
 

@@ -54,6 +54,9 @@ fn new_job(env: &str, state: JobState) -> NewJob {
         rolls_back: None,
         restore_of: None,
         hotfix_for: None,
+        commit_sha: None,
+        change_summary: None,
+        skip_checks: None,
     }
 }
 

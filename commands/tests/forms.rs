@@ -89,6 +89,16 @@ fn deploy_flags_anywhere_and_in_both_spellings() {
     assert_eq!(d.reason.as_deref(), Some("customer fix"));
     assert_eq!(d.hotfix, Some(IncidentId(4)));
     assert_eq!(d.break_glass.as_deref(), Some("release-day"));
+    assert_eq!(d.skip_checks, None);
+}
+
+#[test]
+fn skip_checks_takes_a_reason_and_round_trips() {
+    let d = deploy("/deploy prod main --skip-checks \"CI is down, hotfix\"");
+    assert_eq!(d.skip_checks.as_deref(), Some("CI is down, hotfix"));
+    let again = deploy(&Command::Deploy(d.clone()).to_string());
+    assert_eq!(again, d);
+    assert!(parse("/deploy prod --skip-checks").is_err());
 }
 
 #[test]

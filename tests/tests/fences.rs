@@ -98,6 +98,9 @@ async fn a_crash_between_a_steps_end_and_its_record_is_recorded_as_unknown_not_r
         rolls_back: None,
         restore_of: None,
         hotfix_for: None,
+        commit_sha: None,
+        change_summary: None,
+        skip_checks: None,
     };
     let id = jobs::insert(&store.pool, &job, 1).await.unwrap();
     let mut conn = store.pool.acquire().await.unwrap();

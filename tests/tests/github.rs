@@ -92,7 +92,10 @@ async fn a_deploy_resolves_its_commit_waits_for_a_pending_check_and_follows_the_
     // The first deploy: v1.0, so prod has a running commit to compare with.
     t.say("alice", "/deploy prod v1.0").await;
     let first = t.wait_for_state(1, JobState::Succeeded).await;
-    assert_eq!(first.github.commit_sha.as_deref(), Some(commits[1].as_str()));
+    assert_eq!(
+        first.github.commit_sha.as_deref(),
+        Some(commits[1].as_str())
+    );
     // main moves on; its `test` is still running.
     let head = gh.push(REPO, "main", "Fix the login page");
     gh.check(REPO, &head, "build", "completed", Some("success"));
@@ -101,17 +104,30 @@ async fn a_deploy_resolves_its_commit_waits_for_a_pending_check_and_follows_the_
     t.say("alice", "/deploy prod main").await;
     let card = t.expect_message("Deploy").await;
     let short = &head[..7];
-    assert!(card.text.contains(&format!("web@main ({short})")), "{}", card.text);
-    assert!(card.text.contains("4 commits since #1"), "{}", card.text);
-    assert!(card.text.contains("Fix the login page — Dana"), "{}", card.text);
     assert!(
-        card.text.contains(&format!("compare: https://github.com/{REPO}/compare/")),
+        card.text.contains(&format!("web@main ({short})")),
+        "{}",
+        card.text
+    );
+    assert!(card.text.contains("4 commits since #1"), "{}", card.text);
+    assert!(
+        card.text.contains("Fix the login page — Dana"),
+        "{}",
+        card.text
+    );
+    assert!(
+        card.text
+            .contains(&format!("compare: https://github.com/{REPO}/compare/")),
         "{}",
         card.text
     );
     let waiting = t.expect_message("waiting for checks `test`").await;
     assert!(waiting.text.contains(short), "{}", waiting.text);
-    assert_eq!(gh.runs().len(), 1, "nothing more is dispatched while a check is pending");
+    assert_eq!(
+        gh.runs().len(),
+        1,
+        "nothing more is dispatched while a check is pending"
+    );
     gh.check(REPO, &head, "test", "completed", Some("success"));
     let job = t.wait_for_state(2, JobState::Succeeded).await;
     assert_eq!(job.github.commit_sha.as_deref(), Some(head.as_str()));
@@ -123,10 +139,15 @@ async fn a_deploy_resolves_its_commit_waits_for_a_pending_check_and_follows_the_
     assert_eq!(run.inputs["version"], "main");
     let dispatch = &gh.calls_to("POST /repos/acme/web/actions/workflows/deploy.yml/dispatches")[1];
     assert_eq!(dispatch.body["return_run_details"], true);
-    let steps = deckhand::store::steps::list(&t.store.pool, 2).await.unwrap();
+    let steps = deckhand::store::steps::list(&t.store.pool, 2)
+        .await
+        .unwrap();
     let detail = steps[0].detail.clone().unwrap_or_default();
     assert!(
-        detail.contains(&format!("run: https://github.com/{REPO}/actions/runs/{}", run.id)),
+        detail.contains(&format!(
+            "run: https://github.com/{REPO}/actions/runs/{}",
+            run.id
+        )),
         "{detail}"
     );
     assert!(detail.contains("✅ build (1m02s)"), "{detail}");
@@ -136,7 +157,10 @@ async fn a_deploy_resolves_its_commit_waits_for_a_pending_check_and_follows_the_
         gh.deployment_states(2).last().map(String::as_str) == Some("success")
     })
     .await;
-    assert_eq!(gh.deployment_states(2), ["queued", "in_progress", "success"]);
+    assert_eq!(
+        gh.deployment_states(2),
+        ["queued", "in_progress", "success"]
+    );
     let deployment = gh
         .deployments()
         .into_iter()
@@ -165,7 +189,11 @@ async fn an_older_commit_says_how_far_back_it_goes() {
     t.drain();
     t.say("alice", "/deploy prod v1.0").await;
     let card = t.expect_message("Deploy").await;
-    assert!(card.text.contains("this goes back 3 commits"), "{}", card.text);
+    assert!(
+        card.text.contains("this goes back 3 commits"),
+        "{}",
+        card.text
+    );
     t.wait_for_state(2, JobState::Succeeded).await;
     drop(gh);
 }
@@ -195,7 +223,13 @@ async fn a_red_check_refuses_and_skip_checks_passes_the_gate_on_the_record() {
     gh.check(REPO, &head, "test", "completed", Some("failure"));
     t.say("alice", "/deploy prod main").await;
     let answer = t.next_message().await;
-    assert!(answer.text.contains("`test` failed (https://github.com/acme/web/runs/"), "{}", answer.text);
+    assert!(
+        answer
+            .text
+            .contains("`test` failed (https://github.com/acme/web/runs/"),
+        "{}",
+        answer.text
+    );
     assert!(answer.text.contains("--skip-checks"), "{}", answer.text);
     assert!(jobs::get(&t.store.pool, 1).await.unwrap().is_none());
     // A failing combined status counts as much as a check run.
@@ -204,22 +238,42 @@ async fn a_red_check_refuses_and_skip_checks_passes_the_gate_on_the_record() {
     gh.status(REPO, &other, "test", "failure");
     t.say("alice", "/deploy prod main").await;
     let answer = t.next_message().await;
-    assert!(answer.text.contains("`test` failed (https://ci.example.com/test/"), "{}", answer.text);
+    assert!(
+        answer
+            .text
+            .contains("`test` failed (https://ci.example.com/test/"),
+        "{}",
+        answer.text
+    );
     // By hand, on the record.
-    t.say("alice", "/deploy prod main --skip-checks \"hotfix for the outage, tests are flaky\"")
-        .await;
+    t.say(
+        "alice",
+        "/deploy prod main --skip-checks \"hotfix for the outage, tests are flaky\"",
+    )
+    .await;
     let card = t.expect_message("required checks skipped").await;
     assert!(card.text.contains("tests are flaky"), "{}", card.text);
     let job = t.wait_for_state(1, JobState::Succeeded).await;
-    assert_eq!(job.github.skip_checks.as_deref(), Some("hotfix for the outage, tests are flaky"));
+    assert_eq!(
+        job.github.skip_checks.as_deref(),
+        Some("hotfix for the outage, tests are flaky")
+    );
     let log = audit::for_job(&t.store.pool, 1).await.unwrap();
-    let skipped = log.iter().find(|e| e.action == "job.checks_skipped").expect("audited");
+    let skipped = log
+        .iter()
+        .find(|e| e.action == "job.checks_skipped")
+        .expect("audited");
     assert_eq!(skipped.actor, "console:alice");
     assert!(skipped.detail.contains(&other), "{}", skipped.detail);
     let announced = t.expect_message("Required checks were skipped").await;
-    assert!(announced.text.contains("tests are flaky"), "{}", announced.text);
+    assert!(
+        announced.text.contains("tests are flaky"),
+        "{}",
+        announced.text
+    );
     // Where nothing is required, the flag is refused rather than ignored.
-    t.say("alice", "/deploy gated main --skip-checks \"just because\"").await;
+    t.say("alice", "/deploy gated main --skip-checks \"just because\"")
+        .await;
     let answer = t.expect_message("nothing to skip").await;
     assert_eq!(answer.to.as_deref(), Some("alice"));
 }
@@ -251,17 +305,29 @@ async fn a_failed_workflow_fails_the_deploy_and_the_rollback_gets_its_own_deploy
     let failed = t.wait_for_state(2, JobState::Failed).await;
     let error = failed.error.unwrap_or_default();
     assert!(error.contains("workflow run failure"), "{error}");
-    assert!(error.contains("`deploy` (https://github.com/acme/web/actions/runs/"), "{error}");
+    assert!(
+        error.contains("`deploy` (https://github.com/acme/web/actions/runs/"),
+        "{error}"
+    );
     // The rollback goes back to v1.0's commit, through the workflow again.
     let rollback = t.wait_for_state(3, JobState::Succeeded).await;
     assert_eq!(rollback.kind, deckhand::config::JobKind::Rollback);
-    assert_eq!(rollback.github.commit_sha.as_deref(), Some(commits[1].as_str()));
+    assert_eq!(
+        rollback.github.commit_sha.as_deref(),
+        Some(commits[1].as_str())
+    );
     eventually("the rollback's success", || {
         gh.deployment_states(3).last().map(String::as_str) == Some("success")
     })
     .await;
-    assert_eq!(gh.deployment_states(2), ["queued", "in_progress", "failure", "inactive"]);
-    assert_eq!(gh.deployment_states(3), ["queued", "in_progress", "success"]);
+    assert_eq!(
+        gh.deployment_states(2),
+        ["queued", "in_progress", "failure", "inactive"]
+    );
+    assert_eq!(
+        gh.deployment_states(3),
+        ["queued", "in_progress", "success"]
+    );
     let last = gh.runs().last().unwrap().clone();
     assert_eq!(last.inputs["version"], "v1.0");
 }
@@ -278,8 +344,11 @@ async fn cancel_cancels_the_workflow_run() {
     let run = gh.runs()[0].clone();
     assert!(run.cancelled, "the run on GitHub was cancelled");
     assert_eq!(
-        gh.calls_to(&format!("POST /repos/acme/web/actions/runs/{}/cancel", run.id))
-            .len(),
+        gh.calls_to(&format!(
+            "POST /repos/acme/web/actions/runs/{}/cancel",
+            run.id
+        ))
+        .len(),
         1
     );
     eventually("the error status", || {
@@ -296,17 +365,28 @@ async fn an_enterprise_server_without_run_details_is_matched_by_time() {
     let job = t.wait_for_state(1, JobState::Succeeded).await;
     assert_eq!(job.state, JobState::Succeeded);
     let dispatches = gh.calls_to("POST /repos/acme/web/actions/workflows/deploy.yml/dispatches");
-    assert_eq!(dispatches.len(), 2, "refused with the parameter, then sent without");
+    assert_eq!(
+        dispatches.len(),
+        2,
+        "refused with the parameter, then sent without"
+    );
     assert!(dispatches[1].body.get("return_run_details").is_none());
     let listed = gh.calls_to("GET /repos/acme/web/actions/workflows/deploy.yml/runs");
     assert!(
-        listed[0].path.contains("event=workflow_dispatch") && listed[0].path.contains("actor=deckhand-bot"),
+        listed[0].path.contains("event=workflow_dispatch")
+            && listed[0].path.contains("actor=deckhand-bot"),
         "{}",
         listed[0].path
     );
-    let steps = deckhand::store::steps::list(&t.store.pool, 1).await.unwrap();
+    let steps = deckhand::store::steps::list(&t.store.pool, 1)
+        .await
+        .unwrap();
     assert!(
-        steps[0].detail.as_deref().unwrap_or("").contains("matched by time"),
+        steps[0]
+            .detail
+            .as_deref()
+            .unwrap_or("")
+            .contains("matched by time"),
         "{:?}",
         steps[0].detail
     );
@@ -319,7 +399,9 @@ async fn the_rate_limit_is_waited_out_and_the_card_says_until_when() {
     t.say("alice", "/deploy prod main").await;
     eventually("the run is dispatched", || !gh.runs().is_empty()).await;
     gh.rate_limit(2, 2);
-    let card = t.expect_message("rate limit is reached; waiting until").await;
+    let card = t
+        .expect_message("rate limit is reached; waiting until")
+        .await;
     assert!(card.text.contains("Deploy"), "{}", card.text);
     t.wait_for_state(1, JobState::Succeeded).await;
 }
@@ -332,14 +414,24 @@ async fn a_missing_permission_is_named_and_a_deployment_refusal_never_fails_the_
     t.next_message().await;
     t.say("bob", "/approve #1").await;
     let job = t.wait_for_state(1, JobState::Succeeded).await;
-    assert_eq!(job.state, JobState::Succeeded, "GitHub's refusal is a note, not a failure");
+    assert_eq!(
+        job.state,
+        JobState::Succeeded,
+        "GitHub's refusal is a note, not a failure"
+    );
     let note = t.job(1).await.github.note.unwrap_or_default();
-    assert!(note.contains("lacks the `deployments=write` permission"), "{note}");
+    assert!(
+        note.contains("lacks the `deployments=write` permission"),
+        "{note}"
+    );
     gh.forbid("/dispatches", "actions=write");
     t.say("alice", "/deploy prod main").await;
     let failed = t.wait_for_state(2, JobState::Failed).await;
     let error = failed.error.unwrap_or_default();
-    assert!(error.contains("lacks the `actions=write` permission on acme/web"), "{error}");
+    assert!(
+        error.contains("lacks the `actions=write` permission on acme/web"),
+        "{error}"
+    );
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -349,9 +441,9 @@ async fn a_repo_deckhand_cannot_see_is_named_with_its_config_key() {
     t.say("alice", "/deploy gated main").await;
     let answer = t.next_message().await;
     assert!(
-        answer
-            .text
-            .contains("GitHub has no repository `acme/web` that deckhand can see (config key `apps.web.repo`)"),
+        answer.text.contains(
+            "GitHub has no repository `acme/web` that deckhand can see (config key `apps.web.repo`)"
+        ),
         "{}",
         answer.text
     );
@@ -386,7 +478,11 @@ async fn a_github_app_gets_an_installation_token_once_and_reuses_it() {
     let mut t = Tester::with_github(config(), t_settings).await;
     t.say("alice", "/deploy prod main").await;
     t.wait_for_state(1, JobState::Succeeded).await;
-    assert_eq!(gh.installation_tokens(), 1, "one token for the whole deploy");
+    assert_eq!(
+        gh.installation_tokens(),
+        1,
+        "one token for the whole deploy"
+    );
     let jwt_calls = gh.calls_to("POST /app/installations/777/access_tokens");
     assert_eq!(jwt_calls.len(), 1);
 }
@@ -438,7 +534,10 @@ async fn a_signed_green_main_deploys_staging_once() {
     );
     tokio::time::sleep(Duration::from_millis(500)).await;
     t.engine.wait_idle().await;
-    assert!(jobs::get(&t.store.pool, 2).await.unwrap().is_none(), "one deploy per commit");
+    assert!(
+        jobs::get(&t.store.pool, 2).await.unwrap().is_none(),
+        "one deploy per commit"
+    );
     // A head whose checks are not all green is not deployed.
     let red = gh.push(REPO, "main", "Red change");
     gh.check(REPO, &red, "build", "completed", Some("failure"));
@@ -448,5 +547,8 @@ async fn a_signed_green_main_deploys_staging_once() {
         202
     );
     tokio::time::sleep(Duration::from_millis(500)).await;
-    assert!(jobs::get(&t.store.pool, 2).await.unwrap().is_none(), "red is not deployed");
+    assert!(
+        jobs::get(&t.store.pool, 2).await.unwrap().is_none(),
+        "red is not deployed"
+    );
 }

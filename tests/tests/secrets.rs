@@ -141,7 +141,8 @@ async fn downtime_across_three_fire_times_sends_one_catch_up() {
     let reminders = t
         .drain()
         .into_iter()
-        .filter(|m| m.text.contains("DUE_KEY"))
+        // The weekly digest lists it too when the three days span a Monday.
+        .filter(|m| m.text.contains("DUE_KEY") && !m.text.contains("Secrets due in the next"))
         .count();
     assert_eq!(reminders, 1, "one catch-up, not one per missed morning");
 }

@@ -413,9 +413,7 @@ impl Config {
             .collect();
         // What is left is checked too; problems that only follow from a value set aside
         // above are not repeated.
-        if let Err(ConfigErrors(more)) =
-            validate::validate(&config, is_set)
-        {
+        if let Err(ConfigErrors(more)) = validate::validate(&config, is_set) {
             let fresh = more
                 .into_iter()
                 .filter(|e| !read.set_aside.iter().any(|k| read::related(k, &e.key)));

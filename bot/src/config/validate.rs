@@ -200,7 +200,9 @@ fn check_github(
     {
         error(
             at("require_checks"),
-            format!("`{word}` is not a choice: write `\"all\"` or a list of check names, e.g. `[\"build\", \"test\"]`"),
+            format!(
+                "`{word}` is not a choice: write `\"all\"` or a list of check names, e.g. `[\"build\", \"test\"]`"
+            ),
         );
     }
     if let Some(super::RequireChecks::Names(names)) = &env.require_checks
@@ -226,7 +228,12 @@ fn check_github(
                 format!("`{app}` is not an app with a `repo`"),
             );
         }
-        if env.announce.as_ref().unwrap_or(&config.bot.announce).is_empty() {
+        if env
+            .announce
+            .as_ref()
+            .unwrap_or(&config.bot.announce)
+            .is_empty()
+        {
             error(
                 at("auto_deploy"),
                 "a deploy nobody asked for in chat needs a channel for its card: set `announce` on the env or `bot.announce`".into(),
@@ -356,7 +363,9 @@ fn check_the_rest(config: &Config, error: &mut impl FnMut(String, String)) {
         {
             error(
                 format!("apps.{name}.repo"),
-                format!("`{repo}` is not a GitHub repository; write it `owner/name`, e.g. `acme/web`"),
+                format!(
+                    "`{repo}` is not a GitHub repository; write it `owner/name`, e.g. `acme/web`"
+                ),
             );
         }
         if let Some(r) = &app.default_ref

@@ -151,7 +151,8 @@ impl GitHub {
         if let Some(token) = self.tokens.fresh(repo, now) {
             return Ok(auth::bearer(&token));
         }
-        let jwt = auth::app_jwt(app_id, key, now).map_err(|why| GitHubError::Unavailable { why })?;
+        let jwt =
+            auth::app_jwt(app_id, key, now).map_err(|why| GitHubError::Unavailable { why })?;
         let jwt = format!("Bearer {jwt}");
         #[derive(Deserialize)]
         struct InstallationRef {
@@ -163,9 +164,15 @@ impl GitHub {
             expires_at: chrono::DateTime<chrono::Utc>,
         }
         let answer = self
-            .send_as(&jwt, Method::GET, &format!("/repos/{repo}/installation"), None)
+            .send_as(
+                &jwt,
+                Method::GET,
+                &format!("/repos/{repo}/installation"),
+                None,
+            )
             .await?;
-        let installation: InstallationRef = self.parse(answer, || format!("App installation on repository {repo}"))?;
+        let installation: InstallationRef =
+            self.parse(answer, || format!("App installation on repository {repo}"))?;
         let answer = self
             .send_as(
                 &jwt,
@@ -208,9 +215,13 @@ impl GitHub {
         let status = response.status();
         let headers = response.headers().clone();
         let mut body = Vec::new();
-        while let Some(chunk) = response.chunk().await.map_err(|e| GitHubError::Unavailable {
-            why: without_url(&e),
-        })? {
+        while let Some(chunk) = response
+            .chunk()
+            .await
+            .map_err(|e| GitHubError::Unavailable {
+                why: without_url(&e),
+            })?
+        {
             if body.len() + chunk.len() > MAX_BODY {
                 return Err(GitHubError::Unavailable {
                     why: format!("its answer to {path} was larger than {MAX_BODY} bytes"),

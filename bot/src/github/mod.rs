@@ -32,7 +32,9 @@ pub const DEFAULT_API_URL: &str = "https://api.github.com";
 impl GitHubSettings {
     /// `None` when neither `GITHUB_TOKEN` nor `GITHUB_APP_ID` is set; an error naming the
     /// variable when what is set cannot work.
-    pub fn from_env(var: &dyn Fn(&str) -> Option<String>) -> Result<Option<GitHubSettings>, String> {
+    pub fn from_env(
+        var: &dyn Fn(&str) -> Option<String>,
+    ) -> Result<Option<GitHubSettings>, String> {
         let webhook_secret = var("GITHUB_WEBHOOK_SECRET").map(SecretString::from);
         let credentials = match (var("GITHUB_TOKEN"), var("GITHUB_APP_ID")) {
             (Some(_), Some(_)) => {

@@ -10,7 +10,9 @@ const LISTED: usize = 5;
 #[derive(Debug, Clone)]
 pub enum RefError {
     /// No branch, tag or commit of that name; the names nearest to it.
-    Unknown { near: Vec<String> },
+    Unknown {
+        near: Vec<String>,
+    },
     GitHub(GitHubError),
 }
 
@@ -18,7 +20,10 @@ impl RefError {
     pub fn say(&self, repo: &Repo, git_ref: &str, clock: &crate::clock::Clock) -> String {
         match self {
             RefError::Unknown { near } if near.is_empty() => {
-                format!("There is no branch, tag or commit `{git_ref}` in {}.", repo.full)
+                format!(
+                    "There is no branch, tag or commit `{git_ref}` in {}.",
+                    repo.full
+                )
             }
             RefError::Unknown { near } => format!(
                 "There is no branch, tag or commit `{git_ref}` in {}. Nearest: {}.",
@@ -113,7 +118,10 @@ pub async fn change(
                     .as_ref()
                     .map(|a| a.name.as_str())
                     .unwrap_or("?");
-                text.push_str(&format!("\n• `{}` {subject} — {author}", short(&commit.sha)));
+                text.push_str(&format!(
+                    "\n• `{}` {subject} — {author}",
+                    short(&commit.sha)
+                ));
             }
             let more = comparison.ahead_by - comparison.commits.len().min(LISTED) as i64;
             if more > 0 {

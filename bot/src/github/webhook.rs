@@ -114,7 +114,11 @@ pub fn candidate(event: &str, body: &[u8]) -> Result<Option<GreenCandidate>, Str
     }))
 }
 
-async fn receive(State(hook): State<Hook>, headers: HeaderMap, body: Bytes) -> (StatusCode, String) {
+async fn receive(
+    State(hook): State<Hook>,
+    headers: HeaderMap,
+    body: Bytes,
+) -> (StatusCode, String) {
     let header = |name: &str| headers.get(name).and_then(|v| v.to_str().ok());
     // The signature first: nothing of an unsigned body is read.
     let Some(signature) = header("x-hub-signature-256") else {
@@ -175,7 +179,11 @@ mod tests {
         let sig = "sha256=757107ea0eb2509fc211221cce984b8a37570b6d7586c22c46f4379c8b043e17";
         assert!(signed(b"It's a Secret to Everybody", body, sig));
         assert!(!signed(b"another secret", body, sig));
-        assert!(!signed(b"It's a Secret to Everybody", b"Hello, World?", sig));
+        assert!(!signed(
+            b"It's a Secret to Everybody",
+            b"Hello, World?",
+            sig
+        ));
         assert!(!signed(b"It's a Secret to Everybody", body, "sha1=abc"));
     }
 
@@ -184,7 +192,8 @@ mod tests {
         let body = br#"{"action":"completed","repository":{"full_name":"acme/web"},"sender":{"login":"octo"},"check_suite":{"head_branch":"main","head_sha":"abc"}}"#;
         let found = candidate("check_suite", body).unwrap().unwrap();
         assert_eq!((found.branch.as_str(), found.sha.as_str()), ("main", "abc"));
-        let requested = br#"{"action":"requested","check_suite":{"head_branch":"main","head_sha":"abc"}}"#;
+        let requested =
+            br#"{"action":"requested","check_suite":{"head_branch":"main","head_sha":"abc"}}"#;
         assert_eq!(candidate("check_suite", requested).unwrap(), None);
         assert_eq!(candidate("push", b"{}").unwrap(), None);
         assert!(candidate("workflow_run", b"not json").is_err());

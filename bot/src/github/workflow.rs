@@ -64,7 +64,10 @@ pub fn substitute(value: &str, vars: &[(String, String)]) -> String {
             return out;
         };
         let name = &after[..end];
-        let found = vars.iter().find(|(k, _)| k == name).map(|(_, v)| v.as_str());
+        let found = vars
+            .iter()
+            .find(|(k, _)| k == name)
+            .map(|(_, v)| v.as_str());
         out.push_str(found.unwrap_or(""));
         rest = &after[end + 1..];
     }
@@ -169,7 +172,9 @@ impl Watch<'_, '_> {
             url.clone().unwrap_or_else(|| format!("#{run_id}"))
         );
         if by_time {
-            head.push_str(" (matched by time: this GitHub does not say which run a dispatch started)");
+            head.push_str(
+                " (matched by time: this GitHub does not say which run a dispatch started)",
+            );
         }
         outcome.tail.push(&head);
         self.lines = vec![head];
@@ -332,7 +337,11 @@ impl Watch<'_, '_> {
         loop {
             match call().await {
                 Ok(value) => {
-                    if self.lines.last().is_some_and(|l| l.starts_with("⏳ GitHub")) {
+                    if self
+                        .lines
+                        .last()
+                        .is_some_and(|l| l.starts_with("⏳ GitHub"))
+                    {
                         self.lines.pop();
                         self.show().await;
                     }
@@ -343,7 +352,11 @@ impl Watch<'_, '_> {
                         "⏳ GitHub's rate limit is reached; waiting until {}",
                         self.ctx.clock.time_of_day(until)
                     );
-                    if self.lines.last().is_some_and(|l| l.starts_with("⏳ GitHub")) {
+                    if self
+                        .lines
+                        .last()
+                        .is_some_and(|l| l.starts_with("⏳ GitHub"))
+                    {
                         self.lines.pop();
                     }
                     self.lines.push(line);
@@ -424,8 +437,16 @@ mod tests {
     fn inputs_take_only_job_variables() {
         assert!(check_input("prod").is_ok());
         assert!(check_input("v-${DECKHAND_REF}-${DECKHAND_COMMIT}").is_ok());
-        assert!(check_input("${HOME}").unwrap_err().contains("not a job variable"));
-        assert!(check_input("${DECKHAND_REF").unwrap_err().contains("without closing"));
+        assert!(
+            check_input("${HOME}")
+                .unwrap_err()
+                .contains("not a job variable")
+        );
+        assert!(
+            check_input("${DECKHAND_REF")
+                .unwrap_err()
+                .contains("without closing")
+        );
         let vars = vec![("DECKHAND_REF".to_owned(), "v1.4.2".to_owned())];
         assert_eq!(substitute("v=${DECKHAND_REF}!", &vars), "v=v1.4.2!");
         // A value that looks like a variable is not expanded again.

@@ -104,10 +104,7 @@ impl Engine {
             rolls_back: None,
             restore_of: None,
             hotfix_for,
-            skip_checks: github
-                .commit_sha
-                .as_ref()
-                .and(deploy.skip_checks.clone()),
+            skip_checks: github.commit_sha.as_ref().and(deploy.skip_checks.clone()),
             commit_sha: github.commit_sha,
             change_summary: github.change,
         };

@@ -78,15 +78,13 @@ impl Engine {
         let clock = self.ctx.config.clock;
         let sha = match known_sha {
             Some(sha) => sha.to_owned(),
-            None => refs::resolve(&github, &repo, git_ref)
-                .await
-                .map_err(|e| {
-                    let kind = match e {
-                        RefError::Unknown { .. } => "unknown_ref",
-                        RefError::GitHub(_) => "github",
-                    };
-                    self.github_refused(env_name, kind, e.say(&repo, git_ref, &clock))
-                })?,
+            None => refs::resolve(&github, &repo, git_ref).await.map_err(|e| {
+                let kind = match e {
+                    RefError::Unknown { .. } => "unknown_ref",
+                    RefError::GitHub(_) => "github",
+                };
+                self.github_refused(env_name, kind, e.say(&repo, git_ref, &clock))
+            })?,
         };
         if kind == JobKind::Deploy
             && skip_checks.is_none()
@@ -118,7 +116,9 @@ impl Engine {
                 }
             }
         }
-        let change = self.change_since_release(&github, &repo, env_name, app, &sha).await;
+        let change = self
+            .change_since_release(&github, &repo, env_name, app, &sha)
+            .await;
         Ok(Resolved {
             commit_sha: Some(sha),
             change,
@@ -183,11 +183,20 @@ impl Engine {
                     moved_job.github.commit_sha = Some(now.clone());
                     let bound = super::binding::now_for(&self.ctx.config, &moved_job);
                     return match self
-                        .void_approvals_for(job, &bound, now_ms(), &why, Some((&now, change.as_deref())))
+                        .void_approvals_for(
+                            job,
+                            &bound,
+                            now_ms(),
+                            &why,
+                            Some((&now, change.as_deref())),
+                        )
                         .await
                     {
                         Ok(()) => Preflight::Voided,
-                        Err(e) => Preflight::Fail(format!("could not send #{} back for approval: {e:#}", job.id)),
+                        Err(e) => Preflight::Fail(format!(
+                            "could not send #{} back for approval: {e:#}",
+                            job.id
+                        )),
                     };
                 }
                 Ok(_) => {}
@@ -205,8 +214,16 @@ impl Engine {
         let Some(required) = env.require_checks.clone() else {
             return Preflight::Go;
         };
-        self.wait_for_checks(job, &github, &repo, &sha, &required, env.checks_timeout(), token)
-            .await
+        self.wait_for_checks(
+            job,
+            &github,
+            &repo,
+            &sha,
+            &required,
+            env.checks_timeout(),
+            token,
+        )
+        .await
     }
 
     /// Asks for the checks until they are green, one failed, or `timeout` passed; the
@@ -346,7 +363,11 @@ impl Engine {
             let state = deployments::status_for(job.state);
             let description = match (&job.error, job.state) {
                 (Some(error), _) => error.clone(),
-                (None, state) => format!("{} {}", job.kind.as_str(), crate::render::state_words(state)),
+                (None, state) => format!(
+                    "{} {}",
+                    job.kind.as_str(),
+                    crate::render::state_words(state)
+                ),
             };
             deployments::post(&github, &repo, deployment, state, &description, &links).await?;
             // A rollback that succeeded replaces the deploy it rolled back.

@@ -27,8 +27,11 @@ const APP_SLUG: &str = "deckhand-app";
 
 /// The private key of the fake App (PKCS#1 PEM, as GitHub hands them out).
 pub fn app_private_key() -> String {
-    std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/fixtures/github-app.pem"))
-        .expect("the App's test key")
+    std::fs::read_to_string(concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/fixtures/github-app.pem"
+    ))
+    .expect("the App's test key")
 }
 
 fn app_public_key() -> String {
@@ -153,10 +156,16 @@ impl FakeGitHub {
                     author: ["Alice", "Bob", "Carol"][i % 3].to_owned(),
                 });
             }
-            let head = repo.commits.last().map(|c| c.sha.clone()).unwrap_or_default();
+            let head = repo
+                .commits
+                .last()
+                .map(|c| c.sha.clone())
+                .unwrap_or_default();
             repo.branches.insert("main".into(), head);
-            repo.workflows
-                .insert("deploy.yml".into(), vec!["environment".into(), "version".into()]);
+            repo.workflows.insert(
+                "deploy.yml".into(),
+                vec!["environment".into(), "version".into()],
+            );
             repo.commits.iter().map(|c| c.sha.clone()).collect()
         })
     }
@@ -320,7 +329,12 @@ impl FakeGitHub {
 }
 
 fn answer(status: StatusCode, body: Value) -> Response {
-    (status, [("content-type", "application/json")], body.to_string()).into_response()
+    (
+        status,
+        [("content-type", "application/json")],
+        body.to_string(),
+    )
+        .into_response()
 }
 
 fn not_found() -> Response {
@@ -331,12 +345,12 @@ fn not_found() -> Response {
 }
 
 /// Who a request is from: `Ok(true)` for the App's JWT, `Ok(false)` for a token.
-fn authenticate(world: &World, headers: &HeaderMap) -> Result<bool, Response> {
+fn authenticate(world: &World, headers: &HeaderMap) -> Result<bool, Box<Response>> {
     let bad = || {
-        answer(
+        Box::new(answer(
             StatusCode::UNAUTHORIZED,
             json!({"message": "Bad credentials"}),
-        )
+        ))
     };
     let bearer = headers
         .get("authorization")
@@ -381,9 +395,7 @@ async fn handle(
             .unwrap_or_default(),
         body: body.clone(),
     });
-    if headers.get("x-github-api-version").is_none()
-        || headers.get("user-agent").is_none()
-    {
+    if headers.get("x-github-api-version").is_none() || headers.get("user-agent").is_none() {
         return answer(
             StatusCode::BAD_REQUEST,
             json!({"message": "Request forbidden by administrative rules. Please make sure your request has a User-Agent header"}),
@@ -391,7 +403,7 @@ async fn handle(
     }
     let is_app = match authenticate(&w, &headers) {
         Ok(is_app) => is_app,
-        Err(refused) => return refused,
+        Err(refused) => return *refused,
     };
     let segments: Vec<String> = path
         .trim_start_matches('/')
@@ -405,7 +417,9 @@ async fn handle(
     let seg: Vec<&str> = segments.iter().map(String::as_str).collect();
     // App endpoints take only the App's JWT.
     match (method.as_str(), seg.as_slice()) {
-        ("GET", ["app"]) if is_app => return answer(StatusCode::OK, json!({"id": 424242, "slug": APP_SLUG})),
+        ("GET", ["app"]) if is_app => {
+            return answer(StatusCode::OK, json!({"id": 424242, "slug": APP_SLUG}));
+        }
         ("POST", ["app", "installations", id, "access_tokens"]) if is_app => {
             if *id != INSTALLATION.to_string() {
                 return not_found();
@@ -420,7 +434,10 @@ async fn handle(
         }
         ("GET", ["repos", owner, name, "installation"]) if is_app => {
             return if w.repos.contains_key(&format!("{owner}/{name}")) {
-                answer(StatusCode::OK, json!({"id": INSTALLATION, "app_id": 424242}))
+                answer(
+                    StatusCode::OK,
+                    json!({"id": INSTALLATION, "app_id": 424242}),
+                )
             } else {
                 not_found()
             };
@@ -488,7 +505,10 @@ async fn handle(
         }
         ("GET", ["commits", sha, "status"]) => {
             let list = repo.statuses.get(*sha).cloned().unwrap_or_default();
-            let state = if list.iter().any(|s| s["state"] == "failure" || s["state"] == "error") {
+            let state = if list
+                .iter()
+                .any(|s| s["state"] == "failure" || s["state"] == "error")
+            {
                 "failure"
             } else if list.iter().all(|s| s["state"] == "success") && !list.is_empty() {
                 "success"
@@ -590,7 +610,12 @@ async fn handle(
             let inputs = body["inputs"].clone();
             let undeclared: Vec<String> = inputs
                 .as_object()
-                .map(|o| o.keys().filter(|k| !declared.contains(k)).cloned().collect())
+                .map(|o| {
+                    o.keys()
+                        .filter(|k| !declared.contains(k))
+                        .cloned()
+                        .collect()
+                })
                 .unwrap_or_default();
             if !undeclared.is_empty() {
                 return answer(
@@ -648,23 +673,26 @@ async fn handle(
                 json!({"total_count": list.len(), "workflow_runs": list}),
             )
         }
-        ("GET", ["actions", "runs", id]) => match runs.iter_mut().find(|r| r.id.to_string() == *id) {
+        ("GET", ["actions", "runs", id]) => match runs.iter_mut().find(|r| r.id.to_string() == *id)
+        {
             Some(run) => {
                 run.polls += 1;
                 answer(StatusCode::OK, run_json(&full, run))
             }
             None => not_found(),
         },
-        ("GET", ["actions", "runs", id, "jobs"]) => match runs.iter().find(|r| r.id.to_string() == *id) {
-            Some(run) => {
-                let jobs = run_jobs(&full, run);
-                answer(
-                    StatusCode::OK,
-                    json!({"total_count": jobs.len(), "jobs": jobs}),
-                )
+        ("GET", ["actions", "runs", id, "jobs"]) => {
+            match runs.iter().find(|r| r.id.to_string() == *id) {
+                Some(run) => {
+                    let jobs = run_jobs(&full, run);
+                    answer(
+                        StatusCode::OK,
+                        json!({"total_count": jobs.len(), "jobs": jobs}),
+                    )
+                }
+                None => not_found(),
             }
-            None => not_found(),
-        },
+        }
         ("POST", ["actions", "runs", id, "cancel"]) => {
             match runs.iter_mut().find(|r| r.id.to_string() == *id) {
                 Some(run) if finished(run).is_some() => answer(
@@ -697,7 +725,13 @@ async fn handle(
             match deployments.iter_mut().find(|d| d.id.to_string() == *id) {
                 Some(deployment) => {
                     let allowed = [
-                        "error", "failure", "inactive", "in_progress", "queued", "pending", "success",
+                        "error",
+                        "failure",
+                        "inactive",
+                        "in_progress",
+                        "queued",
+                        "pending",
+                        "success",
                     ];
                     let state = body["state"].as_str().unwrap_or("");
                     if !allowed.contains(&state) {
@@ -781,22 +815,20 @@ fn run_jobs(full: &str, run: &FakeRun) -> Vec<Value> {
                "started_at": "2026-12-01T10:00:00Z", "completed_at": null})
     };
     let deploy = match end {
-        Some(conclusion) => json!({"id": 2, "name": "deploy", "status": "completed", "conclusion": conclusion, "html_url": url(2),
-               "started_at": "2026-12-01T10:01:02Z", "completed_at": "2026-12-01T10:02:00Z"}),
-        None => json!({"id": 2, "name": "deploy", "status": "queued", "conclusion": null, "html_url": url(2),
-               "started_at": null, "completed_at": null}),
+        Some(conclusion) => {
+            json!({"id": 2, "name": "deploy", "status": "completed", "conclusion": conclusion, "html_url": url(2),
+               "started_at": "2026-12-01T10:01:02Z", "completed_at": "2026-12-01T10:02:00Z"})
+        }
+        None => {
+            json!({"id": 2, "name": "deploy", "status": "queued", "conclusion": null, "html_url": url(2),
+               "started_at": null, "completed_at": null})
+        }
     };
     vec![build, deploy]
 }
 
 /// Signs and posts a webhook delivery as GitHub does; the status deckhand answered.
-pub async fn deliver(
-    url: &str,
-    secret: &str,
-    event: &str,
-    delivery: &str,
-    body: &Value,
-) -> u16 {
+pub async fn deliver(url: &str, secret: &str, event: &str, delivery: &str, body: &Value) -> u16 {
     use hmac::Mac;
     let raw = body.to_string();
     let mut mac = hmac::Hmac::<sha2::Sha256>::new_from_slice(secret.as_bytes()).unwrap();
