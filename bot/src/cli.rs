@@ -263,6 +263,24 @@ async fn check(cli: &Cli, online: bool) -> anyhow::Result<ExitCode> {
         ),
         None => println!("discord: not configured (set DISCORD_TOKEN to connect it)"),
     }
+    match &runtime.github {
+        Some(g) => println!(
+            "github OK: {} at {}{}",
+            match &g.credentials {
+                crate::github::Credentials::Token(_) => "token".to_owned(),
+                crate::github::Credentials::App { app_id, .. } => format!("App {app_id}"),
+            },
+            g.api_url,
+            if g.webhook_secret.is_some() {
+                "; webhook on /github/webhook"
+            } else {
+                ""
+            }
+        ),
+        None => println!(
+            "github: not configured (set GITHUB_TOKEN, or GITHUB_APP_ID and GITHUB_APP_PRIVATE_KEY)"
+        ),
+    }
     println!(
         "database OK: {} ({})",
         redact_url(&cli.database_url),
@@ -275,7 +293,10 @@ async fn check(cli: &Cli, online: bool) -> anyhow::Result<ExitCode> {
     if !online {
         return Ok(ExitCode::SUCCESS);
     }
-    let findings = crate::doctor::check_online(&config, slack.as_ref(), discord.as_ref()).await;
+    let mut findings = crate::doctor::check_online(&config, slack.as_ref(), discord.as_ref()).await;
+    if let Some(github) = &runtime.github {
+        findings.extend(crate::doctor::github_findings(&config, github).await);
+    }
     let problems = findings.iter().filter(|f| !f.ok).count();
     for finding in &findings {
         println!(

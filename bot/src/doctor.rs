@@ -1,5 +1,6 @@
 //! `deckhand check --online`: asks Slack and Discord whether the tokens work and whether
-//! each configured channel is one the bot can see, post to and hear reactions from.
+//! each configured channel is one the bot can see, post to and hear reactions from; asks
+//! GitHub whether each app's repo is one deckhand can read.
 
 use crate::config::Config;
 use crate::discord::{DiscordPlatform, DiscordSettings};
@@ -152,6 +153,24 @@ async fn discord_findings(platform: &DiscordPlatform, wanted: &[(String, String)
             Err(error) => Finding::problem(format!(
                 "{key} = discord:{channel}: the bot cannot see it ({error}); give it View Channels and Send Messages there"
             )),
+        });
+    }
+    findings
+}
+
+/// Each app's repo, asked for with deckhand's credentials.
+pub async fn github_findings(
+    config: &Config,
+    settings: &crate::github::GitHubSettings,
+) -> Vec<Finding> {
+    let github = crate::github::GitHub::new(settings.clone());
+    let mut findings = Vec::new();
+    for (name, app) in &config.apps {
+        let Some(repo) = &app.repo else { continue };
+        let repo = crate::github::Repo::new(repo, format!("apps.{name}.repo"));
+        findings.push(match github.repository(&repo).await {
+            Ok(()) => Finding::ok(format!("github: {} is readable", repo.full)),
+            Err(error) => Finding::problem(format!("github: {}", error.say(&repo, &config.clock))),
         });
     }
     findings

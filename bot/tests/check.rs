@@ -222,6 +222,8 @@ fn every_example_config_passes_check() {
                     "SLACK_",
                     "DISCORD_",
                     "GITHUB_API_URL",
+                    // A token, not an App: deckhand takes one way into GitHub.
+                    "GITHUB_APP_",
                     "RUST_LOG",
                 ]
                 .iter()
@@ -280,6 +282,41 @@ fn slack_half_configured_stops_start_up_with_the_reason() {
     assert!(out.status.success(), "{}", text(&out.stderr));
     assert!(
         text(&out.stdout).contains("slack OK: HTTP mode"),
+        "{}",
+        text(&out.stdout)
+    );
+}
+
+#[test]
+fn github_half_configured_stops_start_up_with_the_reason() {
+    let dir = workspace(None);
+    let out = deckhand(&dir, &["check"], &[("GITHUB_APP_ID", "12345")], "");
+    assert_eq!(out.status.code(), Some(1));
+    assert!(
+        text(&out.stderr).contains("GITHUB_APP_ID is set but GITHUB_APP_PRIVATE_KEY is not"),
+        "{}",
+        text(&out.stderr)
+    );
+    let out = deckhand(
+        &dir,
+        &["check"],
+        &[
+            ("GITHUB_TOKEN", "ghp_x"),
+            ("GITHUB_APP_ID", "12345"),
+            ("GITHUB_APP_PRIVATE_KEY", "/nonexistent.pem"),
+        ],
+        "",
+    );
+    assert_eq!(out.status.code(), Some(1));
+    assert!(
+        text(&out.stderr).contains("both GITHUB_TOKEN and GITHUB_APP_ID are set"),
+        "{}",
+        text(&out.stderr)
+    );
+    let out = deckhand(&dir, &["check"], &[("GITHUB_TOKEN", "ghp_x")], "");
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    assert!(
+        text(&out.stdout).contains("github OK: token at https://api.github.com"),
         "{}",
         text(&out.stdout)
     );

@@ -72,3 +72,64 @@ update_every = { sev1 = "30s" }
     let errors = Config::parse(text, "deckhand.toml").unwrap_err();
     insta::assert_snapshot!(errors.to_string());
 }
+
+const GITHUB_PROBLEMS: &str = r#"
+[roles]
+admins = ["console:root"]
+
+[apps.web]
+repo = "not a repo"
+
+[environments.prod]
+deployers = ["admins"]
+require_checks = "everything"
+checks_timeout = "3d"
+auto_deploy = { branch = "", app = "api" }
+
+[[environments.prod.deploy]]
+name = "Workflow"
+github = { workflow = "deploy.yml", inputs = { version = "${HOME}", env = "${DECKHAND_ENV" }, timeout = "10m" }
+timeout = "20m"
+
+[[environments.prod.rollback]]
+name = "Workflow"
+github = { workflow = "", inputs = { version = "${DECKHAND_COMMIT}" } }
+"#;
+
+#[test]
+fn github_keys_are_checked_with_the_rest() {
+    let errors = Config::parse_with(GITHUB_PROBLEMS, "deckhand.toml", &|_| false)
+        .unwrap_err()
+        .to_string();
+    for expected in [
+        "`apps.web.repo`: `not a repo` is not a GitHub repository; write it `owner/name`",
+        "`environments.prod.require_checks`: `everything` is not a choice",
+        "`environments.prod.checks_timeout`: `3d` is out of range",
+        "`environments.prod.auto_deploy.branch`: name the branch",
+        "`environments.prod.auto_deploy.app`: `api` is not an app with a `repo`",
+        "a deploy nobody asked for in chat needs a channel for its card",
+        "set GITHUB_WEBHOOK_SECRET",
+        "has a timeout both on the step and inside `github`",
+    ] {
+        assert!(
+            errors.contains(expected),
+            "missing {expected:?} in:\n{errors}"
+        );
+    }
+    // The step with two timeouts is set aside; the other step's problems still show.
+    let fixed = GITHUB_PROBLEMS.replace("timeout = \"20m\"\n", "");
+    let errors = Config::parse_with(&fixed, "deckhand.toml", &|_| false)
+        .unwrap_err()
+        .to_string();
+    for expected in [
+        "`environments.prod.deploy[0].github.inputs.version`: `${HOME}` is not a job variable",
+        "`environments.prod.deploy[0].github.inputs.env`: `${DECKHAND_ENV` opens `${` without closing it",
+        "`environments.prod.rollback[0].github.workflow`: name the workflow file",
+        "needs GitHub: set GITHUB_TOKEN, or GITHUB_APP_ID and GITHUB_APP_PRIVATE_KEY",
+    ] {
+        assert!(
+            errors.contains(expected),
+            "missing {expected:?} in:\n{errors}"
+        );
+    }
+}

@@ -552,3 +552,75 @@ async fn a_signed_green_main_deploys_staging_once() {
         "red is not deployed"
     );
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_webhook_refuses_unsigned_oversized_and_unnamed_deliveries() {
+    let (_gh, commits, t) = setup().await;
+    let url = webhook(&t, "s3cret").await;
+    let client = reqwest::Client::new();
+    // No signature at all.
+    let unsigned = client
+        .post(format!("{url}/github/webhook"))
+        .header("X-GitHub-Event", "check_suite")
+        .header("X-GitHub-Delivery", "u-1")
+        .body(github::check_suite_completed(REPO, "main", &commits[4], "octo").to_string())
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(unsigned.status().as_u16(), 401);
+    // A body past the bound is refused before its signature is even computed.
+    let huge = serde_json::json!({"action": "completed", "padding": "x".repeat(2 * 1024 * 1024)});
+    assert_eq!(
+        github::deliver(&url, "s3cret", "check_suite", "u-2", &huge).await,
+        413
+    );
+    // Signed, but without a delivery id there is nothing to deduplicate on.
+    let body = github::check_suite_completed(REPO, "main", &commits[4], "octo");
+    let raw = body.to_string();
+    let signature = {
+        use hmac::Mac;
+        let mut mac = hmac::Hmac::<sha2::Sha256>::new_from_slice(b"s3cret").unwrap();
+        mac.update(raw.as_bytes());
+        format!("sha256={}", hex::encode(mac.finalize().into_bytes()))
+    };
+    let unnamed = client
+        .post(format!("{url}/github/webhook"))
+        .header("X-GitHub-Event", "check_suite")
+        .header("X-Hub-Signature-256", signature)
+        .body(raw)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(unnamed.status().as_u16(), 400);
+    // A ping is answered; nothing was deployed by any of it.
+    assert_eq!(
+        github::deliver(
+            &url,
+            "s3cret",
+            "ping",
+            "u-3",
+            &serde_json::json!({"zen": "hi"})
+        )
+        .await,
+        200
+    );
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    assert!(jobs::get(&t.store.pool, 1).await.unwrap().is_none());
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn check_online_asks_github_about_each_repo() {
+    let gh = FakeGitHub::start().await;
+    let config = deckhand::config::Config::parse_with(config(), "test.toml", &|_| true).unwrap();
+    let findings = deckhand::doctor::github_findings(&config, &gh.settings()).await;
+    assert_eq!(findings.len(), 1);
+    assert!(!findings[0].ok);
+    assert!(
+        findings[0].line.contains("config key `apps.web.repo`"),
+        "{}",
+        findings[0].line
+    );
+    gh.repo(REPO, 1);
+    let findings = deckhand::doctor::github_findings(&config, &gh.settings()).await;
+    assert!(findings[0].ok, "{}", findings[0].line);
+}
