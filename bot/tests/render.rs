@@ -161,10 +161,37 @@ fn reply() -> Message {
     )
 }
 
+/// A deploy through GitHub: its commit, what changed, skipped checks, and a workflow
+/// step whose run and jobs are sub-lines.
+fn github_running() -> Message {
+    let mut deploy = step(1, "Deploy workflow", StepState::Running);
+    deploy.detail = Some(
+        "run: https://github.com/acme/web/actions/runs/42\n✅ build (1m02s)\n🔄 deploy".into(),
+    );
+    let Message::Job(mut card) = card(
+        JobState::Running,
+        vec![step(0, "Build", StepState::Succeeded), deploy],
+        true,
+    ) else {
+        unreachable!("card() makes a job card")
+    };
+    card.job.github = deckhand::store::jobs::GitHubFacts {
+        commit_sha: Some("3f9c2e1aa0b1c2d3e4f5a6b7c8d9e0f1a2b3c4d5".into()),
+        change_summary: Some(
+            "2 commits since #11 (`9abc123`):\n• `3f9c2e1` Fix the login page — Dana\n• `1234567` Faster search — Bob\ncompare: https://github.com/acme/web/compare/9abc123...3f9c2e1".into(),
+        ),
+        skip_checks: Some("CI runner outage, tests green locally".into()),
+        deployment: Some(7),
+        note: None,
+    };
+    Message::Job(card)
+}
+
 fn all() -> Vec<(&'static str, Message)> {
     vec![
         ("awaiting_approval", awaiting()),
         ("running", running()),
+        ("github_running", github_running()),
         ("failed", failed()),
         ("backup", backup()),
         ("announcement", announcement()),

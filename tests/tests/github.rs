@@ -624,3 +624,24 @@ async fn check_online_asks_github_about_each_repo() {
     let findings = deckhand::doctor::github_findings(&config, &gh.settings()).await;
     assert!(findings[0].ok, "{}", findings[0].line);
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn github_deployments_can_be_turned_off_per_env() {
+    let gh = FakeGitHub::start().await;
+    let commits = gh.repo(REPO, 2);
+    green(&gh, &commits[1]);
+    let text = config().replace(
+        "[environments.gated]\n",
+        "[environments.gated]\ngithub_deployments = false\n",
+    );
+    let mut t = Tester::with_github(&text, gh.settings()).await;
+    t.say("alice", "/deploy gated main").await;
+    t.next_message().await;
+    t.say("bob", "/approve #1").await;
+    let job = t.wait_for_state(1, JobState::Succeeded).await;
+    assert_eq!(job.github.commit_sha.as_deref(), Some(commits[1].as_str()));
+    assert!(
+        gh.deployments().is_empty(),
+        "no deployment for an env that turned them off"
+    );
+}

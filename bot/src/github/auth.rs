@@ -117,3 +117,34 @@ pub(super) fn app_jwt(
 pub(super) fn bearer(token: &SecretString) -> String {
     format!("Bearer {}", token.expose_secret())
 }
+
+#[cfg(test)]
+mod tests {
+    use super::{Installation, REFRESH_BEFORE_SECS, Tokens};
+
+    #[test]
+    fn an_installation_token_is_replaced_before_it_expires() {
+        let tokens = Tokens::default();
+        let now = 1_000_000;
+        tokens.keep(
+            "acme/web",
+            Installation {
+                token: "ghs_a".to_owned().into(),
+                expires_at: now + 3600,
+            },
+        );
+        assert!(tokens.fresh("acme/web", now).is_some());
+        assert!(
+            tokens.fresh("acme/api", now).is_none(),
+            "tokens are per repo"
+        );
+        // Within five minutes of its expiry it is no longer handed out.
+        assert!(
+            tokens
+                .fresh("acme/web", now + 3600 - REFRESH_BEFORE_SECS + 1)
+                .is_none()
+        );
+        tokens.forget("acme/web");
+        assert!(tokens.fresh("acme/web", now).is_none());
+    }
+}
