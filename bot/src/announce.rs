@@ -178,7 +178,7 @@ impl Announcements {
                 announcement.kind, announcement.subject, announcement.sender
             ),
         );
-        crate::store::audit::append(&mut *tx, &audit).await?;
+        crate::store::audit::append(&mut tx, &audit).await?;
         tx.commit().await?;
         if let Some(at) = due_later {
             return Ok(Outcome::Scheduled { id, at });
@@ -272,7 +272,7 @@ impl Announcements {
             now_ms(),
         )
         .await?;
-        crate::store::audit::append(&mut *tx, &audit).await?;
+        crate::store::audit::append(&mut tx, &audit).await?;
         self.ctx.redraw_in(&mut tx, subject).await?;
         tx.commit().await?;
         self.ctx.ring();

@@ -62,6 +62,33 @@ pub enum Cmd {
     /// Tracked secrets (names and rotation dates, never values).
     #[command(subcommand)]
     Secrets(SecretsCmd),
+    /// The hash-chained audit log: check it, or copy it out.
+    #[command(subcommand)]
+    Audit(AuditCmd),
+}
+
+#[derive(Debug, Subcommand)]
+pub enum AuditCmd {
+    /// Walk the chain: exit 0 with the row count and head hash, or 1 naming the first
+    /// row that was changed, removed or reordered.
+    Verify {
+        /// Check an exported file instead of the database (`.csv` is read as CSV,
+        /// anything else as JSON lines).
+        #[arg(long)]
+        file: Option<PathBuf>,
+        /// A head hash posted earlier (a checkpoint) that must still be in the chain.
+        #[arg(long)]
+        expect: Option<String>,
+    },
+    /// Write the log with its hashes to stdout, so a copy kept elsewhere can be
+    /// checked later with `deckhand audit verify --file`.
+    Export {
+        /// Only rows from this date (`2026-12-01`, midnight in `bot.timezone`) or RFC 3339 time.
+        #[arg(long)]
+        since: Option<String>,
+        #[arg(long, value_enum, default_value = "jsonl")]
+        format: crate::audit::Format,
+    },
 }
 
 #[derive(Debug, Subcommand)]
@@ -134,6 +161,7 @@ async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             ref owner,
         }) => import_secrets(&cli, file, env, every, owner).await,
         Cmd::Check { online } => check(&cli, online).await,
+        Cmd::Audit(ref command) => audit_command(&cli, command).await,
         Cmd::Migrate => {
             Store::connect(&cli.database_url).await?;
             println!("migrations applied to {}", redact_url(&cli.database_url));
@@ -161,6 +189,58 @@ async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
                 return console_session(config, &cli.database_url, Some(runtime)).await;
             }
             serve(config, &cli.database_url, runtime).await
+        }
+    }
+}
+
+/// `deckhand audit verify` and `deckhand audit export`.
+async fn audit_command(cli: &Cli, command: &AuditCmd) -> anyhow::Result<ExitCode> {
+    let outcome = match command {
+        AuditCmd::Verify {
+            file: Some(path),
+            expect,
+        } => {
+            let file = std::fs::File::open(path)
+                .with_context(|| format!("cannot read {}", path.display()))?;
+            crate::audit::verify_file(
+                std::io::BufReader::new(file),
+                crate::audit::format_of(path),
+                expect.clone(),
+            )
+        }
+        AuditCmd::Verify { file: None, expect } => {
+            let store = Store::connect(&cli.database_url).await?;
+            crate::audit::verify(&store, expect.clone()).await?
+        }
+        AuditCmd::Export { since, format } => {
+            let tz = match load_config(cli) {
+                Ok(config) => config.clock.tz,
+                Err(code) => return Ok(code),
+            };
+            let since = since
+                .as_deref()
+                .map(|s| crate::audit::since(s, tz))
+                .transpose()?;
+            let store = Store::connect(&cli.database_url).await?;
+            let stdout = std::io::stdout();
+            let mut out = std::io::BufWriter::new(stdout.lock());
+            let rows = crate::audit::export(&store, since, *format, &mut out).await?;
+            drop(out);
+            eprintln!("exported {rows} audit row(s)");
+            return Ok(ExitCode::SUCCESS);
+        }
+    };
+    match outcome {
+        Ok(verified) => {
+            println!(
+                "audit chain OK: {} row(s), head {} (row {})",
+                verified.rows, verified.head, verified.last_id
+            );
+            Ok(ExitCode::SUCCESS)
+        }
+        Err(broken) => {
+            println!("audit chain BROKEN: {broken}");
+            Ok(ExitCode::FAILURE)
         }
     }
 }

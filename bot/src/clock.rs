@@ -40,3 +40,30 @@ impl Default for Clock {
         Clock::new(chrono_tz::UTC)
     }
 }
+
+/// Where deckhand reads "now" for freeze windows: the system clock, or (tests of a
+/// window that opens on Friday evening) a time set by hand.
+#[derive(Debug, Clone, Default)]
+pub struct Now(Option<std::sync::Arc<std::sync::atomic::AtomicI64>>);
+
+impl Now {
+    /// A clock that reads `at` until set again.
+    pub fn manual(at: i64) -> Now {
+        Now(Some(std::sync::Arc::new(at.into())))
+    }
+
+    /// Moves a manual clock to `at` (a system clock ignores it).
+    pub fn set(&self, at: i64) {
+        if let Some(time) = &self.0 {
+            time.store(at, std::sync::atomic::Ordering::SeqCst);
+        }
+    }
+
+    /// Milliseconds since the Unix epoch.
+    pub fn ms(&self) -> i64 {
+        match &self.0 {
+            Some(time) => time.load(std::sync::atomic::Ordering::SeqCst),
+            None => crate::store::now_ms(),
+        }
+    }
+}

@@ -189,6 +189,22 @@ impl Ctx {
         }
     }
 
+    /// A post to a channel ref (`slack:#audit`), through the outbox.
+    pub async fn say_to(&self, channel_ref: &str, text: impl Into<String>) {
+        let Some((platform, channel)) = crate::chat::split_channel(channel_ref) else {
+            tracing::warn!(channel = channel_ref, "not a channel ref; nothing posted");
+            return;
+        };
+        let send = outbox::Outgoing::Say {
+            platform: platform.to_owned(),
+            channel: channel.to_owned(),
+            text: text.into(),
+        };
+        if !self.queue(&send).await {
+            self.send_now(&send).await;
+        }
+    }
+
     /// Sends a whisper or a post on its platform; `false` when the platform refused
     /// (logged). Redraws are drawn by the engine, not here.
     pub(crate) async fn send_now(&self, send: &outbox::Outgoing) -> bool {
@@ -395,6 +411,7 @@ impl Ctx {
             env: env.map(str::to_owned),
             job_id: job,
             detail: self.redactor.redact(detail),
+            mark: None,
         }
     }
 
@@ -415,8 +432,9 @@ impl Ctx {
             env: env.map(str::to_owned),
             job_id: job,
             detail: self.redactor.redact(detail),
+            mark: None,
         };
-        if let Err(e) = audit::append(&self.store.pool, &entry).await {
+        if let Err(e) = audit::append_alone(&self.store.pool, &entry).await {
             tracing::error!(error = %e, ?entry, "cannot write the audit log");
         }
     }

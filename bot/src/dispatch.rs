@@ -165,22 +165,46 @@ impl Engine {
         tracing::info!(command = %command, "command");
         match command {
             Command::Deploy(deploy) => self.deploy(origin, deploy).await,
-            Command::Rollback { env, app, to } => self.rollback(origin, &env, app, to).await,
-            Command::Backup { env, database } => self.backup(origin, &env, database).await,
+            Command::Rollback {
+                env,
+                app,
+                to,
+                dry_run,
+                break_glass,
+            } => {
+                self.rollback(origin, &env, app, to, dry_run, break_glass)
+                    .await
+            }
+            Command::Backup {
+                env,
+                database,
+                dry_run,
+            } => self.backup(origin, &env, database, dry_run).await,
             Command::BackupList { env } => self.backup_list(origin, &env).await,
-            Command::Restore { env, backup } => self.restore(origin, &env, backup.0 as i64).await,
+            Command::Restore {
+                env,
+                backup,
+                dry_run,
+                break_glass,
+            } => {
+                self.restore(origin, &env, backup.0 as i64, dry_run, break_glass)
+                    .await
+            }
             Command::Status { env } => self.status(origin, env.as_deref()).await,
             Command::History { env, limit } => {
                 self.history(origin, &env, limit.unwrap_or(DEFAULT_HISTORY))
                     .await
             }
-            Command::Cancel { job } => self.cancel(origin, job.0 as i64).await,
+            Command::Cancel { job, dry_run } => self.cancel(origin, job.0 as i64, dry_run).await,
             Command::Lock {
                 env,
                 duration,
                 reason,
-            } => self.lock(origin, &env, duration, reason).await,
-            Command::Unlock { env } => self.unlock(origin, &env).await,
+                dry_run,
+            } => self.lock(origin, &env, duration, reason, dry_run).await,
+            Command::Unlock { env, dry_run } => self.unlock(origin, &env, dry_run).await,
+            Command::Freeze(freeze) => self.freeze(origin, freeze).await,
+            Command::Unfreeze { env, dry_run } => self.unfreeze(origin, &env, dry_run).await,
             Command::Approve { job } => {
                 self.decide_by_command(origin, job.0 as i64, true, None)
                     .await

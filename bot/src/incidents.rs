@@ -136,7 +136,7 @@ impl Incidents {
             None,
             &format!("INC-{id} {severity} {title}"),
         );
-        crate::store::audit::append(&mut *tx, &audit).await?;
+        crate::store::audit::append(&mut tx, &audit).await?;
         tx.commit().await?;
         let incident = incidents::get(&self.ctx.store.pool, id)
             .await?
@@ -182,7 +182,7 @@ impl Incidents {
         let mut tx = self.ctx.store.pool.begin().await?;
         timeline_in(&mut *tx, incident.id, &origin.user.name, "update", text).await?;
         incidents::touch(&mut *tx, incident.id, now_ms()).await?;
-        crate::store::audit::append(&mut *tx, &audit).await?;
+        crate::store::audit::append(&mut tx, &audit).await?;
         tx.commit().await?;
         self.refresh_incident(incident.id).await
     }
@@ -218,7 +218,7 @@ impl Incidents {
             &format!("resolved by {} after {lasted}", origin.user.name),
         )
         .await?;
-        crate::store::audit::append(&mut *tx, &audit).await?;
+        crate::store::audit::append(&mut tx, &audit).await?;
         tx.commit().await?;
         self.refresh_incident(incident.id).await?;
         let mut message = format!("Resolved by {} after {lasted}.", origin.user.name);

@@ -2,6 +2,7 @@
 
 pub mod announce;
 pub mod api;
+pub mod audit;
 pub mod chat;
 pub mod cli;
 pub mod clock;
@@ -12,6 +13,7 @@ pub mod discord;
 pub mod dispatch;
 pub mod doctor;
 pub mod edge;
+pub mod freezes;
 pub mod github;
 pub mod http;
 pub mod incidents;

@@ -112,6 +112,17 @@ pub fn may_decide(
     Ok(())
 }
 
+/// `/freeze` and `/unfreeze`: admins and `bot.freezers`.
+pub fn may_freeze(config: &Config, env_name: &str, person: &str) -> Result<(), Refusal> {
+    if config.is_admin(person) || config.includes(&config.bot.freezers, person) {
+        Ok(())
+    } else {
+        Err(Refusal::NotFreezer {
+            env: env_name.to_owned(),
+        })
+    }
+}
+
 /// `/announce`: admins and the roles in `bot.announcers`.
 pub fn may_announce(config: &Config, person: &str) -> Result<(), Refusal> {
     if config.is_admin(person) || config.includes(&config.bot.announcers, person) {
@@ -301,6 +312,7 @@ deploy = [{ name = "go", run = ["true"] }]
             hotfix_for: None,
             held: None,
             github: Default::default(),
+            break_glass: None,
         }
     }
 

@@ -22,6 +22,7 @@ pub enum Act {
     Restore,
     Lock,
     Unlock,
+    Freeze,
 }
 
 impl Act {
@@ -33,6 +34,7 @@ impl Act {
             Act::Restore => "restore",
             Act::Lock => "lock",
             Act::Unlock => "unlock",
+            Act::Freeze => "freeze",
         }
     }
 }
@@ -86,6 +88,28 @@ pub enum Refusal {
         env: String,
         git_ref: String,
         incidents: Vec<GatingIncident>,
+    },
+    /// A freeze holds the env: deploys, rollbacks (and restores) wait for its end.
+    Frozen {
+        env: String,
+        act: Act,
+        window: Box<crate::freezes::Window>,
+        now: i64,
+    },
+    /// `--break-glass` where no freeze holds.
+    NothingToBreak {
+        env: String,
+    },
+    /// `/freeze` or `/unfreeze` by someone outside `bot.freezers`.
+    NotFreezer {
+        env: String,
+    },
+    /// `/unfreeze` of an env no chat freeze holds.
+    NotFrozen {
+        env: String,
+        /// The config's window holding it, if one does.
+        configured: Option<Box<crate::freezes::Window>>,
+        now: i64,
     },
     NothingToRollBack {
         env: String,
@@ -288,6 +312,10 @@ impl Refusal {
             Refusal::NoPipeline { .. } => "no_pipeline",
             Refusal::Locked { .. } => "locked",
             Refusal::IncidentGate { .. } => "incident_gate",
+            Refusal::Frozen { .. } => "frozen",
+            Refusal::NothingToBreak { .. } => "nothing_to_break",
+            Refusal::NotFreezer { .. } => "not_freezer",
+            Refusal::NotFrozen { .. } => "not_frozen",
             Refusal::NothingToRollBack { .. } => "nothing_to_roll_back",
             Refusal::NoEarlierRelease { .. } => "no_earlier_release",
             Refusal::NotASuccessfulDeploy { .. } => "not_a_successful_deploy",
@@ -377,6 +405,33 @@ impl Refusal {
                 gating_names(incidents),
                 incidents.first().map(|i| i.id).unwrap_or_default()
             ),
+            Refusal::Frozen {
+                env,
+                act,
+                window,
+                now,
+            } => format!(
+                "❄️ You can't {} `{env}` now: {}. For an emergency, a deployer can add `--break-glass REASON…` (it is announced and audited).",
+                act.words(),
+                freeze_text(window, *now, clock)
+            ),
+            Refusal::NothingToBreak { env } => format!(
+                "`--break-glass` has nothing to break: no freeze holds `{env}` now. Run it without the flag."
+            ),
+            Refusal::NotFreezer { env } => {
+                format!("You can't freeze or unfreeze `{env}`: only admins and `bot.freezers` can.")
+            }
+            Refusal::NotFrozen {
+                env,
+                configured,
+                now,
+            } => match configured {
+                Some(window) => format!(
+                    "`{env}` has no freeze set from chat to lift. It is {} by deckhand.toml; that window stays until it ends or the config changes. `--break-glass REASON…` passes it in an emergency.",
+                    freeze_text(window, *now, clock)
+                ),
+                None => format!("`{env}` isn't frozen; `/freeze list` shows the freezes."),
+            },
             Refusal::NothingToRollBack { env } => {
                 format!("Nothing to roll back: `{env}` has no successful deploy yet.")
             }
@@ -550,7 +605,13 @@ impl Refusal {
             Refusal::Locked { lock, .. } => {
                 row("command.refused", Some(&lock.env), lock.job_id, self.kind())
             }
+            Refusal::NotFreezer { env } => row("command.denied", Some(env), None, "freeze"),
+            Refusal::Frozen { env, window, .. } => {
+                row("freeze.blocked", Some(env), None, &window.reason)
+            }
             Refusal::NoPipeline { env, .. }
+            | Refusal::NothingToBreak { env }
+            | Refusal::NotFrozen { env, .. }
             | Refusal::NothingToRollBack { env }
             | Refusal::NoEarlierRelease { env, .. }
             | Refusal::NotASuccessfulDeploy { env, .. }
@@ -583,6 +644,26 @@ impl Refusal {
             | Refusal::AmbiguousSecret { .. } => row("command.refused", None, None, self.kind()),
         }
     }
+}
+
+/// `the weekend freeze (from 2026-12-11 17:00 CET until 2026-12-14 08:00 CET, 2d 13h
+/// from now)`, as refusals, plans and `/status` say it.
+pub(crate) fn freeze_text(window: &crate::freezes::Window, now: i64, clock: &Clock) -> String {
+    let by = match &window.source {
+        crate::freezes::Source::Chat { by, .. } => format!(", set by {by}"),
+        crate::freezes::Source::Config(_) => String::new(),
+    };
+    let left = if window.until > now {
+        format!(", ends in {}", duration(window.until - now))
+    } else {
+        String::new()
+    };
+    format!(
+        "frozen for “{}” from {} until {}{left}{by}",
+        window.reason,
+        clock.time(window.from),
+        clock.time(window.until)
+    )
 }
 
 /// `INC-1 (sev1: db down), INC-2 (…)`.

@@ -41,6 +41,7 @@ fn job(state: JobState) -> Job {
         hotfix_for: None,
         held: None,
         github: Default::default(),
+        break_glass: None,
     }
 }
 

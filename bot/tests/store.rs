@@ -57,6 +57,7 @@ fn new_job(env: &str, state: JobState) -> NewJob {
         commit_sha: None,
         change_summary: None,
         skip_checks: None,
+        break_glass: None,
     }
 }
 
@@ -571,8 +572,9 @@ store_test!(audit_log_is_append_only, |store| {
         env: Some("prod".into()),
         job_id: Some(1),
         detail: "deploy v1".into(),
+        mark: None,
     };
-    audit::append(&store.pool, &entry).await.unwrap();
+    audit::append_alone(&store.pool, &entry).await.unwrap();
     assert_eq!(
         audit::recent(&store.pool, 10).await.unwrap(),
         vec![entry.clone()]
@@ -908,3 +910,251 @@ async fn the_sqlite_file_and_its_wal_are_readable_by_deckhand_only() {
     assert_eq!(mode("deckhand.db"), 0o600);
     store.pool.close().await;
 }
+
+fn audit_row(n: i64) -> audit::AuditEntry {
+    audit::AuditEntry {
+        at: 1_700_000_000_000 + n,
+        actor: format!("console:person{n}"),
+        platform: "console".into(),
+        action: "job.queued".into(),
+        env: Some("prod".into()),
+        job_id: Some(n),
+        detail: format!("deploy v{n} \"quoted\", with, commas"),
+        mark: (n % 3 == 0).then(|| audit::BREAK_GLASS.to_owned()),
+    }
+}
+
+async fn audit_rows(store: &Store, n: i64) {
+    for i in 1..=n {
+        audit::append_alone(&store.pool, &audit_row(i))
+            .await
+            .unwrap();
+    }
+}
+
+/// Drops the append-only triggers, as someone with the database's password could.
+async fn drop_audit_triggers(store: &Store) {
+    let statements: &[&str] = match store.dialect {
+        deckhand::store::Dialect::Sqlite => &[
+            "DROP TRIGGER audit_log_no_update",
+            "DROP TRIGGER audit_log_no_delete",
+        ],
+        deckhand::store::Dialect::Postgres => &["DROP TRIGGER audit_log_no_change ON audit_log"],
+    };
+    for statement in statements {
+        sqlx::query(*statement).execute(&store.pool).await.unwrap();
+    }
+}
+
+async fn verify(store: &Store) -> Result<deckhand::audit::Verified, deckhand::audit::Break> {
+    deckhand::audit::verify(store, None).await.unwrap()
+}
+
+store_test!(audit_chain_verifies_a_fresh_log, |store| {
+    let empty = verify(&store).await.unwrap();
+    assert_eq!(empty.rows, 0);
+    assert_eq!(empty.head, audit::GENESIS);
+    audit_rows(&store, 5).await;
+    let verified = verify(&store).await.unwrap();
+    assert_eq!(verified.rows, 5);
+    assert_eq!(verified.last_id, 5);
+    assert_eq!(verified.head, audit::head(&store.pool).await.unwrap().hash);
+    // A checkpoint's hash must be found; one that never was is reported.
+    let row2 = audit::page(&store.pool, 1, None, 1)
+        .await
+        .unwrap()
+        .remove(0);
+    assert!(
+        deckhand::audit::verify(&store, row2.hash.clone())
+            .await
+            .unwrap()
+            .is_ok()
+    );
+    assert!(matches!(
+        deckhand::audit::verify(&store, Some("f".repeat(64)))
+            .await
+            .unwrap(),
+        Err(deckhand::audit::Break::CheckpointMissing { .. })
+    ));
+});
+
+store_test!(audit_chain_names_an_edited_row, |store| {
+    audit_rows(&store, 5).await;
+    drop_audit_triggers(&store).await;
+    sqlx::query("UPDATE audit_log SET detail = 'nothing happened' WHERE id = 3")
+        .execute(&store.pool)
+        .await
+        .unwrap();
+    let broken = verify(&store).await.unwrap_err();
+    assert_eq!(broken, deckhand::audit::Break::Changed { id: 3 });
+    assert!(broken.to_string().contains("row 3 was changed"), "{broken}");
+});
+
+store_test!(audit_chain_names_a_removed_row, |store| {
+    audit_rows(&store, 5).await;
+    drop_audit_triggers(&store).await;
+    sqlx::query("DELETE FROM audit_log WHERE id = 3")
+        .execute(&store.pool)
+        .await
+        .unwrap();
+    assert_eq!(
+        verify(&store).await.unwrap_err(),
+        deckhand::audit::Break::Unlinked {
+            before: 4,
+            after: Some(2)
+        }
+    );
+});
+
+store_test!(audit_chain_names_reordered_rows, |store| {
+    audit_rows(&store, 5).await;
+    drop_audit_triggers(&store).await;
+    for statement in [
+        "UPDATE audit_log SET id = 100 WHERE id = 2",
+        "UPDATE audit_log SET id = 2 WHERE id = 3",
+        "UPDATE audit_log SET id = 3 WHERE id = 100",
+    ] {
+        sqlx::query(statement).execute(&store.pool).await.unwrap();
+    }
+    assert_eq!(
+        verify(&store).await.unwrap_err(),
+        deckhand::audit::Break::Changed { id: 2 }
+    );
+});
+
+store_test!(audit_chain_sees_rows_removed_from_the_end, |store| {
+    audit_rows(&store, 5).await;
+    drop_audit_triggers(&store).await;
+    sqlx::query("DELETE FROM audit_log WHERE id >= 4")
+        .execute(&store.pool)
+        .await
+        .unwrap();
+    let broken = verify(&store).await.unwrap_err();
+    assert!(
+        matches!(
+            broken,
+            deckhand::audit::Break::TailRemoved {
+                last: Some(3),
+                head_last_id: 5,
+                ..
+            }
+        ),
+        "{broken:?}"
+    );
+});
+
+store_test!(audit_chain_refuses_rows_written_around_it, |store| {
+    let written = sqlx::query(
+        "INSERT INTO audit_log (at, actor, platform, action, detail) VALUES (1, 'mallory', 'sql', 'job.queued', '')",
+    )
+    .execute(&store.pool)
+    .await;
+    assert!(written.is_err(), "an unchained row was accepted");
+    assert!(
+        sqlx::query("DELETE FROM audit_head")
+            .execute(&store.pool)
+            .await
+            .is_err()
+    );
+});
+
+store_test!(
+    audit_chain_does_not_fork_under_concurrent_writers,
+    |store| {
+        let writers: Vec<_> = (1..=40)
+            .map(|i| {
+                let pool = store.pool.clone();
+                tokio::spawn(async move { audit::append_alone(&pool, &audit_row(i)).await })
+            })
+            .collect();
+        for writer in writers {
+            writer.await.unwrap().unwrap();
+        }
+        let verified = verify(&store).await.unwrap();
+        assert_eq!(verified.rows, 40);
+    }
+);
+
+store_test!(audit_export_round_trips_through_verify, |store| {
+    audit_rows(&store, 7).await;
+    let head = verify(&store).await.unwrap().head;
+    for format in [deckhand::audit::Format::Jsonl, deckhand::audit::Format::Csv] {
+        let mut out = Vec::new();
+        let rows = deckhand::audit::export(&store, None, format, &mut out)
+            .await
+            .unwrap();
+        assert_eq!(rows, 7);
+        let verified =
+            deckhand::audit::verify_file(std::io::Cursor::new(&out), format, Some(head.clone()))
+                .unwrap();
+        assert_eq!((verified.rows, verified.head.as_str()), (7, head.as_str()));
+        // A copy edited later is caught too.
+        let text = String::from_utf8(out)
+            .unwrap()
+            .replace("person4", "person9");
+        assert_eq!(
+            deckhand::audit::verify_file(std::io::Cursor::new(text), format, None).unwrap_err(),
+            deckhand::audit::Break::Changed { id: 4 }
+        );
+    }
+    // From a date on: the part is checked from its first row.
+    let mut part = Vec::new();
+    let since = Some(1_700_000_000_000 + 4);
+    let rows = deckhand::audit::export(&store, since, deckhand::audit::Format::Jsonl, &mut part)
+        .await
+        .unwrap();
+    assert_eq!(rows, 4);
+    let verified = deckhand::audit::verify_file(
+        std::io::Cursor::new(part),
+        deckhand::audit::Format::Jsonl,
+        None,
+    )
+    .unwrap();
+    assert_eq!(verified.head, head);
+});
+
+#[tokio::test]
+async fn postgres_refuses_truncate_of_the_audit_log() {
+    let Some(url) = testing::require_postgres() else {
+        return;
+    };
+    let (store, _) = testing::postgres(&url).await;
+    audit_rows(&store, 2).await;
+    let truncated = sqlx::query("TRUNCATE audit_log").execute(&store.pool).await;
+    let error = truncated.expect_err("TRUNCATE went through").to_string();
+    assert!(error.contains("TRUNCATE is refused"), "{error}");
+    assert!(
+        sqlx::query("TRUNCATE audit_head")
+            .execute(&store.pool)
+            .await
+            .is_err()
+    );
+    assert_eq!(verify(&store).await.unwrap().rows, 2);
+}
+
+store_test!(
+    audit_rows_from_before_the_chain_are_sealed_into_it,
+    |store| {
+        // The store came up chained; pretend rows were written by an older deckhand by
+        // seeding a fresh schema at migration 14.
+        let (old, _) = match store.dialect {
+            deckhand::store::Dialect::Sqlite => testing::sqlite_at(14).await,
+            deckhand::store::Dialect::Postgres => {
+                testing::postgres_at(&testing::require_postgres().unwrap(), 14).await
+            }
+        };
+        for i in 1..=3 {
+            sqlx::query(
+            "INSERT INTO audit_log (at, actor, platform, action, env, job_id, detail) VALUES ($1, 'console:old', 'console', 'job.queued', 'prod', NULL, 'before the chain')",
+        )
+        .bind(i)
+        .execute(&old.pool)
+        .await
+        .unwrap();
+        }
+        old.migrate().await.unwrap();
+        audit::append_alone(&old.pool, &audit_row(9)).await.unwrap();
+        let verified = verify(&old).await.unwrap();
+        assert_eq!(verified.rows, 4);
+    }
+);

@@ -13,10 +13,15 @@ pub enum Command {
         env: String,
         app: Option<String>,
         to: Option<RollbackTarget>,
+        /// Show the plan, run nothing.
+        dry_run: bool,
+        /// Roll back through a freeze; the text is the reason.
+        break_glass: Option<String>,
     },
     Backup {
         env: String,
         database: Option<String>,
+        dry_run: bool,
     },
     BackupList {
         env: String,
@@ -24,6 +29,9 @@ pub enum Command {
     Restore {
         env: String,
         backup: JobNumber,
+        dry_run: bool,
+        /// Restore through a freeze; the text is the reason.
+        break_glass: Option<String>,
     },
     Status {
         env: Option<String>,
@@ -34,15 +42,23 @@ pub enum Command {
     },
     Cancel {
         job: JobNumber,
+        dry_run: bool,
     },
     Lock {
         env: String,
         /// How long the lock lasts; without it the lock is sticky until `/unlock`.
         duration: Option<HumanDuration>,
         reason: Option<String>,
+        dry_run: bool,
     },
     Unlock {
         env: String,
+        dry_run: bool,
+    },
+    Freeze(FreezeCommand),
+    Unfreeze {
+        env: String,
+        dry_run: bool,
     },
     Approve {
         job: JobNumber,
@@ -73,7 +89,8 @@ pub struct Deploy {
     pub reason: Option<String>,
     /// Deploy while this incident gates the env.
     pub hotfix: Option<IncidentId>,
-    /// Deploy through a freeze; the text is the reason, recorded in the audit log.
+    /// Deploy through a freeze; the text is the reason (a few words at least), recorded
+    /// in the audit log, on the card and in the audit channel.
     pub break_glass: Option<String>,
     /// Deploy without the env's required GitHub checks; the text is the reason, audited
     /// and shown on the card.
@@ -117,6 +134,18 @@ pub enum RollbackTarget {
     Job(JobNumber),
 }
 
+/// `/freeze`: hold deploys to an env for a while, or list the freezes.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum FreezeCommand {
+    Set {
+        env: String,
+        duration: HumanDuration,
+        reason: String,
+        dry_run: bool,
+    },
+    List,
+}
+
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum IncidentCommand {
     Declare {
@@ -154,6 +183,22 @@ pub enum SecretsCommand {
 }
 
 impl Command {
+    /// Whether this is a `--dry-run`: answer with the plan, change nothing.
+    pub fn is_dry_run(&self) -> bool {
+        match self {
+            Command::Deploy(deploy) => deploy.dry_run,
+            Command::Rollback { dry_run, .. }
+            | Command::Backup { dry_run, .. }
+            | Command::Restore { dry_run, .. }
+            | Command::Cancel { dry_run, .. }
+            | Command::Lock { dry_run, .. }
+            | Command::Unlock { dry_run, .. }
+            | Command::Unfreeze { dry_run, .. }
+            | Command::Freeze(FreezeCommand::Set { dry_run, .. }) => *dry_run,
+            _ => false,
+        }
+    }
+
     /// The command family, for help and error messages.
     pub fn name(&self) -> crate::CommandName {
         use crate::CommandName as N;
@@ -167,6 +212,8 @@ impl Command {
             Command::Cancel { .. } => N::Cancel,
             Command::Lock { .. } => N::Lock,
             Command::Unlock { .. } => N::Unlock,
+            Command::Freeze(_) => N::Freeze,
+            Command::Unfreeze { .. } => N::Unfreeze,
             Command::Approve { .. } => N::Approve,
             Command::Reject { .. } => N::Reject,
             Command::Incident(_) => N::Incident,
@@ -189,21 +236,38 @@ impl Command {
                 texts.push(deploy.break_glass.as_deref());
                 texts.push(deploy.skip_checks.as_deref());
             }
-            Command::Rollback { env, app, to } => {
+            Command::Rollback {
+                env,
+                app,
+                to,
+                break_glass,
+                ..
+            } => {
                 texts.push(Some(env));
                 texts.push(app.as_deref());
                 if let Some(RollbackTarget::Ref(r)) = to {
                     texts.push(Some(r.as_str()));
                 }
+                texts.push(break_glass.as_deref());
             }
-            Command::Backup { env, database } => {
+            Command::Backup { env, database, .. } => {
                 texts.push(Some(env));
                 texts.push(database.as_deref());
             }
+            Command::Restore {
+                env, break_glass, ..
+            } => {
+                texts.push(Some(env));
+                texts.push(break_glass.as_deref());
+            }
             Command::BackupList { env }
-            | Command::Restore { env, .. }
             | Command::History { env, .. }
-            | Command::Unlock { env } => texts.push(Some(env)),
+            | Command::Unlock { env, .. }
+            | Command::Unfreeze { env, .. } => texts.push(Some(env)),
+            Command::Freeze(FreezeCommand::Set { env, reason, .. }) => {
+                texts.push(Some(env));
+                texts.push(Some(reason));
+            }
             Command::Status { env } => texts.push(env.as_deref()),
             Command::Lock { env, reason, .. } => {
                 texts.push(Some(env));
@@ -241,6 +305,7 @@ impl Command {
                 texts.push(runbook.as_deref());
             }
             Command::Cancel { .. }
+            | Command::Freeze(FreezeCommand::List)
             | Command::Approve { .. }
             | Command::Incident(IncidentCommand::List)
             | Command::Secrets(SecretsCommand::Due)
@@ -272,7 +337,9 @@ impl Command {
             | Command::Restore { env, .. }
             | Command::History { env, .. }
             | Command::Lock { env, .. }
-            | Command::Unlock { env }
+            | Command::Unlock { env, .. }
+            | Command::Freeze(FreezeCommand::Set { env, .. })
+            | Command::Unfreeze { env, .. }
             | Command::Secrets(SecretsCommand::Add { env, .. }) => names.push(("env", env)),
             Command::Status { env: Some(env) }
             | Command::Secrets(SecretsCommand::List { env: Some(env) })

@@ -96,6 +96,12 @@ pub enum ParseError {
         what: &'static str,
         given: String,
     },
+    /// A reason too thin for what it lets through (`--break-glass`).
+    ReasonTooShort {
+        command: CommandName,
+        flag: &'static str,
+        least_words: usize,
+    },
     /// Something in the text looks like a credential. The value itself is not kept.
     Credential {
         what: &'static str,
@@ -286,6 +292,14 @@ impl ParseError {
                 out,
                 "`{}` is not a person. Mention them (`@alice`) or name a role (`approvers`).",
                 clip(given)
+            ),
+            ParseError::ReasonTooShort {
+                command,
+                flag,
+                least_words,
+            } => write!(
+                out,
+                "`{flag}` needs a reason of at least {least_words} words: it goes to the audit channel and the card, so say what is broken and why it cannot wait, e.g. `{command} ... {flag} checkout is down for everyone`."
             ),
             ParseError::Credential { what } => write!(
                 out,

@@ -21,7 +21,9 @@ mod spec;
 mod text;
 mod values;
 
-pub use command::{Command, Deploy, IncidentCommand, RollbackTarget, SecretsCommand, Target};
+pub use command::{
+    Command, Deploy, FreezeCommand, IncidentCommand, RollbackTarget, SecretsCommand, Target,
+};
 pub use credential::{credential_in, looks_like_credential, without_credentials};
 pub use error::ParseError;
 pub use help::{help, help_for};

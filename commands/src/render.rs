@@ -2,7 +2,7 @@
 
 use std::fmt;
 
-use crate::command::{Command, IncidentCommand, RollbackTarget, SecretsCommand};
+use crate::command::{Command, FreezeCommand, IncidentCommand, RollbackTarget, SecretsCommand};
 use crate::text::{quote_rest, quote_word};
 
 impl fmt::Display for Command {
@@ -30,31 +30,51 @@ impl fmt::Display for Command {
                 if let Some(id) = &deploy.hotfix {
                     write!(f, " --hotfix {id}")?;
                 }
-                if let Some(reason) = &deploy.break_glass {
-                    write!(f, " --break-glass {}", quote_word(reason))?;
-                }
+                glass(f, deploy.break_glass.as_deref())?;
                 if let Some(reason) = &deploy.skip_checks {
                     write!(f, " --skip-checks {}", quote_word(reason))?;
                 }
                 Ok(())
             }
-            Command::Rollback { env, app, to } => {
+            Command::Rollback {
+                env,
+                app,
+                to,
+                dry_run,
+                break_glass,
+            } => {
                 write!(f, " {}", quote_word(env))?;
                 if let Some(app) = app {
                     write!(f, " {}", quote_word(app))?;
                 }
                 match to {
-                    None => Ok(()),
-                    Some(RollbackTarget::Ref(r)) => write!(f, " to {r}"),
-                    Some(RollbackTarget::Job(n)) => write!(f, " to {n}"),
+                    None => {}
+                    Some(RollbackTarget::Ref(r)) => write!(f, " to {r}")?,
+                    Some(RollbackTarget::Job(n)) => write!(f, " to {n}")?,
                 }
+                dry(f, *dry_run)?;
+                glass(f, break_glass.as_deref())
             }
-            Command::Backup { env, database } => {
+            Command::Backup {
+                env,
+                database,
+                dry_run,
+            } => {
                 write!(f, " {}", quote_word(env))?;
-                optional(f, database.as_deref())
+                optional(f, database.as_deref())?;
+                dry(f, *dry_run)
             }
             Command::BackupList { env } => write!(f, " list {}", quote_word(env)),
-            Command::Restore { env, backup } => write!(f, " {} {}", quote_word(env), backup.0),
+            Command::Restore {
+                env,
+                backup,
+                dry_run,
+                break_glass,
+            } => {
+                write!(f, " {} {}", quote_word(env), backup.0)?;
+                dry(f, *dry_run)?;
+                glass(f, break_glass.as_deref())
+            }
             Command::Status { env } => optional(f, env.as_deref()),
             Command::History { env, limit } => {
                 write!(f, " {}", quote_word(env))?;
@@ -63,7 +83,11 @@ impl fmt::Display for Command {
                     None => Ok(()),
                 }
             }
-            Command::Cancel { job } | Command::Approve { job } => write!(f, " {job}"),
+            Command::Cancel { job, dry_run } => {
+                write!(f, " {job}")?;
+                dry(f, *dry_run)
+            }
+            Command::Approve { job } => write!(f, " {job}"),
             Command::Reject { job, reason } => {
                 write!(f, " {job}")?;
                 rest(f, reason.as_deref())
@@ -72,14 +96,30 @@ impl fmt::Display for Command {
                 env,
                 duration,
                 reason,
+                dry_run,
             } => {
                 write!(f, " {}", quote_word(env))?;
                 if let Some(d) = duration {
                     write!(f, " --for {d}")?;
                 }
+                dry(f, *dry_run)?;
                 rest(f, reason.as_deref())
             }
-            Command::Unlock { env } => write!(f, " {}", quote_word(env)),
+            Command::Unlock { env, dry_run } | Command::Unfreeze { env, dry_run } => {
+                write!(f, " {}", quote_word(env))?;
+                dry(f, *dry_run)
+            }
+            Command::Freeze(FreezeCommand::Set {
+                env,
+                duration,
+                reason,
+                dry_run,
+            }) => {
+                write!(f, " {} {duration}", quote_word(env))?;
+                dry(f, *dry_run)?;
+                rest(f, Some(reason))
+            }
+            Command::Freeze(FreezeCommand::List) => f.write_str(" list"),
             Command::Incident(incident) => match incident {
                 IncidentCommand::Declare { severity, title } => {
                     write!(f, " declare {severity}")?;
@@ -137,6 +177,20 @@ impl fmt::Display for Command {
                 None => Ok(()),
             },
         }
+    }
+}
+
+fn dry(f: &mut fmt::Formatter<'_>, dry_run: bool) -> fmt::Result {
+    if dry_run {
+        f.write_str(" --dry-run")?;
+    }
+    Ok(())
+}
+
+fn glass(f: &mut fmt::Formatter<'_>, reason: Option<&str>) -> fmt::Result {
+    match reason {
+        Some(reason) => write!(f, " --break-glass {}", quote_word(reason)),
+        None => Ok(()),
     }
 }
 

@@ -17,6 +17,8 @@ pub enum CommandName {
     Cancel,
     Lock,
     Unlock,
+    Freeze,
+    Unfreeze,
     Approve,
     Reject,
     Incident,
@@ -36,6 +38,8 @@ impl CommandName {
         CommandName::Cancel,
         CommandName::Lock,
         CommandName::Unlock,
+        CommandName::Freeze,
+        CommandName::Unfreeze,
         CommandName::Approve,
         CommandName::Reject,
         CommandName::Incident,
@@ -70,6 +74,8 @@ impl CommandName {
             CommandName::Cancel => &CANCEL,
             CommandName::Lock => &LOCK,
             CommandName::Unlock => &UNLOCK,
+            CommandName::Freeze => &FREEZE,
+            CommandName::Unfreeze => &UNFREEZE,
             CommandName::Approve => &APPROVE,
             CommandName::Reject => &REJECT,
             CommandName::Incident => &INCIDENT,
@@ -185,13 +191,25 @@ const ENV: Arg = arg("env", "the environment, e.g. prod", Env, Positional);
 const OPTIONAL_ENV: Arg = opt("env", "the environment, e.g. prod", Env, Positional);
 const JOB: Arg = arg("job", "the job number, e.g. 12", Integer, Positional);
 const INCIDENT_ID: Arg = arg("id", "the incident, e.g. INC-3", Text, Positional);
+const DRY_RUN: Arg = opt(
+    "dry_run",
+    "show what would happen, change nothing",
+    Switch,
+    Flag("--dry-run"),
+);
+const BREAK_GLASS: Arg = opt(
+    "break_glass",
+    "go through a freeze; why, in a few words",
+    Text,
+    Flag("--break-glass"),
+);
 
 pub(crate) static DEPLOY: Spec = Spec {
     name: "deploy",
     summary: "deploy a ref to an environment, after approval where the env needs it",
     forms: &[Form {
         words: "",
-        usage: "[APP] ENV [REF] [--dry-run] [--reason TEXT] [--hotfix INC-N] [--break-glass REASON] [--skip-checks REASON]",
+        usage: "[APP] ENV [REF] [--dry-run] [--reason TEXT] [--hotfix INC-N] [--break-glass REASON...] [--skip-checks REASON...]",
         summary: "Deploy REF (default: the app's default ref) of APP to ENV. `/deploy APP/REF to ENV` works too.",
         args: &[
             opt(
@@ -202,12 +220,7 @@ pub(crate) static DEPLOY: Spec = Spec {
             ),
             ENV,
             opt("ref", "branch, tag, sha or version", Text, Positional),
-            opt(
-                "dry_run",
-                "show the plan, run nothing",
-                Switch,
-                Flag("--dry-run"),
-            ),
+            DRY_RUN,
             opt("reason", "why, for the audit log", Text, Flag("--reason")),
             opt(
                 "hotfix",
@@ -215,12 +228,7 @@ pub(crate) static DEPLOY: Spec = Spec {
                 Text,
                 Flag("--hotfix"),
             ),
-            opt(
-                "break_glass",
-                "deploy through a freeze, with this reason",
-                Text,
-                Flag("--break-glass"),
-            ),
+            BREAK_GLASS,
             opt(
                 "skip_checks",
                 "deploy without the required GitHub checks, with this reason",
@@ -241,7 +249,7 @@ pub(crate) static ROLLBACK: Spec = Spec {
     summary: "go back to the last good deploy, or to a ref or job you name",
     forms: &[Form {
         words: "",
-        usage: "ENV [APP] [to REF|N]",
+        usage: "ENV [APP] [to REF|N] [--dry-run] [--break-glass REASON...]",
         summary: "Run ENV's rollback to the last successful deploy before the current one, or to REF or job N.",
         args: &[
             ENV,
@@ -252,6 +260,8 @@ pub(crate) static ROLLBACK: Spec = Spec {
                 Positional,
             ),
             opt("to", "a ref, or a job number like #12", Text, Keyword("to")),
+            DRY_RUN,
+            BREAK_GLASS,
         ],
     }],
     examples: &[
@@ -267,7 +277,7 @@ pub(crate) static BACKUP: Spec = Spec {
     forms: &[
         Form {
             words: "",
-            usage: "ENV [DATABASE]",
+            usage: "ENV [DATABASE] [--dry-run]",
             summary: "Run ENV's backup pipeline now.",
             args: &[
                 ENV,
@@ -277,6 +287,7 @@ pub(crate) static BACKUP: Spec = Spec {
                     Text,
                     Positional,
                 ),
+                DRY_RUN,
             ],
         },
         Form {
@@ -294,7 +305,7 @@ pub(crate) static RESTORE: Spec = Spec {
     summary: "restore a backup (always needs an approval)",
     forms: &[Form {
         words: "",
-        usage: "ENV BACKUP_ID",
+        usage: "ENV BACKUP_ID [--dry-run] [--break-glass REASON...]",
         summary: "Restore backup BACKUP_ID (the number of the job that made it) into ENV.",
         args: &[
             ENV,
@@ -304,6 +315,8 @@ pub(crate) static RESTORE: Spec = Spec {
                 Integer,
                 Positional,
             ),
+            DRY_RUN,
+            BREAK_GLASS,
         ],
     }],
     examples: &["/restore prod 7"],
@@ -341,9 +354,9 @@ pub(crate) static CANCEL: Spec = Spec {
     summary: "stop a waiting, queued or running job",
     forms: &[Form {
         words: "",
-        usage: "N",
+        usage: "N [--dry-run]",
         summary: "Cancel job N; a running step is stopped and the env's lock is freed.",
-        args: &[JOB],
+        args: &[JOB, DRY_RUN],
     }],
     examples: &["/cancel 12", "/cancel #12"],
 };
@@ -353,11 +366,12 @@ pub(crate) static LOCK: Spec = Spec {
     summary: "hold an environment so nobody deploys to it",
     forms: &[Form {
         words: "",
-        usage: "ENV [--for DURATION] [REASON...]",
+        usage: "ENV [--for DURATION] [--dry-run] [REASON...]",
         summary: "Lock ENV until `/unlock`, or for DURATION.",
         args: &[
             ENV,
             opt("for", "how long, e.g. 2h", Text, Flag("--for")),
+            DRY_RUN,
             opt(
                 "reason",
                 "why, shown to anyone who tries to deploy",
@@ -377,11 +391,53 @@ pub(crate) static UNLOCK: Spec = Spec {
     summary: "release an environment's manual lock",
     forms: &[Form {
         words: "",
-        usage: "ENV",
+        usage: "ENV [--dry-run]",
         summary: "Release the manual lock on ENV.",
-        args: &[ENV],
+        args: &[ENV, DRY_RUN],
     }],
     examples: &["/unlock prod"],
+};
+
+pub(crate) static FREEZE: Spec = Spec {
+    name: "freeze",
+    summary: "hold deploys and rollbacks to an environment for a while, or list freezes",
+    forms: &[
+        Form {
+            words: "",
+            usage: "ENV DURATION [--dry-run] REASON...",
+            summary: "Freeze ENV for DURATION: deploys and rollbacks are refused unless they break the glass.",
+            args: &[
+                ENV,
+                arg("duration", "how long, e.g. 2h or 3d", Text, Positional),
+                DRY_RUN,
+                arg(
+                    "reason",
+                    "why, shown to anyone who tries to deploy",
+                    Text,
+                    Rest,
+                ),
+            ],
+        },
+        Form {
+            words: "list",
+            usage: "list",
+            summary: "List the freezes that hold now and the next ones.",
+            args: &[],
+        },
+    ],
+    examples: &["/freeze prod 2h black friday traffic peak", "/freeze list"],
+};
+
+pub(crate) static UNFREEZE: Spec = Spec {
+    name: "unfreeze",
+    summary: "lift a freeze set with /freeze",
+    forms: &[Form {
+        words: "",
+        usage: "ENV [--dry-run]",
+        summary: "Lift the freezes set from chat on ENV (freezes in deckhand.toml stay).",
+        args: &[ENV, DRY_RUN],
+    }],
+    examples: &["/unfreeze prod"],
 };
 
 pub(crate) static APPROVE: Spec = Spec {
@@ -584,18 +640,20 @@ mod tests {
             CommandName::Cancel => 6,
             CommandName::Lock => 7,
             CommandName::Unlock => 8,
-            CommandName::Approve => 9,
-            CommandName::Reject => 10,
-            CommandName::Incident => 11,
-            CommandName::Announce => 12,
-            CommandName::Secrets => 13,
-            CommandName::Help => 14,
+            CommandName::Freeze => 9,
+            CommandName::Unfreeze => 10,
+            CommandName::Approve => 11,
+            CommandName::Reject => 12,
+            CommandName::Incident => 13,
+            CommandName::Announce => 14,
+            CommandName::Secrets => 15,
+            CommandName::Help => 16,
         }
     }
 
     #[test]
     fn all_lists_every_command_once() {
-        let mut seen = [false; 15];
+        let mut seen = [false; 17];
         for &name in CommandName::ALL {
             assert!(!seen[place(name)], "{name:?} is listed twice");
             seen[place(name)] = true;

@@ -507,3 +507,45 @@ fn env_and_app_names_are_identifiers() {
         ParseError::Credential { .. }
     ));
 }
+
+#[test]
+fn break_glass_without_a_reason_of_a_few_words_is_refused() {
+    let e = err("/deploy prod --break-glass urgent");
+    assert!(matches!(e, ParseError::ReasonTooShort { .. }), "{e:?}");
+    insta::assert_snapshot!(e.render());
+    assert!(matches!(
+        err("/rollback prod --break-glass"),
+        ParseError::FlagNeedsValue { .. }
+    ));
+    assert!(matches!(
+        err("/restore prod 7 --break-glass now"),
+        ParseError::ReasonTooShort { .. }
+    ));
+}
+
+#[test]
+fn freeze_needs_a_duration_in_range_and_a_reason() {
+    insta::assert_snapshot!("freeze_without_reason", err("/freeze prod 2h").render());
+    assert!(matches!(
+        err("/freeze prod soon sale"),
+        ParseError::InvalidDuration { .. }
+    ));
+    assert!(matches!(
+        err("/freeze prod 200d sale"),
+        ParseError::DurationOutOfRange { .. }
+    ));
+    assert!(matches!(
+        err("/freeze prod 2h --now sale"),
+        ParseError::UnknownFlag { .. }
+    ));
+    assert!(matches!(
+        err("/unfreeze prod --force"),
+        ParseError::UnknownFlag { .. }
+    ));
+}
+
+#[test]
+fn an_unknown_flag_on_rollback_suggests_dry_run() {
+    let e = err("/rollback prod --dryrun");
+    insta::assert_snapshot!(e.render());
+}

@@ -1,9 +1,9 @@
 //! Every command form the issue names parses to the right command.
 
 use deckhand_commands::{
-    AnnouncementType, Command, CommandName, Deploy, GitRef, HumanDuration, IncidentCommand,
-    IncidentId, JobNumber, Person, Priority, RollbackTarget, SecretsCommand, Severity, Target,
-    parse,
+    AnnouncementType, Command, CommandName, Deploy, FreezeCommand, GitRef, HumanDuration,
+    IncidentCommand, IncidentId, JobNumber, Person, Priority, RollbackTarget, SecretsCommand,
+    Severity, Target, parse,
 };
 
 fn ok(text: &str) -> Command {
@@ -82,13 +82,13 @@ fn deploy_to_env_reads_as_deploy_env() {
 #[test]
 fn deploy_flags_anywhere_and_in_both_spellings() {
     let d = deploy(
-        "/deploy --dry-run prod --reason \"customer fix\" v2 --hotfix INC-4 --break-glass=release-day",
+        "/deploy --dry-run prod --reason \"customer fix\" v2 --hotfix INC-4 --break-glass=release day is today",
     );
     assert_eq!(d.target, target(None, "prod", Some("v2")));
     assert!(d.dry_run);
     assert_eq!(d.reason.as_deref(), Some("customer fix"));
     assert_eq!(d.hotfix, Some(IncidentId(4)));
-    assert_eq!(d.break_glass.as_deref(), Some("release-day"));
+    assert_eq!(d.break_glass.as_deref(), Some("release day is today"));
     assert_eq!(d.skip_checks, None);
 }
 
@@ -150,7 +150,9 @@ fn rollback_forms() {
         Command::Rollback {
             env: "prod".into(),
             app: None,
-            to: None
+            to: None,
+            dry_run: false,
+            break_glass: None,
         }
     );
     assert_eq!(
@@ -158,7 +160,9 @@ fn rollback_forms() {
         Command::Rollback {
             env: "prod".into(),
             app: Some("web".into()),
-            to: Some(RollbackTarget::Ref(r("v1.2.0")))
+            to: Some(RollbackTarget::Ref(r("v1.2.0"))),
+            dry_run: false,
+            break_glass: None,
         }
     );
     assert_eq!(
@@ -166,7 +170,9 @@ fn rollback_forms() {
         Command::Rollback {
             env: "prod".into(),
             app: None,
-            to: Some(RollbackTarget::Job(JobNumber(12)))
+            to: Some(RollbackTarget::Job(JobNumber(12))),
+            dry_run: false,
+            break_glass: None,
         }
     );
     assert_eq!(
@@ -174,7 +180,9 @@ fn rollback_forms() {
         Command::Rollback {
             env: "prod".into(),
             app: None,
-            to: Some(RollbackTarget::Job(JobNumber(12)))
+            to: Some(RollbackTarget::Job(JobNumber(12))),
+            dry_run: false,
+            break_glass: None,
         }
     );
 }
@@ -185,14 +193,16 @@ fn backup_and_restore_forms() {
         ok("/backup prod"),
         Command::Backup {
             env: "prod".into(),
-            database: None
+            database: None,
+            dry_run: false,
         }
     );
     assert_eq!(
         ok("/backup prod billing"),
         Command::Backup {
             env: "prod".into(),
-            database: Some("billing".into())
+            database: Some("billing".into()),
+            dry_run: false,
         }
     );
     assert_eq!(
@@ -203,21 +213,26 @@ fn backup_and_restore_forms() {
         ok("/backup \"list\""),
         Command::Backup {
             env: "list".into(),
-            database: None
+            database: None,
+            dry_run: false,
         }
     );
     assert_eq!(
         ok("/restore prod 7"),
         Command::Restore {
             env: "prod".into(),
-            backup: JobNumber(7)
+            backup: JobNumber(7),
+            dry_run: false,
+            break_glass: None,
         }
     );
     assert_eq!(
         ok("/restore prod #7"),
         Command::Restore {
             env: "prod".into(),
-            backup: JobNumber(7)
+            backup: JobNumber(7),
+            dry_run: false,
+            break_glass: None,
         }
     );
 }
@@ -245,8 +260,20 @@ fn status_history_cancel_forms() {
             limit: Some(25)
         }
     );
-    assert_eq!(ok("/cancel 12"), Command::Cancel { job: JobNumber(12) });
-    assert_eq!(ok("/cancel #12"), Command::Cancel { job: JobNumber(12) });
+    assert_eq!(
+        ok("/cancel 12"),
+        Command::Cancel {
+            job: JobNumber(12),
+            dry_run: false
+        }
+    );
+    assert_eq!(
+        ok("/cancel #12"),
+        Command::Cancel {
+            job: JobNumber(12),
+            dry_run: false
+        }
+    );
 }
 
 #[test]
@@ -256,7 +283,8 @@ fn lock_forms() {
         Command::Lock {
             env: "prod".into(),
             duration: None,
-            reason: None
+            reason: None,
+            dry_run: false,
         }
     );
     assert_eq!(
@@ -264,7 +292,8 @@ fn lock_forms() {
         Command::Lock {
             env: "prod".into(),
             duration: None,
-            reason: Some("db migration, don't deploy".into())
+            reason: Some("db migration, don't deploy".into()),
+            dry_run: false,
         }
     );
     assert_eq!(
@@ -272,10 +301,92 @@ fn lock_forms() {
         Command::Lock {
             env: "prod".into(),
             duration: HumanDuration::parse("2h"),
-            reason: Some("load test".into())
+            reason: Some("load test".into()),
+            dry_run: false,
         }
     );
-    assert_eq!(ok("/unlock prod"), Command::Unlock { env: "prod".into() });
+    assert_eq!(
+        ok("/unlock prod"),
+        Command::Unlock {
+            env: "prod".into(),
+            dry_run: false
+        }
+    );
+}
+
+#[test]
+fn every_command_that_changes_something_takes_dry_run() {
+    for text in [
+        "/deploy prod --dry-run",
+        "/rollback prod --dry-run",
+        "/rollback --dry-run prod to v1",
+        "/backup prod --dry-run",
+        "/restore prod 7 --dry-run",
+        "/lock prod --dry-run db work",
+        "/lock prod --for 2h --dry-run",
+        "/unlock prod --dry-run",
+        "/cancel --dry-run 12",
+        "/freeze prod 2h --dry-run sale",
+        "/unfreeze prod --dry-run",
+    ] {
+        assert!(ok(text).is_dry_run(), "{text}");
+    }
+    for text in [
+        "/deploy prod",
+        "/lock prod --for 2h",
+        "/freeze prod 2h sale",
+    ] {
+        assert!(!ok(text).is_dry_run(), "{text}");
+    }
+    // A lock's reason is free text: a `--dry-run` inside it is part of the reason.
+    assert!(!ok("/lock prod db work --dry-run").is_dry_run());
+}
+
+#[test]
+fn break_glass_takes_the_words_up_to_the_next_flag() {
+    let d = deploy("/deploy prod v2 --break-glass checkout is down for all --reason fix");
+    assert_eq!(d.break_glass.as_deref(), Some("checkout is down for all"));
+    assert_eq!(d.reason.as_deref(), Some("fix"));
+    assert_eq!(
+        ok("/rollback prod --break-glass bad release took checkout down"),
+        Command::Rollback {
+            env: "prod".into(),
+            app: None,
+            to: None,
+            dry_run: false,
+            break_glass: Some("bad release took checkout down".into()),
+        }
+    );
+    assert_eq!(
+        ok("/restore prod 7 --break-glass \"orders table was dropped\""),
+        Command::Restore {
+            env: "prod".into(),
+            backup: JobNumber(7),
+            dry_run: false,
+            break_glass: Some("orders table was dropped".into()),
+        }
+    );
+}
+
+#[test]
+fn freeze_forms() {
+    assert_eq!(
+        ok("/freeze prod 2h black friday peak"),
+        Command::Freeze(FreezeCommand::Set {
+            env: "prod".into(),
+            duration: HumanDuration::parse("2h").unwrap(),
+            reason: "black friday peak".into(),
+            dry_run: false,
+        })
+    );
+    assert_eq!(ok("/freeze list"), Command::Freeze(FreezeCommand::List));
+    assert_eq!(
+        ok("/unfreeze prod"),
+        Command::Unfreeze {
+            env: "prod".into(),
+            dry_run: false
+        }
+    );
 }
 
 #[test]
@@ -427,10 +538,18 @@ fn help_forms() {
 fn canonical_text_of_each_form_parses_back() {
     for text in [
         "/deploy prod",
-        "/deploy web to prod --dry-run --reason \"a b\" --hotfix INC-2 --break-glass x",
+        "/deploy web to prod --dry-run --reason \"a b\" --hotfix INC-2 --break-glass x y z --skip-checks ci down",
         "/rollback prod web to #3",
+        "/rollback prod --break-glass the fix is broken --dry-run",
         "/backup list prod",
+        "/backup prod billing --dry-run",
         "/restore prod 7",
+        "/restore --dry-run prod 7 --break-glass data was lost today",
+        "/cancel 4 --dry-run",
+        "/unlock prod --dry-run",
+        "/freeze prod 2h --dry-run black friday \"peak\"",
+        "/freeze list",
+        "/unfreeze prod --dry-run",
         "/history prod 5",
         "/lock prod --for 1h30m \"--odd\" reason",
         "/reject 4 -- no",

@@ -33,6 +33,7 @@ pub fn quick_settings() -> Settings {
         poll: Duration::from_millis(100),
         grace: Duration::from_millis(500),
         outbox_sending: 256,
+        now: Default::default(),
     }
 }
 

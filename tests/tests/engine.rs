@@ -323,11 +323,11 @@ async fn dry_run_shows_the_plan_and_creates_nothing() {
         plan.text
     );
     assert!(
-        plan.text.contains("1. Deploy\n2. Smoke test"),
+        plan.text.contains("1. Deploy (run)\n2. Smoke test (run)"),
         "{}",
         plan.text
     );
-    assert!(plan.text.contains("Nothing was run."));
+    assert!(plan.text.contains("Nothing was run, locked or posted."));
     assert!(jobs::get(&t.store.pool, 1).await.unwrap().is_none());
     assert!(!t.locked("prod").await);
 }

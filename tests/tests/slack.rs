@@ -325,6 +325,7 @@ async fn behind_a_429_storm_the_outbox_holds_no_more_in_memory_than_its_bound() 
     const BOUND: usize = 4;
     let settings = deckhand::jobs::Settings {
         outbox_sending: BOUND,
+        now: Default::default(),
         ..deckhand_tests::console::quick_settings()
     };
     let t = SlackTester::start_with_settings(

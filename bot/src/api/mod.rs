@@ -256,6 +256,8 @@ fn job_json(job: &jobs::Job) -> Value {
         "created_at": job.created_at, "started_at": job.started_at, "finished_at": job.finished_at,
         "error": job.error, "rolls_back": job.rolls_back, "restore_of": job.restore_of,
         "artifact": job.artifact.as_ref().map(|a| json!({ "path": a.path, "size": a.size, "sha256": a.sha256 })),
+        "break_glass": job.break_glass, "commit": job.github.commit_sha,
+        "skip_checks": job.github.skip_checks,
     })
 }
 

@@ -43,6 +43,10 @@ pub struct Config {
     pub reminders: Option<RemindersConfig>,
     #[serde(default)]
     pub secrets: Vec<SecretConfig>,
+    /// `[[freezes]]`: windows in which deploys and rollbacks are refused unless they
+    /// break the glass.
+    #[serde(default)]
+    pub freezes: Vec<FreezeConfig>,
     /// The file this came from, or [`DEMO_SOURCE`].
     #[serde(skip)]
     pub source: String,
@@ -110,6 +114,56 @@ pub struct BotConfig {
     /// Where deckhand's pages are reached (`https://deckhand.example.com`), for links
     /// such as a GitHub deployment's log.
     pub public_url: Option<String>,
+    /// Where break-glass notices and the audit chain's checkpoints go, e.g.
+    /// `slack:#audit`.
+    pub audit_channel: Option<String>,
+    /// How often the audit chain's head is posted to `audit_channel`. Default 1d.
+    pub audit_checkpoint: Option<HumanDuration>,
+    /// Who may `/freeze` and `/unfreeze` besides admins: roles or people.
+    #[serde(default)]
+    pub freezers: Vec<String>,
+}
+
+/// `bot.audit_checkpoint` when not set.
+pub const DEFAULT_AUDIT_CHECKPOINT: std::time::Duration = std::time::Duration::from_secs(86_400);
+
+/// `[[freezes]]`: a recurring window (`schedule` + `duration`) or a fixed one
+/// (`from`/`until`) on some envs (or `["*"]`).
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct FreezeConfig {
+    pub envs: Vec<String>,
+    pub reason: String,
+    /// cron crate syntax in `bot.timezone`: when each window starts.
+    pub schedule: Option<Cron>,
+    /// How long each window of `schedule` lasts.
+    pub duration: Option<HumanDuration>,
+    /// RFC 3339, or `YYYY-MM-DD HH:MM` in `bot.timezone`.
+    #[serde(default, deserialize_with = "moment")]
+    pub from: Option<String>,
+    #[serde(default, deserialize_with = "moment")]
+    pub until: Option<String>,
+}
+
+impl FreezeConfig {
+    /// Whether the freeze covers `env`.
+    pub fn covers(&self, env: &str) -> bool {
+        self.envs.iter().any(|e| e == "*" || e == env)
+    }
+}
+
+/// A time written as a string or as a TOML date-time, kept as written.
+fn moment<'de, D: serde::Deserializer<'de>>(deserializer: D) -> Result<Option<String>, D::Error> {
+    #[derive(Deserialize)]
+    #[serde(untagged)]
+    enum Written {
+        Text(String),
+        Toml(toml::value::Datetime),
+    }
+    Ok(Some(match Written::deserialize(deserializer)? {
+        Written::Text(text) => text,
+        Written::Toml(datetime) => datetime.to_string(),
+    }))
 }
 
 /// `bot.replay_window` when not set.
@@ -197,6 +251,8 @@ pub struct EnvConfig {
     pub environment_url: Option<String>,
     /// Deploy each new head of a branch here once its checks are green (webhook).
     pub auto_deploy: Option<AutoDeploy>,
+    /// Whether freezes hold restores here too. Default true.
+    pub freeze_restores: Option<bool>,
 }
 
 /// `require_checks`: every check reported, or these names.
@@ -539,6 +595,9 @@ impl Config {
             }
         }
         list(&mut out, "bot.announce".into(), &self.bot.announce);
+        if let Some(channel) = &self.bot.audit_channel {
+            out.push(("bot.audit_channel".into(), channel.as_str()));
+        }
         for (kind, channels) in &self.bot.announce_routes {
             list(&mut out, format!("bot.announce_routes.{kind}"), channels);
         }

@@ -69,6 +69,7 @@ pub(super) fn validate(config: &Config, is_set: &dyn Fn(&str) -> bool) -> Result
         check_github(config, name, env, is_set, &mut error);
     }
     check_durations(config, &mut error);
+    check_freezes(config, &mut error);
     check_the_rest(config, &mut error);
     if errors.is_empty() {
         Ok(())
@@ -110,6 +111,118 @@ fn check_bot(config: &Config, error: &mut impl FnMut(String, String)) {
         );
     }
     check_entries(config, "bot.announcers", &config.bot.announcers, error);
+    check_entries(config, "bot.freezers", &config.bot.freezers, error);
+    if let Some(every) = config.bot.audit_checkpoint
+        && !(HumanDuration::minutes(1)..=HumanDuration::days(30)).contains(&every)
+    {
+        error(
+            "bot.audit_checkpoint".into(),
+            format!("`{every}` is out of range: give between `1m` and `30d`"),
+        );
+    }
+    if config.bot.audit_checkpoint.is_some() && config.bot.audit_channel.is_none() {
+        error(
+            "bot.audit_checkpoint".into(),
+            "checkpoints are posted to `bot.audit_channel`, which is not set".into(),
+        );
+    }
+}
+
+/// `[[freezes]]`: known envs, a reason, and exactly one kind of window.
+fn check_freezes(config: &Config, error: &mut impl FnMut(String, String)) {
+    let tz = config
+        .bot
+        .timezone
+        .as_deref()
+        .and_then(|t| chrono_tz::Tz::from_str(t).ok())
+        .unwrap_or(chrono_tz::UTC);
+    let known: Vec<&str> = config.environments.keys().map(String::as_str).collect();
+    for (i, freeze) in config.freezes.iter().enumerate() {
+        let at = |key: &str| format!("freezes[{i}].{key}");
+        if freeze.envs.is_empty() {
+            error(
+                at("envs"),
+                "names no env: list env names, or `[\"*\"]` for every env".into(),
+            );
+        }
+        for (j, env) in freeze.envs.iter().enumerate() {
+            if env != "*" && !config.environments.contains_key(env) {
+                let near = deckhand_commands::did_you_mean(env, known.iter().copied())
+                    .map(|n| format!(" (did you mean `{n}`?)"))
+                    .unwrap_or_default();
+                error(
+                    format!("freezes[{i}].envs[{j}]"),
+                    format!("`{env}` is not a configured env{near}; use `\"*\"` for every env"),
+                );
+            }
+        }
+        if freeze.reason.trim().is_empty() {
+            error(
+                at("reason"),
+                "is empty: say why, it is what people see when a deploy is refused".into(),
+            );
+        }
+        let fixed = freeze.from.is_some() || freeze.until.is_some();
+        let recurring = freeze.schedule.is_some() || freeze.duration.is_some();
+        if fixed && recurring {
+            error(
+                format!("freezes[{i}]"),
+                "give either `schedule` + `duration` (a recurring window) or `from` + `until` (a fixed one), not both".into(),
+            );
+            continue;
+        }
+        if !fixed && !recurring {
+            error(
+                format!("freezes[{i}]"),
+                "needs `schedule` + `duration` (e.g. `\"0 0 17 * * Fri\"` and `\"63h\"`) or `from` + `until`".into(),
+            );
+            continue;
+        }
+        if recurring {
+            match freeze.duration {
+                None => error(
+                    at("schedule"),
+                    "needs `duration`: how long each window lasts, e.g. `\"63h\"`".into(),
+                ),
+                Some(d) if !(HumanDuration::minutes(1)..=HumanDuration::days(90)).contains(&d) => {
+                    error(
+                        at("duration"),
+                        format!("`{d}` is out of range: give between `1m` and `90d`"),
+                    )
+                }
+                Some(_) => {}
+            }
+            if freeze.schedule.is_none() {
+                error(
+                    at("duration"),
+                    "goes with `schedule`: when each window starts (cron crate syntax)".into(),
+                );
+            }
+            continue;
+        }
+        let parse = |key: &str, value: &Option<String>| match value {
+            None => Err(format!("needs `{key}` too")),
+            Some(text) => crate::freezes::moment(text, tz),
+        };
+        match (parse("from", &freeze.from), parse("until", &freeze.until)) {
+            (Ok(from), Ok(until)) if until <= from => error(
+                at("until"),
+                format!(
+                    "`{}` is not after `from` (`{}`): a freeze must end after it starts",
+                    freeze.until.as_deref().unwrap_or_default(),
+                    freeze.from.as_deref().unwrap_or_default()
+                ),
+            ),
+            (from, until) => {
+                if let Err(reason) = from {
+                    error(at("from"), reason);
+                }
+                if let Err(reason) = until {
+                    error(at("until"), reason);
+                }
+            }
+        }
+    }
 }
 
 /// One environment: its people, channels and pipelines.

@@ -53,7 +53,8 @@ impl Engine {
         // A gate that closed since the request holds here too: an approval given while
         // a sev1 is open would start the deploy the moment it is counted.
         if approve {
-            self.gates(&job, &self.ctx.store.pool).await?;
+            let mut conn = self.ctx.store.pool.acquire().await?;
+            self.incident_gate_at(&job, &mut conn).await?;
         }
         // Recorded under the person, so their second account is the same approver
         // (one decision per person per job, by the table's unique key).
@@ -90,7 +91,7 @@ impl Engine {
             }
             .into());
         }
-        crate::store::audit::append(&mut *tx, &audit).await?;
+        crate::store::audit::append(&mut tx, &audit).await?;
         tx.commit().await?;
         if approve {
             self.queue_at_quorum(origin, &job, now).await?;
@@ -161,7 +162,7 @@ impl Engine {
         )
         .await?;
         if queued {
-            crate::store::audit::append(&mut *tx, &audit).await?;
+            crate::store::audit::append(&mut tx, &audit).await?;
             // "Approvals void" is over once it is approved again.
             if job.held.is_some() {
                 jobs::unhold(&mut *tx, job.id).await?;
@@ -226,26 +227,38 @@ impl Engine {
                 .map(|env| env.step_names(job.kind))
                 .unwrap_or_default();
             crate::store::steps::replace(&mut tx, job.id, &names).await?;
-            crate::store::audit::append(&mut *tx, &audit).await?;
+            crate::store::audit::append(&mut tx, &audit).await?;
         }
         tx.commit().await?;
         self.refresh_card(job.id).await;
         Ok(())
     }
 
-    /// The gates a job must pass at every door (request, approval, claim): today the
-    /// incident gate, for deploys. `--hotfix INC-N` passes INC-N's gate only, and only
+    /// The gates a job must pass at every door (request, approval, claim): a freeze
+    /// (unless the job broke the glass), and the incident gate, for deploys. `--hotfix INC-N` passes INC-N's gate only, and only
     /// while INC-N is open. A closed gate is a [`Refusal`] inside the error; a gate that
     /// cannot be read is a plain error, and the caller stops there (fails closed).
-    pub(crate) async fn gates<'c>(
+    pub(crate) async fn gates(
         &self,
         job: &Job,
-        db: impl sqlx::Executor<'c, Database = sqlx::Any>,
+        conn: &mut sqlx::AnyConnection,
+    ) -> anyhow::Result<()> {
+        self.freeze_gate_at_claim(job, &mut *conn).await?;
+        self.incident_gate_at(job, conn).await
+    }
+
+    /// The incident gate alone: also asked when an approval is given, so an approval
+    /// during a sev1 is refused rather than counted. A freeze is not asked there: the
+    /// approval counts, and the claim holds the job while the freeze lasts.
+    pub(crate) async fn incident_gate_at(
+        &self,
+        job: &Job,
+        conn: &mut sqlx::AnyConnection,
     ) -> anyhow::Result<()> {
         if job.kind != crate::config::JobKind::Deploy {
             return Ok(());
         }
-        let gating = self.incidents.gating_in(db, &job.env).await?;
+        let gating = self.incidents.gating_in(&mut *conn, &job.env).await?;
         let hotfix = job
             .hotfix_for
             .map(|id| deckhand_commands::IncidentId(id as u64));
@@ -275,7 +288,7 @@ impl Engine {
         let person = self.ctx.config.person_of(&origin.user.id);
         let withdrawn = approvals::withdraw(&mut *tx, job.id, person).await?;
         if withdrawn {
-            crate::store::audit::append(&mut *tx, &audit).await?;
+            crate::store::audit::append(&mut tx, &audit).await?;
         }
         tx.commit().await?;
         if withdrawn {

@@ -6,13 +6,12 @@ use std::sync::Arc;
 use deckhand_commands::{Deploy, RollbackTarget};
 
 use super::create::JobSpec;
+use super::plan::JobAsk;
 use super::{Engine, Origin};
 use crate::config::{EnvConfig, JobKind};
 use crate::policy;
-use crate::refusal::{Act, Refusal, lock_holder_text};
+use crate::refusal::{Act, Refusal};
 use crate::store::jobs::{self, JobState};
-use crate::store::locks;
-use crate::store::now_ms;
 
 impl Engine {
     /// The env, after checking that it exists and that the person may `act` on it.
@@ -41,7 +40,6 @@ impl Engine {
         );
         let env = policy::known_env(&config, &target.env)?;
         let app = policy::known_app(&config, target.app.clone())?;
-        policy::may_deploy(&config, &target.env, env, &origin.user.id, Act::Deploy)?;
         let git_ref = target
             .git_ref
             .map(|r| r.as_str().to_owned())
@@ -55,17 +53,46 @@ impl Engine {
         let current = jobs::releases(pool, &target.env, app.as_deref(), 1).await?;
         let previous_ref = current.first().and_then(|j| j.git_ref.clone());
         if deploy.dry_run {
-            return self
-                .dry_run(
-                    origin,
+            let (github, checks) = self
+                .plan_github(
+                    JobKind::Deploy,
                     &target.env,
                     env,
                     app.as_deref(),
                     &git_ref,
-                    previous_ref.as_deref(),
+                    None,
+                    deploy.skip_checks.as_deref(),
                 )
-                .await;
+                .await?;
+            let ask = JobAsk {
+                kind: JobKind::Deploy,
+                act: Act::Deploy,
+                env_name: &target.env,
+                env,
+                what: format!(
+                    "{}{git_ref}",
+                    app.as_deref().map(|a| format!("{a}@")).unwrap_or_default()
+                ),
+                commit: github.commit_sha,
+                change: github.change,
+                checks,
+                previous: previous_ref,
+                approvals: env.approvals,
+                break_glass: deploy.break_glass.as_deref(),
+                hotfix: deploy.hotfix,
+                notes: Vec::new(),
+            };
+            return self.answer_plan(origin, ask).await;
         }
+        policy::may_deploy(&config, &target.env, env, &origin.user.id, Act::Deploy)?;
+        let glass = self
+            .freeze_gate(
+                &target.env,
+                env,
+                JobKind::Deploy,
+                deploy.break_glass.as_deref(),
+            )
+            .await?;
         // An open serious incident holds production deploys, unless this is its hotfix.
         let gating = self.incidents.gating(&target.env).await?;
         let hotfix_for = policy::incident_gate(&target.env, &git_ref, &gating, deploy.hotfix)?;
@@ -107,50 +134,15 @@ impl Engine {
             skip_checks: github.commit_sha.as_ref().and(deploy.skip_checks.clone()),
             commit_sha: github.commit_sha,
             change_summary: github.change,
+            break_glass: glass.as_ref().and(deploy.break_glass.clone()),
         };
-        self.create_job(origin, spec, &origin.user).await?;
+        let job = self.create_job(origin, spec, &origin.user).await?;
+        if let Some(window) = &glass {
+            self.break_glass_notice(&job, window).await;
+        }
         if let Some(incident) = hotfix_for {
             self.incidents.refresh_incident(incident).await?;
         }
-        Ok(())
-    }
-
-    /// `--dry-run`: the plan, and whether it could start now. Nothing is created.
-    async fn dry_run(
-        &self,
-        origin: &Origin,
-        env_name: &str,
-        env: &EnvConfig,
-        app: Option<&str>,
-        git_ref: &str,
-        previous: Option<&str>,
-    ) -> anyhow::Result<()> {
-        let mut text = format!(
-            "*Dry run*: deploy `{}{git_ref}` to `{env_name}`",
-            app.map(|a| format!("{a}@")).unwrap_or_default()
-        );
-        if let Some(previous) = previous {
-            text.push_str(&format!(" (now `{previous}`)"));
-        }
-        text.push_str(":\n");
-        for (i, step) in env.pipeline(JobKind::Deploy).iter().enumerate() {
-            text.push_str(&format!("{}. {}\n", i + 1, step.name));
-        }
-        match env.approvals {
-            0 => text.push_str("No approval needed."),
-            n => text.push_str(&format!(
-                "Needs {n} approval(s) from {}.",
-                env.approvers.join(", ")
-            )),
-        }
-        let now = now_ms();
-        if let Some(lock) = locks::get(&self.ctx.store.pool, env_name, now).await? {
-            let job = self.holding_job(&lock).await;
-            text.push('\n');
-            text.push_str(&lock_holder_text(&lock, job, now, &self.ctx.config.clock));
-        }
-        text.push_str("\nNothing was run.");
-        self.ctx.whisper(origin, text).await;
         Ok(())
     }
 
@@ -160,16 +152,11 @@ impl Engine {
         env_name: &str,
         app: Option<String>,
         to: Option<RollbackTarget>,
+        dry_run: bool,
+        break_glass: Option<String>,
     ) -> anyhow::Result<()> {
         let env = policy::known_env(&self.ctx.config, env_name)?;
         let app = policy::known_app(&self.ctx.config, app)?;
-        policy::may_deploy(
-            &self.ctx.config,
-            env_name,
-            env,
-            &origin.user.id,
-            Act::Rollback,
-        )?;
         let pool = &self.ctx.store.pool;
         let releases = jobs::releases(pool, env_name, app.as_deref(), 50).await?;
         let Some(current) = releases.first() else {
@@ -214,6 +201,48 @@ impl Engine {
                 earlier.git_ref.clone().unwrap_or_default()
             }
         };
+        if dry_run {
+            let (github, _) = self
+                .plan_github(
+                    JobKind::Rollback,
+                    env_name,
+                    env,
+                    app.as_deref(),
+                    &target_ref,
+                    target_sha.as_deref(),
+                    None,
+                )
+                .await?;
+            let ask = JobAsk {
+                kind: JobKind::Rollback,
+                act: Act::Rollback,
+                env_name,
+                env,
+                what: format!(
+                    "{}{target_ref}",
+                    app.as_deref().map(|a| format!("{a}@")).unwrap_or_default()
+                ),
+                commit: github.commit_sha,
+                change: github.change,
+                checks: None,
+                previous: current.git_ref.clone(),
+                approvals: env.approvals,
+                break_glass: break_glass.as_deref(),
+                hotfix: None,
+                notes: vec![format!("It rolls back #{}.", current.id)],
+            };
+            return self.answer_plan(origin, ask).await;
+        }
+        policy::may_deploy(
+            &self.ctx.config,
+            env_name,
+            env,
+            &origin.user.id,
+            Act::Rollback,
+        )?;
+        let glass = self
+            .freeze_gate(env_name, env, JobKind::Rollback, break_glass.as_deref())
+            .await?;
         let github = self
             .resolve_for_request(
                 JobKind::Rollback,
@@ -239,19 +268,17 @@ impl Engine {
             commit_sha: github.commit_sha,
             change_summary: github.change,
             skip_checks: None,
+            break_glass: glass.as_ref().and(break_glass),
         };
-        self.create_job(origin, spec, &origin.user).await?;
+        let job = self.create_job(origin, spec, &origin.user).await?;
+        if let Some(window) = &glass {
+            self.break_glass_notice(&job, window).await;
+        }
         Ok(())
     }
 
-    /// The env, when it has a pipeline of `kind` and the person may run it.
-    fn env_with_pipeline(
-        &self,
-        origin: &Origin,
-        env_name: &str,
-        kind: JobKind,
-        act: Act,
-    ) -> Result<&EnvConfig, Refusal> {
+    /// The env, when it has a pipeline of `kind`.
+    fn env_with_pipeline(&self, env_name: &str, kind: JobKind) -> Result<&EnvConfig, Refusal> {
         let env = policy::known_env(&self.ctx.config, env_name)?;
         if env.pipeline(kind).is_empty() {
             return Err(Refusal::NoPipeline {
@@ -259,8 +286,36 @@ impl Engine {
                 kind,
             });
         }
-        policy::may_deploy(&self.ctx.config, env_name, env, &origin.user.id, act)?;
         Ok(env)
+    }
+
+    /// A plan for a job with no ref (backups, restores).
+    #[allow(clippy::too_many_arguments)]
+    fn plain_ask<'a>(
+        &self,
+        kind: JobKind,
+        act: Act,
+        env_name: &'a str,
+        env: &'a EnvConfig,
+        what: String,
+        approvals: u32,
+        break_glass: Option<&'a str>,
+    ) -> JobAsk<'a> {
+        JobAsk {
+            kind,
+            act,
+            env_name,
+            env,
+            what,
+            commit: None,
+            change: None,
+            checks: None,
+            previous: None,
+            approvals,
+            break_glass,
+            hotfix: None,
+            notes: Vec::new(),
+        }
     }
 
     pub(crate) async fn backup(
@@ -268,8 +323,24 @@ impl Engine {
         origin: &Origin,
         env_name: &str,
         database: Option<String>,
+        dry_run: bool,
     ) -> anyhow::Result<()> {
-        self.env_with_pipeline(origin, env_name, JobKind::Backup, Act::Backup)?;
+        let env = self.env_with_pipeline(env_name, JobKind::Backup)?;
+        if dry_run {
+            let what = match &database {
+                Some(d) => format!(" (database `{d}`)"),
+                None => String::new(),
+            };
+            let ask = self.plain_ask(JobKind::Backup, Act::Backup, env_name, env, what, 0, None);
+            return self.answer_plan(origin, ask).await;
+        }
+        policy::may_deploy(
+            &self.ctx.config,
+            env_name,
+            env,
+            &origin.user.id,
+            Act::Backup,
+        )?;
         let spec = JobSpec {
             kind: JobKind::Backup,
             env: env_name.to_owned(),
@@ -284,6 +355,7 @@ impl Engine {
             commit_sha: None,
             change_summary: None,
             skip_checks: None,
+            break_glass: None,
         };
         self.create_job(origin, spec, &origin.user).await?;
         Ok(())
@@ -294,8 +366,10 @@ impl Engine {
         origin: &Origin,
         env_name: &str,
         backup_id: i64,
+        dry_run: bool,
+        break_glass: Option<String>,
     ) -> anyhow::Result<()> {
-        let env = self.env_with_pipeline(origin, env_name, JobKind::Restore, Act::Restore)?;
+        let env = self.env_with_pipeline(env_name, JobKind::Restore)?;
         let backup = jobs::get(&self.ctx.store.pool, backup_id).await?;
         // A `/backup` that succeeded, or any job whose backup step left an artifact
         // (a deploy's pre-deploy dump).
@@ -323,6 +397,35 @@ impl Engine {
             .into());
         }
         // Restores overwrite data: always at least one approval.
+        let approvals = env.approvals.max(1);
+        if dry_run {
+            let mut ask = self.plain_ask(
+                JobKind::Restore,
+                Act::Restore,
+                env_name,
+                env,
+                format!("backup #{backup_id}"),
+                approvals,
+                break_glass.as_deref(),
+            );
+            ask.notes.push(format!(
+                "It overwrites `{env_name}`'s data with `{}` ({}, sha256 {}).",
+                artifact.path,
+                crate::render::bytes(artifact.size),
+                &artifact.sha256[..artifact.sha256.len().min(12)]
+            ));
+            return self.answer_plan(origin, ask).await;
+        }
+        policy::may_deploy(
+            &self.ctx.config,
+            env_name,
+            env,
+            &origin.user.id,
+            Act::Restore,
+        )?;
+        let glass = self
+            .freeze_gate(env_name, env, JobKind::Restore, break_glass.as_deref())
+            .await?;
         let spec = JobSpec {
             kind: JobKind::Restore,
             env: env_name.to_owned(),
@@ -330,29 +433,26 @@ impl Engine {
             git_ref: None,
             previous_ref: None,
             reason: None,
-            approvals_required: env.approvals.max(1),
+            approvals_required: approvals,
             rolls_back: None,
             restore_of: Some(backup_id),
             hotfix_for: None,
             commit_sha: None,
             change_summary: None,
             skip_checks: None,
+            break_glass: glass.as_ref().and(break_glass),
         };
-        self.create_job(origin, spec, &origin.user).await?;
+        let job = self.create_job(origin, spec, &origin.user).await?;
+        if let Some(window) = &glass {
+            self.break_glass_notice(&job, window).await;
+        }
         Ok(())
     }
 }
 
-/// The job's reason, with `--break-glass` and `--hotfix` written into it.
+/// The job's reason, with `--hotfix` written into it (a break-glass has its own field).
 fn reason_with_flags(deploy: &Deploy) -> Option<String> {
     let mut reason = deploy.reason.clone();
-    if let Some(glass) = &deploy.break_glass {
-        reason = Some(
-            format!("{} (break-glass: {glass})", reason.unwrap_or_default())
-                .trim()
-                .to_owned(),
-        );
-    }
     if let Some(incident) = deploy.hotfix {
         reason = Some(
             format!("{} (hotfix for {incident})", reason.unwrap_or_default())

@@ -14,10 +14,14 @@ impl Engine {
         self: &Arc<Self>,
         origin: &Origin,
         job_id: i64,
+        dry_run: bool,
     ) -> anyhow::Result<()> {
         let job = jobs::get(&self.ctx.store.pool, job_id)
             .await?
             .ok_or(Refusal::NoSuchJob { job: job_id })?;
+        if dry_run {
+            return self.cancel_plan(origin, &job).await;
+        }
         policy::may_cancel(&self.ctx.config, &job, &origin.user.id)?;
         match job.state {
             JobState::AwaitingApproval | JobState::Queued => {
@@ -51,7 +55,7 @@ impl Engine {
                         .await;
                 } else {
                     // It moved on while we looked: try again against its new state.
-                    return Box::pin(self.cancel(origin, job_id)).await;
+                    return Box::pin(self.cancel(origin, job_id, false)).await;
                 }
             }
             JobState::Running => {
@@ -94,9 +98,42 @@ impl Engine {
         env_name: &str,
         duration: Option<deckhand_commands::HumanDuration>,
         reason: Option<String>,
+        dry_run: bool,
     ) -> anyhow::Result<()> {
-        self.deployable_env(origin, env_name, Act::Lock)?;
         let now = now_ms();
+        if dry_run {
+            let env = policy::known_env(&self.ctx.config, env_name)?;
+            let allowed =
+                policy::may_deploy(&self.ctx.config, env_name, env, &origin.user.id, Act::Lock);
+            let until = match duration {
+                Some(d) => format!(
+                    "for {d}, until {}",
+                    self.clock(now + d.as_secs() as i64 * 1000)
+                ),
+                None => format!("until `/unlock {env_name}`"),
+            };
+            let held = match locks::get(&self.ctx.store.pool, env_name, now).await? {
+                Some(lock) => {
+                    let job = self.holding_job(&lock).await;
+                    format!(
+                        "⛔ {}",
+                        crate::refusal::lock_holder_text(&lock, job, now, &self.ctx.config.clock)
+                    )
+                }
+                None => format!("✅ `{env_name}` is not locked."),
+            };
+            let text = format!(
+                "*Dry run*: lock `{env_name}` {until}{}. Deploys, rollbacks, backups and restores there would be refused until it is unlocked.\n{}\n{held}\nNothing was changed.",
+                reason
+                    .as_deref()
+                    .map(|r| format!(": {r}"))
+                    .unwrap_or_default(),
+                super::freeze::allowed_line(&allowed, "lock", env_name),
+            );
+            self.ctx.whisper(origin, text).await;
+            return Ok(());
+        }
+        self.deployable_env(origin, env_name, Act::Lock)?;
         let lock = EnvLock {
             env: env_name.to_owned(),
             job_id: None,
@@ -124,7 +161,7 @@ impl Engine {
                 None => Ok(()),
             };
         }
-        crate::store::audit::append(&mut *tx, &audit).await?;
+        crate::store::audit::append(&mut tx, &audit).await?;
         tx.commit().await?;
         let until = match lock.expires_at {
             Some(at) => format!("until {}", self.clock(at)),
@@ -143,7 +180,15 @@ impl Engine {
         Ok(())
     }
 
-    pub(crate) async fn unlock(&self, origin: &Origin, env_name: &str) -> anyhow::Result<()> {
+    pub(crate) async fn unlock(
+        &self,
+        origin: &Origin,
+        env_name: &str,
+        dry_run: bool,
+    ) -> anyhow::Result<()> {
+        if dry_run {
+            return self.unlock_plan(origin, env_name).await;
+        }
         self.deployable_env(origin, env_name, Act::Unlock)?;
         let now = now_ms();
         let held = locks::get(&self.ctx.store.pool, env_name, now).await?;
@@ -170,7 +215,7 @@ impl Engine {
                 );
                 let mut tx = self.ctx.store.pool.begin().await?;
                 locks::release_manual(&mut *tx, env_name).await?;
-                crate::store::audit::append(&mut *tx, &audit).await?;
+                crate::store::audit::append(&mut tx, &audit).await?;
                 tx.commit().await?;
                 self.ctx
                     .say(
@@ -201,7 +246,7 @@ impl Engine {
                 );
                 let mut tx = self.ctx.store.pool.begin().await?;
                 if locks::release_job(&mut *tx, env_name, job).await? {
-                    crate::store::audit::append(&mut *tx, &audit).await?;
+                    crate::store::audit::append(&mut tx, &audit).await?;
                 }
                 tx.commit().await?;
                 self.ctx
@@ -228,6 +273,106 @@ impl Engine {
                 .into());
             }
         }
+        Ok(())
+    }
+
+    /// `/cancel N --dry-run`: what cancelling would stop and free.
+    async fn cancel_plan(&self, origin: &Origin, job: &jobs::Job) -> anyhow::Result<()> {
+        let allowed = policy::may_cancel(&self.ctx.config, job, &origin.user.id);
+        let what = format!(
+            "#{} ({} `{}` to `{}`, {})",
+            job.id,
+            job.kind.as_str(),
+            crate::render::subject(job),
+            job.env,
+            crate::render::state_words(job.state)
+        );
+        let effect = match job.state {
+            JobState::AwaitingApproval | JobState::Queued => {
+                format!("it would end cancelled, and `{}` would be free.", job.env)
+            }
+            JobState::Running => {
+                let step = crate::store::steps::list(&self.ctx.store.pool, job.id)
+                    .await?
+                    .into_iter()
+                    .find(|s| s.state == crate::store::steps::StepState::Running)
+                    .map(|s| format!(" (now `{}`)", s.name))
+                    .unwrap_or_default();
+                format!(
+                    "its running step{step} would get SIGTERM, then SIGKILL after {}; the rest would be skipped and `{}` freed once it stops.",
+                    crate::render::duration(self.settings.grace.as_millis() as i64),
+                    job.env
+                )
+            }
+            state => {
+                return Err(Refusal::AlreadyEnded { job: job.id, state }.into());
+            }
+        };
+        let allowed = match allowed {
+            Ok(()) => format!("✅ You may cancel #{}.", job.id),
+            Err(refusal) => format!("⛔ {}", refusal.render(&self.ctx.config.clock)),
+        };
+        let text = format!("*Dry run*: cancel {what}: {effect}\n{allowed}\nNothing was changed.");
+        self.ctx.whisper(origin, text).await;
+        Ok(())
+    }
+
+    /// `/unlock ENV --dry-run`: whose lock it would release, and whether you may.
+    async fn unlock_plan(&self, origin: &Origin, env_name: &str) -> anyhow::Result<()> {
+        let config = &self.ctx.config;
+        let env = policy::known_env(config, env_name)?;
+        let role = policy::may_deploy(config, env_name, env, &origin.user.id, Act::Unlock);
+        let now = now_ms();
+        let (effect, allowed) = match locks::get(&self.ctx.store.pool, env_name, now).await? {
+            None => {
+                return Err(Refusal::NotLocked {
+                    env: env_name.to_owned(),
+                }
+                .into());
+            }
+            Some(lock) if lock.job_id.is_none() => {
+                let mine = config.same_person(&lock.holder, &origin.user.id)
+                    || config.is_admin(&origin.user.id);
+                let allowed = match (&role, mine) {
+                    (Err(refusal), _) => Err(refusal.clone()),
+                    (Ok(()), false) => Err(Refusal::NotLocker {
+                        env: env_name.to_owned(),
+                        holder: lock.holder_name.clone(),
+                    }),
+                    (Ok(()), true) => Ok(()),
+                };
+                (
+                    format!(
+                        "it would release the lock {} has held for {}{}; deploys could start again.",
+                        lock.holder_name,
+                        crate::render::duration(now - lock.since),
+                        lock.reason
+                            .as_deref()
+                            .map(|r| format!(" ({r})"))
+                            .unwrap_or_default()
+                    ),
+                    allowed,
+                )
+            }
+            Some(lock) => {
+                let job = lock.job_id.unwrap_or_default();
+                let ended = self.lock_job_ended(&lock).await?;
+                let allowed = if ended && config.is_admin(&origin.user.id) {
+                    role.clone()
+                } else {
+                    Err(Refusal::HeldByJob {
+                        env: env_name.to_owned(),
+                        job,
+                    })
+                };
+                (format!("it is held by job #{job}."), allowed)
+            }
+        };
+        let text = format!(
+            "*Dry run*: unlock `{env_name}`: {effect}\n{}\nNothing was changed.",
+            super::freeze::allowed_line(&allowed, "unlock", env_name)
+        );
+        self.ctx.whisper(origin, text).await;
         Ok(())
     }
 

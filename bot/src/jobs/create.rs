@@ -29,6 +29,8 @@ pub(crate) struct JobSpec {
     pub change_summary: Option<String>,
     /// `--skip-checks REASON`.
     pub skip_checks: Option<String>,
+    /// `--break-glass REASON`, when it passes a freeze.
+    pub break_glass: Option<String>,
 }
 
 impl JobSpec {
@@ -67,6 +69,7 @@ impl JobSpec {
             commit_sha: self.commit_sha.clone(),
             change_summary: self.change_summary.clone(),
             skip_checks: self.skip_checks.clone(),
+            break_glass: self.break_glass.clone(),
         }
     }
 
@@ -86,7 +89,11 @@ impl JobSpec {
                 .as_deref()
                 .map(|r| format!(" reason={r}"))
                 .unwrap_or_default()
-        )
+        ) + &self
+            .break_glass
+            .as_deref()
+            .map(|r| format!(" break-glass={r}"))
+            .unwrap_or_default()
     }
 
     /// The parameters an approval is bound to (see [`super::binding`]).
@@ -170,7 +177,7 @@ impl Engine {
         locks::attach_job(&mut *tx, &spec.env, id).await?;
         steps::create(&mut tx, id, &names).await?;
         audit::append(
-            &mut *tx,
+            &mut tx,
             &audit::AuditEntry {
                 at: now,
                 actor: requester.id.clone(),
@@ -179,6 +186,10 @@ impl Engine {
                 env: Some(spec.env.clone()),
                 job_id: Some(id),
                 detail: spec.audit_detail(),
+                mark: spec
+                    .break_glass
+                    .as_ref()
+                    .map(|_| audit::BREAK_GLASS.to_owned()),
             },
         )
         .await?;
@@ -195,7 +206,7 @@ impl Engine {
                     spec.commit_sha.as_deref().unwrap_or("-")
                 ),
             );
-            audit::append(&mut *tx, &row).await?;
+            audit::append(&mut tx, &row).await?;
         }
         if let Some(incident) = spec.hotfix_for {
             // Passing the incident gate is recorded with the job it let through.
@@ -220,7 +231,7 @@ impl Engine {
                 Some(id),
                 &format!("hotfix for INC-{incident}"),
             );
-            audit::append(&mut *tx, &row).await?;
+            audit::append(&mut tx, &row).await?;
         }
         tx.commit().await?;
         let job = jobs::get(&self.ctx.store.pool, id)

@@ -125,6 +125,67 @@ impl Engine {
         })
     }
 
+    /// For a `--dry-run`: the commit the ref resolves to (an unknown ref is refused as
+    /// at request), what changes, and the CI gate's line as it stands now. Asks
+    /// GitHub; stores nothing.
+    #[allow(clippy::too_many_arguments)]
+    pub(crate) async fn plan_github(
+        &self,
+        kind: JobKind,
+        env_name: &str,
+        env: &EnvConfig,
+        app: Option<&str>,
+        git_ref: &str,
+        known_sha: Option<&str>,
+        skip_checks: Option<&str>,
+    ) -> anyhow::Result<(Resolved, Option<String>)> {
+        let Some((github, repo)) = self.repo_of(app) else {
+            return Ok((Resolved::default(), None));
+        };
+        let clock = self.ctx.config.clock;
+        let sha = match known_sha {
+            Some(sha) => sha.to_owned(),
+            None => refs::resolve(&github, &repo, git_ref).await.map_err(|e| {
+                let kind = match e {
+                    RefError::Unknown { .. } => "unknown_ref",
+                    RefError::GitHub(_) => "github",
+                };
+                self.github_refused(env_name, kind, e.say(&repo, git_ref, &clock))
+            })?,
+        };
+        let checks = match (&env.require_checks, kind) {
+            (Some(required), JobKind::Deploy) => Some(match skip_checks {
+                Some(why) => format!("⚠️ Required checks skipped: {why}"),
+                None => match checks::verdict(&github, &repo, &sha, required).await {
+                    Ok(Verdict::Green) => {
+                        format!("✅ Required checks passed on `{}`", short(&sha))
+                    }
+                    Ok(Verdict::Pending(names)) => format!(
+                        "⏳ Checks still running on `{}`: {}; it would wait for them (up to {})",
+                        short(&sha),
+                        Verdict::pending_names(&names),
+                        crate::render::duration(env.checks_timeout().as_millis() as i64)
+                    ),
+                    Ok(Verdict::Failed(failed)) => {
+                        format!("⛔ {}", Verdict::failed_text(&failed))
+                    }
+                    Err(e) => format!("⛔ Can't read the checks: {}", e.say(&repo, &clock)),
+                },
+            }),
+            _ => None,
+        };
+        let change = self
+            .change_since_release(&github, &repo, env_name, app, &sha)
+            .await;
+        Ok((
+            Resolved {
+                commit_sha: Some(sha),
+                change,
+            },
+            checks,
+        ))
+    }
+
     /// The card's lines for what changes against the env's running commit.
     async fn change_since_release(
         &self,
@@ -464,7 +525,7 @@ impl Engine {
                     None,
                     &format!("{} at {}: {text}", head.branch, head.sha),
                 );
-                crate::store::audit::append(&self.ctx.store.pool, &row).await?;
+                crate::store::audit::append_alone(&self.ctx.store.pool, &row).await?;
                 tracing::warn!(env = %env_name, "deploy on green did not start: {text}");
             }
         }
@@ -501,6 +562,9 @@ impl Engine {
             reply: None,
             inbox: None,
         };
+        // A freeze holds deploys on green as it holds people's; nobody breaks glass here.
+        self.freeze_gate(env_name, env, JobKind::Deploy, None)
+            .await?;
         let gating = self.incidents.gating(env_name).await?;
         crate::policy::incident_gate(env_name, &head.branch, &gating, None)?;
         let current = jobs::releases(&self.ctx.store.pool, env_name, app.as_deref(), 1).await?;
@@ -533,6 +597,7 @@ impl Engine {
             commit_sha: resolved.commit_sha,
             change_summary: resolved.change,
             skip_checks: None,
+            break_glass: None,
         };
         self.create_job(&origin, spec, &person).await?;
         Ok(())

@@ -6,8 +6,10 @@ pub mod binding;
 mod commands;
 mod control;
 mod create;
+mod freeze;
 mod github;
 mod news;
+mod plan;
 mod recovery;
 mod runner;
 mod views;
@@ -49,6 +51,8 @@ pub struct Settings {
     /// Outbox rows this process holds in memory and sends at once: behind a 429 storm
     /// the rest wait in the store, not in memory.
     pub outbox_sending: usize,
+    /// The time freeze windows are judged at (the system clock but in tests).
+    pub now: crate::clock::Now,
 }
 
 impl Default for Settings {
@@ -60,6 +64,7 @@ impl Default for Settings {
             poll: Duration::from_secs(2),
             grace: Duration::from_secs(5),
             outbox_sending: 256,
+            now: crate::clock::Now::default(),
         }
     }
 }
@@ -282,6 +287,47 @@ impl Engine {
         self.announcements.post_due(now).await?;
         self.incidents.remind(now).await?;
         self.secrets.remind(now).await?;
+        self.audit_checkpoint(now).await?;
+        Ok(())
+    }
+
+    /// Every `bot.audit_checkpoint`, the audit chain's head goes to `bot.audit_channel`:
+    /// a copy of the chain's state outside the database, which `deckhand audit verify
+    /// --expect HASH` checks against later. Once per period, whichever replica leads.
+    async fn audit_checkpoint(&self, now: i64) -> anyhow::Result<()> {
+        use crate::store::audit;
+        let Some(channel) = &self.ctx.config.bot.audit_channel else {
+            return Ok(());
+        };
+        let every = self
+            .ctx
+            .config
+            .bot
+            .audit_checkpoint
+            .map(deckhand_commands::HumanDuration::as_std)
+            .unwrap_or(crate::config::DEFAULT_AUDIT_CHECKPOINT)
+            .as_millis() as i64;
+        let slot = now - now.rem_euclid(every);
+        let pool = &self.ctx.store.pool;
+        if audit::last_checkpoint(pool)
+            .await?
+            .is_some_and(|at| at >= slot)
+        {
+            return Ok(());
+        }
+        let head = audit::head(pool).await?;
+        if !audit::record_checkpoint(pool, slot, &head).await? {
+            return Ok(()); // another replica posted this period's
+        }
+        let text = format!(
+            "🔗 Audit checkpoint {}: {} row(s), head `{}` (row {}). `deckhand audit verify --expect {}` checks the log still holds it.",
+            self.clock(now),
+            head.rows,
+            head.hash,
+            head.last_id,
+            head.hash
+        );
+        self.ctx.say_to(channel, text).await;
         Ok(())
     }
 
@@ -315,9 +361,21 @@ impl Engine {
     async fn post_card(&self, job: &Job) -> anyhow::Result<Option<Posted>> {
         let message = self.card(job.clone()).await?;
         let channel = format!("{}:{}", job.platform, job.channel);
-        self.ctx
+        let posted = self
+            .ctx
             .post_subject(&channel, &message, Subject::Job(job.id))
-            .await
+            .await?;
+        // A runner may claim the job while its card is on the way: its edits found no
+        // message to edit, so the card would show a state already gone until the next
+        // step. Drawn again once it is posted.
+        if posted.is_some()
+            && jobs::get(&self.ctx.store.pool, job.id)
+                .await?
+                .is_some_and(|now| now.state != job.state)
+        {
+            self.refresh_card(job.id).await;
+        }
+        Ok(posted)
     }
 
     /// Edits every card of a job to show its current state.
@@ -358,7 +416,7 @@ impl Engine {
         }
         steps::skip_rest(&mut *tx, job.id).await?;
         crate::store::locks::release_job(&mut *tx, &job.env, job.id).await?;
-        crate::store::audit::append(&mut *tx, audit).await?;
+        crate::store::audit::append(&mut tx, audit).await?;
         self.ctx.redraw_in(&mut tx, Subject::Job(job.id)).await?;
         tx.commit().await?;
         self.ctx.ring();
@@ -386,7 +444,7 @@ impl Engine {
         }
         steps::skip_rest(&mut *tx, job.id).await?;
         crate::store::locks::release_job(&mut *tx, &job.env, job.id).await?;
-        crate::store::audit::append(&mut *tx, audit).await?;
+        crate::store::audit::append(&mut tx, audit).await?;
         self.ctx.redraw_in(&mut tx, Subject::Job(job.id)).await?;
         tx.commit().await?;
         self.ctx.ring();

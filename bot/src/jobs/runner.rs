@@ -83,7 +83,7 @@ impl Engine {
             self.void_approvals(&job, &bound, now).await?;
             return Ok(None);
         }
-        if let Err(error) = self.gates(&job, &mut *tx).await {
+        if let Err(error) = self.gates(&job, &mut tx).await {
             // A gate that cannot be read fails the claim: the job stays queued.
             let gate = error.downcast::<Refusal>()?;
             self.hold(tx, &job, &gate, now).await?;
@@ -100,7 +100,7 @@ impl Engine {
             Some(job.id),
             "",
         );
-        crate::store::audit::append(&mut *tx, &audit).await?;
+        crate::store::audit::append(&mut tx, &audit).await?;
         tx.commit().await?;
         Ok(Some(Job { held: None, ..job }))
     }
@@ -128,7 +128,7 @@ impl Engine {
                 Some(job.id),
                 &reason,
             );
-            crate::store::audit::append(&mut *tx, &audit).await?;
+            crate::store::audit::append(&mut tx, &audit).await?;
         }
         tx.commit().await?;
         let since = job.held.as_ref().and_then(|h| h.since).unwrap_or(now);
@@ -513,6 +513,7 @@ impl Engine {
             commit_sha: good.github.commit_sha.clone(),
             change_summary: None,
             skip_checks: None,
+            break_glass: None,
         };
         Ok(Some((spec, good)))
     }
@@ -582,7 +583,7 @@ impl Engine {
             return Ok(None);
         }
         step_rows::skip_rest(&mut *tx, from.id).await?;
-        crate::store::audit::append(&mut *tx, audit).await?;
+        crate::store::audit::append(&mut tx, audit).await?;
         let id = self.queue_successor(&mut tx, from, spec, now).await?;
         tx.commit().await?;
         Ok(Some(id))
@@ -624,6 +625,7 @@ impl Engine {
             commit_sha: spec.commit_sha.clone(),
             change_summary: spec.change_summary.clone(),
             skip_checks: None,
+            break_glass: None,
         };
         let id = jobs::insert(&mut **tx, &new, now).await?;
         crate::store::steps::create(tx, id, &names).await?;
@@ -631,7 +633,7 @@ impl Engine {
             anyhow::bail!("#{} no longer held {}'s lock", from.id, spec.env);
         }
         crate::store::audit::append(
-            &mut **tx,
+            tx,
             &crate::store::audit::AuditEntry {
                 at: now,
                 actor: me.id,
@@ -644,6 +646,7 @@ impl Engine {
                     from.id,
                     spec.git_ref.as_deref().unwrap_or("-")
                 ),
+                mark: None,
             },
         )
         .await?;
@@ -666,6 +669,12 @@ fn hold_reason(gate: &Refusal, clock: &crate::clock::Clock) -> String {
         Refusal::IncidentGate { incidents, .. } => format!(
             "held: {} is open; it runs once resolved",
             crate::refusal::gating_names(incidents)
+        ),
+        // Stable wording (no "ends in"), so a hold is audited once, not at every poll.
+        Refusal::Frozen { env, window, .. } => format!(
+            "held: `{env}` is frozen for “{}” until {}; it runs once the freeze ends",
+            window.reason,
+            clock.time(window.until)
         ),
         other => format!("held: {}", other.render(clock)),
     }

@@ -64,6 +64,24 @@ impl Engine {
                 }
                 Some(_) | None => {}
             }
+            let freezes = self.freezes_on(name).await?;
+            let at = self.now();
+            if let Some(window) = freezes.holding() {
+                let _ = write!(
+                    out,
+                    "\n    ❄️ {}",
+                    crate::refusal::freeze_text(window, at, &self.ctx.config.clock)
+                );
+            }
+            if let Some(next) = &freezes.next {
+                let _ = write!(
+                    out,
+                    "\n    next freeze: “{}” from {} until {}",
+                    next.reason,
+                    self.clock(next.from),
+                    self.clock(next.until)
+                );
+            }
             for job in active.iter().filter(|j| &j.env == name) {
                 let _ = write!(
                     out,
@@ -113,6 +131,9 @@ impl Engine {
                 self.clock(job.created_at),
                 crate::render::state_words(job.state)
             );
+            if let Some(why) = &job.break_glass {
+                let _ = write!(out, " · 🔥 break-glass: {why}");
+            }
         }
         self.ctx.whisper(origin, out).await;
         Ok(())

@@ -44,10 +44,15 @@ pub fn waiting_on(card: &JobCard) -> Option<String> {
         .map(|hold| format!("⏸️ {}", hold.reason))
 }
 
-/// What GitHub adds to a card: skipped checks, the change since the running commit,
+/// What a card says the job bypassed (a freeze broken, checks skipped), and what GitHub
+/// adds: the change since the running commit,
 /// and the latest GitHub note (waiting for checks, a refused permission).
 pub fn github_lines(job: &crate::store::jobs::Job) -> Vec<String> {
     let mut lines = Vec::new();
+    // Not GitHub's, but as loud and in the same place: what the job bypassed.
+    if let Some(why) = &job.break_glass {
+        lines.push(format!("🔥 break-glass: went through a freeze: {why}"));
+    }
     if let Some(why) = &job.github.skip_checks {
         lines.push(format!("⚠️ required checks skipped: {why}"));
     }

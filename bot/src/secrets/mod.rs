@@ -216,7 +216,7 @@ impl Secrets {
             }
             .into());
         }
-        crate::store::audit::append(&mut *tx, &audit).await?;
+        crate::store::audit::append(&mut tx, &audit).await?;
         tx.commit().await?;
         let owner = mention_name(owner);
         let text = format!(
@@ -248,7 +248,7 @@ impl Secrets {
         );
         let mut tx = self.ctx.store.pool.begin().await?;
         secrets::rotated(&mut *tx, secret.id, &origin.user.name, now_ms()).await?;
-        crate::store::audit::append(&mut *tx, &audit).await?;
+        crate::store::audit::append(&mut tx, &audit).await?;
         tx.commit().await?;
         let updated = secrets::get(&self.ctx.store.pool, secret.id)
             .await?
@@ -299,7 +299,7 @@ impl Secrets {
         );
         let mut tx = self.ctx.store.pool.begin().await?;
         secrets::snooze(&mut *tx, secret.id, now_ms() + DAY_MS).await?;
-        crate::store::audit::append(&mut *tx, &audit).await?;
+        crate::store::audit::append(&mut tx, &audit).await?;
         tx.commit().await?;
         self.ctx
             .whisper(origin, format!("💤 `{}` snoozed for a day.", secret.name))
@@ -466,7 +466,7 @@ impl Secrets {
             None,
             &added.join(", "),
         );
-        crate::store::audit::append(&mut *tx, &audit).await?;
+        crate::store::audit::append(&mut tx, &audit).await?;
         tx.commit().await?;
         Ok((added, known))
     }

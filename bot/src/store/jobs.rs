@@ -101,6 +101,8 @@ pub struct Job {
     pub held: Option<Hold>,
     /// What GitHub knows of it, for apps with a `repo`.
     pub github: GitHubFacts,
+    /// `--break-glass REASON`: it went through a freeze, for this reason.
+    pub break_glass: Option<String>,
 }
 
 /// A job's GitHub facts: the commit its ref resolved to, and what its card says of them.
@@ -164,9 +166,10 @@ struct JobRow {
     skip_checks: Option<String>,
     github_deployment: Option<i64>,
     github_note: Option<String>,
+    break_glass: Option<String>,
 }
 
-const COLUMNS: &str = "id, kind, env, app, git_ref, previous_ref, requester, requester_name, platform, channel, state, reason, params_hash, approvals_required, approval_expires_at, rolls_back, restore_of, created_at, started_at, finished_at, cancel_requested, lease_owner, error, artifact_path, artifact_size, artifact_sha256, hotfix_for, held_reason, held_since, commit_sha, change_summary, skip_checks, github_deployment, github_note";
+const COLUMNS: &str = "id, kind, env, app, git_ref, previous_ref, requester, requester_name, platform, channel, state, reason, params_hash, approvals_required, approval_expires_at, rolls_back, restore_of, created_at, started_at, finished_at, cancel_requested, lease_owner, error, artifact_path, artifact_size, artifact_sha256, hotfix_for, held_reason, held_since, commit_sha, change_summary, skip_checks, github_deployment, github_note, break_glass";
 
 impl TryFrom<JobRow> for Job {
     type Error = sqlx::Error;
@@ -215,6 +218,7 @@ impl TryFrom<JobRow> for Job {
                 deployment: row.github_deployment,
                 note: row.github_note,
             },
+            break_glass: row.break_glass,
         })
     }
 }
@@ -256,6 +260,7 @@ pub struct NewJob {
     pub commit_sha: Option<String>,
     pub change_summary: Option<String>,
     pub skip_checks: Option<String>,
+    pub break_glass: Option<String>,
 }
 
 pub async fn insert<'c>(
@@ -264,8 +269,8 @@ pub async fn insert<'c>(
     now: i64,
 ) -> sqlx::Result<i64> {
     let (id,): (i64,) = sqlx::query_as(
-        "INSERT INTO jobs (kind, env, app, git_ref, previous_ref, requester, requester_name, platform, channel, state, reason, params_hash, approvals_required, approval_expires_at, rolls_back, restore_of, created_at, hotfix_for, commit_sha, change_summary, skip_checks) \
-         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18, $19, $20, $21) RETURNING id",
+        "INSERT INTO jobs (kind, env, app, git_ref, previous_ref, requester, requester_name, platform, channel, state, reason, params_hash, approvals_required, approval_expires_at, rolls_back, restore_of, created_at, hotfix_for, commit_sha, change_summary, skip_checks, break_glass) \
+         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18, $19, $20, $21, $22) RETURNING id",
     )
     .bind(job.kind.as_str())
     .bind(&job.env)
@@ -288,6 +293,7 @@ pub async fn insert<'c>(
     .bind(&job.commit_sha)
     .bind(&job.change_summary)
     .bind(&job.skip_checks)
+    .bind(&job.break_glass)
     .fetch_one(db)
     .await?;
     Ok(id)

@@ -5,6 +5,7 @@
 pub mod announcements;
 pub mod approvals;
 pub mod audit;
+pub mod freezes;
 pub mod github;
 pub mod inbox;
 pub mod incidents;
@@ -36,6 +37,9 @@ pub struct Store {
     pub pool: AnyPool,
     pub dialect: Dialect,
 }
+
+/// The migration that made the audit log a hash chain.
+const AUDIT_CHAIN_MIGRATION: i64 = 15;
 
 static SQLITE_MIGRATIONS: sqlx::migrate::Migrator = sqlx::migrate!("../migrations/sqlite");
 static POSTGRES_MIGRATIONS: sqlx::migrate::Migrator = sqlx::migrate!("../migrations/postgres");
@@ -133,6 +137,14 @@ impl Store {
             .run_to(version, &self.pool)
             .await
             .context("cannot apply database migrations")?;
+        if version >= AUDIT_CHAIN_MIGRATION {
+            let sealed = audit::seal_unchained(&self.pool)
+                .await
+                .context("cannot chain the audit log's earlier rows")?;
+            if sealed > 0 {
+                tracing::info!(rows = sealed, "chained the audit log's earlier rows");
+            }
+        }
         Ok(())
     }
 

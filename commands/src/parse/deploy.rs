@@ -34,12 +34,11 @@ pub(super) fn deploy(mut args: Args<'_>) -> Result<Command, ParseError> {
                 args.once(&mut hotfix, "--hotfix", id)?;
             }
             "break-glass" => {
-                let value =
-                    args.flag_value("break-glass", inline, "why the freeze must be broken")?;
+                let value = args.break_glass(inline)?;
                 args.once(&mut break_glass, "--break-glass", value)?;
             }
             "skip-checks" => {
-                let value = args.flag_value(
+                let value = args.flag_words(
                     "skip-checks",
                     inline,
                     "why it must go out without its checks",

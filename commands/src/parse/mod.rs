@@ -14,6 +14,9 @@ use crate::spec::{CommandName, Form, Place};
 use crate::text::{Cursor, Token, normalize};
 use crate::values::JobNumber;
 
+/// The fewest words a `--break-glass` reason may have.
+pub const BREAK_GLASS_WORDS: usize = 3;
+
 /// Parses one chat message addressed to deckhand: `/deploy prod`, `/deckhand deploy prod`,
 /// `@deckhand deploy prod`, or `deploy prod`.
 ///
@@ -66,7 +69,7 @@ fn parse_line(line: &str) -> Result<Command, ParseError> {
         CommandName::Restore => jobs::restore(args(cursor)),
         CommandName::Status => jobs::status(args(cursor)),
         CommandName::History => jobs::history(args(cursor)),
-        CommandName::Cancel => job_only(args(cursor)).map(|job| Command::Cancel { job }),
+        CommandName::Cancel => jobs::cancel(args(cursor)),
         CommandName::Approve => job_only(args(cursor)).map(|job| Command::Approve { job }),
         CommandName::Reject => {
             let mut args = args(cursor);
@@ -78,10 +81,15 @@ fn parse_line(line: &str) -> Result<Command, ParseError> {
         }
         CommandName::Lock => jobs::lock(args(cursor)),
         CommandName::Unlock => {
-            let mut args = args(cursor);
-            let env = args.word("ENV")?;
-            args.end()?;
-            Ok(Command::Unlock { env })
+            let (env, dry_run) =
+                jobs::env_and_dry_run(args(cursor), "ENV (the environment to unlock)")?;
+            Ok(Command::Unlock { env, dry_run })
+        }
+        CommandName::Freeze => jobs::freeze(cursor),
+        CommandName::Unfreeze => {
+            let (env, dry_run) =
+                jobs::env_and_dry_run(args(cursor), "ENV (the environment to unfreeze)")?;
+            Ok(Command::Unfreeze { env, dry_run })
         }
         CommandName::Incident => incident::incident(cursor),
         CommandName::Announce => announce::announce(args(cursor)),
@@ -131,7 +139,7 @@ fn known_command(word: &str) -> Result<CommandName, ParseError> {
     })
 }
 
-/// `/cancel #N`, `/approve #N`: a job and nothing else.
+/// `/approve #N`: a job and nothing else.
 fn job_only(mut args: Args) -> Result<JobNumber, ParseError> {
     let job = args.job()?;
     args.end()?;
@@ -291,6 +299,62 @@ impl<'a> Args<'a> {
                 flag: format!("--{flag}"),
                 what,
             })
+    }
+
+    /// The value of a flag that takes words (`--break-glass checkout is down`): the
+    /// inline or quoted value, then every word up to the next flag or the end.
+    pub fn flag_words(
+        &mut self,
+        flag: &str,
+        inline: Option<&str>,
+        what: &'static str,
+    ) -> Result<String, ParseError> {
+        let mut words: Vec<String> = inline.map(str::to_owned).into_iter().collect();
+        while let Some(token) = self.peek()? {
+            if token.as_flag().is_some() {
+                break;
+            }
+            self.next()?;
+            words.push(token.text.into_owned());
+        }
+        let value = words.join(" ");
+        if value.trim().is_empty() {
+            return Err(ParseError::FlagNeedsValue {
+                command: self.command,
+                flag: format!("--{flag}"),
+                what,
+            });
+        }
+        Ok(value)
+    }
+
+    /// `--break-glass REASON...`: a reason of a few words at least, because it is what
+    /// the audit channel reads when the rules were bypassed.
+    pub fn break_glass(&mut self, inline: Option<&str>) -> Result<String, ParseError> {
+        let reason = self.flag_words("break-glass", inline, "why the freeze must be broken")?;
+        if reason.split_whitespace().count() < BREAK_GLASS_WORDS {
+            return Err(ParseError::ReasonTooShort {
+                command: self.command,
+                flag: "--break-glass",
+                least_words: BREAK_GLASS_WORDS,
+            });
+        }
+        Ok(reason)
+    }
+
+    /// A `--dry-run` switch at this token, if it is one (given once).
+    pub fn dry_run_flag(
+        &self,
+        token: &Token<'_>,
+        slot: &mut Option<bool>,
+    ) -> Result<bool, ParseError> {
+        match token.as_flag() {
+            Some((flag, None)) if flag.eq_ignore_ascii_case("dry-run") => {
+                self.once(slot, "--dry-run", true)?;
+                Ok(true)
+            }
+            _ => Ok(false),
+        }
     }
 
     /// Sets an option that may be given once.
