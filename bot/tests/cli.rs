@@ -359,3 +359,72 @@ restore = { database_url_env = "PROD_DATABASE_URL" }
     );
     psql(&base, &format!("DROP DATABASE IF EXISTS {name}"));
 }
+
+/// `deckhand audit verify` and `deckhand audit export` as an operator runs them: a
+/// fresh log verifies, its export verifies elsewhere against the head hash, and a row
+/// edited in the SQLite file (triggers dropped, as someone with the file could) is named.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn audit_verify_and_export_through_the_binary() {
+    let dir = workspace(None);
+    let out = deckhand(
+        &dir,
+        &["console"],
+        &[("USER", "alice")],
+        "/deploy staging\n",
+    );
+    assert!(out.status.success(), "{}", text(&out.stderr));
+
+    let verified = deckhand(&dir, &["audit", "verify"], &[], "");
+    let stdout = text(&verified.stdout);
+    assert!(verified.status.success(), "{stdout}");
+    assert!(stdout.starts_with("audit chain OK: "), "{stdout}");
+    let head = stdout
+        .split("head ")
+        .nth(1)
+        .and_then(|rest| rest.split_whitespace().next())
+        .expect("the head hash")
+        .to_owned();
+    assert_eq!(head.len(), 64, "{stdout}");
+
+    for (format, file) in [("jsonl", "audit.jsonl"), ("csv", "audit.csv")] {
+        let exported = deckhand(&dir, &["audit", "export", "--format", format], &[], "");
+        assert!(exported.status.success(), "{}", text(&exported.stderr));
+        std::fs::write(dir.join(file), &exported.stdout).unwrap();
+        let copy = deckhand(
+            &dir,
+            &["audit", "verify", "--file", file, "--expect", &head],
+            &[],
+            "",
+        );
+        assert!(copy.status.success(), "{format}: {}", text(&copy.stdout));
+    }
+
+    let url = format!("sqlite://{}/deckhand.db", dir.display());
+    let store = deckhand::store::Store::open(&url).await.unwrap();
+    for statement in [
+        "DROP TRIGGER audit_log_no_update",
+        "UPDATE audit_log SET actor = 'console:mallory' WHERE id = 2",
+    ] {
+        sqlx::query(statement).execute(&store.pool).await.unwrap();
+    }
+    store.pool.close().await;
+    let broken = deckhand(&dir, &["audit", "verify"], &[], "");
+    let stdout = text(&broken.stdout);
+    assert_eq!(broken.status.code(), Some(1), "{stdout}");
+    assert!(stdout.contains("row 2 was changed"), "{stdout}");
+    // The copy taken before still verifies against the checkpoint: the evidence survives.
+    let copy = deckhand(
+        &dir,
+        &[
+            "audit",
+            "verify",
+            "--file",
+            "audit.jsonl",
+            "--expect",
+            &head,
+        ],
+        &[],
+        "",
+    );
+    assert!(copy.status.success(), "{}", text(&copy.stdout));
+}

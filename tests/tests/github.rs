@@ -645,3 +645,57 @@ async fn github_deployments_can_be_turned_off_per_env() {
         "no deployment for an env that turned them off"
     );
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_dry_run_names_the_commit_the_change_and_the_checks_as_they_stand() {
+    let (gh, commits, mut t) = setup().await;
+    t.say("alice", "/deploy prod v1.0").await;
+    t.wait_for_state(1, JobState::Succeeded).await;
+    let head = gh.push(REPO, "main", "Fix the login page");
+    gh.check(REPO, &head, "build", "completed", Some("success"));
+    gh.check(REPO, &head, "test", "in_progress", None);
+    t.drain();
+    t.say("alice", "/deploy prod main --dry-run").await;
+    let plan = t.expect_message("Dry run").await;
+    let short = &head[..7];
+    assert!(
+        plan.text
+            .contains(&format!("*Dry run*: deploy `web@main` ({short}) to `prod`")),
+        "{}",
+        plan.text
+    );
+    assert!(plan.text.contains("4 commits since #1"), "{}", plan.text);
+    assert!(plan.text.contains("1. Deploy (github)"), "{}", plan.text);
+    assert!(
+        plan.text.contains("⏳ Checks still running") && plan.text.contains("`test`"),
+        "{}",
+        plan.text
+    );
+    assert!(
+        plan.text.contains("It would wait for its checks"),
+        "{}",
+        plan.text
+    );
+    // A red check is a ⛔ in the plan, not a refusal of the plan.
+    gh.check(REPO, &head, "test", "completed", Some("failure"));
+    t.say("alice", "/deploy prod main --dry-run").await;
+    let plan = t.expect_message("Dry run").await;
+    assert!(plan.text.contains("⛔ `test` failed"), "{}", plan.text);
+    assert!(
+        plan.text.contains("It would be refused now"),
+        "{}",
+        plan.text
+    );
+    assert!(
+        jobs::get(&t.store.pool, 2).await.unwrap().is_none(),
+        "a plan creates no job"
+    );
+    assert_eq!(
+        gh.calls_to("POST /repos/acme/web/actions/workflows/deploy.yml/dispatches")
+            .len(),
+        1,
+        "a plan dispatches nothing"
+    );
+    assert_eq!(gh.deployments().len(), 1, "a plan records no deployment");
+    let _ = commits;
+}

@@ -428,7 +428,7 @@ async fn a_flood_of_refused_reactions_costs_one_answer_and_does_not_delay_the_ca
     t.server.stop().await;
 }
 
-/// `/status`, `/help`, a refusal and a parse error are answered in the slash command's
+/// `/status`, `/help`, a refusal, a parse error and a `--dry-run` plan are answered in the slash command's
 /// acknowledgement: no `chat.postEphemeral`, nothing queued behind the channel limit.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn quick_answers_ride_in_the_acknowledgement() {
@@ -454,13 +454,19 @@ async fn quick_answers_ride_in_the_acknowledgement() {
             unparsed["text"].as_str().unwrap().contains("ENV"),
             "{mode:?}: {unparsed}"
         );
-        for answer in [&status, &help, &refused, &unparsed] {
+        // A plan is an answer too: nothing is created, and nothing waits to be posted.
+        let plan = t.say("alice", "/deploy prod v1 --dry-run").await;
+        assert!(
+            plan["text"].as_str().unwrap().contains("*Dry run*: deploy"),
+            "{mode:?}: {plan}"
+        );
+        for answer in [&status, &help, &refused, &unparsed, &plan] {
             assert_eq!(answer["response_type"], "ephemeral", "{mode:?}");
             // The answer itself, not the "⏳ on it" placeholder (which names the command).
             let text = answer["text"].as_str().unwrap_or_default();
             assert!(!text.contains("on it"), "{mode:?}: {text}");
         }
-        t.settled(3).await;
+        t.settled(4).await;
         assert!(
             t.slack.calls_of("chat.postEphemeral").is_empty(),
             "{mode:?}: {:?}",
