@@ -62,6 +62,9 @@ pub enum Cmd {
     /// Tracked secrets (names and rotation dates, never values).
     #[command(subcommand)]
     Secrets(SecretsCmd),
+    /// Print a one-time sign-in link to the web page for PERSON (an account such as
+    /// `slack:U01ALICE`, or a name from `[people]`), for operators with shell access.
+    LoginLink { person: String },
     /// The hash-chained audit log: check it, or copy it out.
     #[command(subcommand)]
     Audit(AuditCmd),
@@ -162,6 +165,7 @@ async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         }) => import_secrets(&cli, file, env, every, owner).await,
         Cmd::Check { online } => check(&cli, online).await,
         Cmd::Audit(ref command) => audit_command(&cli, command).await,
+        Cmd::LoginLink { ref person } => login_link(&cli, person).await,
         Cmd::Migrate => {
             Store::connect(&cli.database_url).await?;
             println!("migrations applied to {}", redact_url(&cli.database_url));
@@ -191,6 +195,56 @@ async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             serve(config, &cli.database_url, runtime).await
         }
     }
+}
+
+/// `deckhand login-link PERSON`: the link `/login` would whisper.
+async fn login_link(cli: &Cli, person: &str) -> anyhow::Result<ExitCode> {
+    let config = match load_config(cli) {
+        Ok(config) => config,
+        Err(code) => return Ok(code),
+    };
+    let Some(public_url) = config.bot.public_url.clone() else {
+        anyhow::bail!(
+            "the web page has no address: set `bot.public_url` in {}",
+            config.source
+        );
+    };
+    // A `[people]` name signs in as their first account; an account as itself.
+    let (account, name) = match config.people.get(person) {
+        Some(entry) => match entry.accounts().next() {
+            Some(account) => (account, person.to_owned()),
+            None => anyhow::bail!("`[people.{person}]` lists no account"),
+        },
+        None if person.contains(':') => (
+            person.to_owned(),
+            person
+                .split_once(':')
+                .map(|(_, id)| id.to_owned())
+                .unwrap_or_default(),
+        ),
+        None => anyhow::bail!(
+            "`{person}` is neither an account (`slack:U01ALICE`, `console:alice`) nor a name in `[people]`"
+        ),
+    };
+    if !(config.holds_a_role(&account) || config.is_admin(&account)) {
+        anyhow::bail!("`{account}` holds no role in [roles]: the page is for the team only");
+    }
+    let store = Store::connect(&cli.database_url).await?;
+    let operator = std::env::var("USER").unwrap_or_else(|_| "operator".into());
+    let audit = crate::store::audit::AuditEntry {
+        at: crate::store::now_ms(),
+        actor: format!("cli:{operator}"),
+        platform: "cli".into(),
+        action: "web.link".into(),
+        env: None,
+        job_id: None,
+        detail: format!("sign-in link printed for {account}"),
+        mark: None,
+    };
+    let link = crate::web::session::new_link(&store, &public_url, &account, &name, &audit).await?;
+    println!("{link}");
+    eprintln!("valid once, for 10 minutes, as {name} ({account})");
+    Ok(ExitCode::SUCCESS)
 }
 
 /// `deckhand audit verify` and `deckhand audit export`.
@@ -476,7 +530,12 @@ async fn console_session(
         let listener = listen(&runtime.listen).await?;
         let edge = crate::edge::Edge::default();
         let router = crate::edge::guard(
-            crate::http::router(engine.clone(), runtime.api_token, runtime.metrics_token),
+            crate::http::router(
+                engine.clone(),
+                runtime.api_token,
+                runtime.metrics_token,
+                engine.sessions().await?,
+            ),
             &edge,
         );
         // Lives as long as the console; the process exit ends it.

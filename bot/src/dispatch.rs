@@ -213,6 +213,7 @@ impl Engine {
                 self.decide_by_command(origin, job.0 as i64, false, reason)
                     .await
             }
+            Command::Login => self.login(origin).await,
             Command::Help { topic } => {
                 let text = match topic {
                     Some(name) => help_for(name),

@@ -1,5 +1,5 @@
-//! deckhand's HTTP routes: `/healthz`, `/metrics`, and the REST API (the Slack and
-//! Discord endpoints are merged in by `server`).
+//! deckhand's HTTP routes: `/healthz`, `/metrics`, the REST API and the web page (the
+//! Slack and Discord endpoints are merged in by `server`).
 
 use std::sync::Arc;
 
@@ -18,6 +18,7 @@ pub fn router(
     engine: Arc<Engine>,
     api_token: Option<secrecy::SecretString>,
     metrics_token: Option<secrecy::SecretString>,
+    sessions: Arc<crate::web::session::Sessions>,
 ) -> Router {
     Router::new()
         .route("/healthz", get(healthz))
@@ -29,7 +30,8 @@ pub fn router(
             )),
         )
         .with_state(engine.clone())
-        .merge(crate::api::routes(engine, api_token))
+        .merge(crate::api::routes(engine.clone(), api_token))
+        .merge(crate::web::routes(engine, sessions))
 }
 
 /// 401 for `/metrics` without the right bearer token, when one is configured.

@@ -33,3 +33,7 @@ pub mod slack;
 pub mod steps;
 pub mod store;
 pub mod testing;
+pub mod web;
+
+/// The most recent jobs a page looks through when it filters them.
+pub const MAX_JOBS_SCANNED: i64 = 2000;

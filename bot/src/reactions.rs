@@ -44,7 +44,7 @@ impl Engine {
                 };
                 match (added, verdict) {
                     (true, verdict) => {
-                        self.decide(origin, job, verdict == Verdict::Approve, None)
+                        self.decide(origin, job, verdict == Verdict::Approve, None, "reaction")
                             .await
                     }
                     // A removed ✅ before quorum takes that approval back.

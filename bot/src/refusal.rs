@@ -104,6 +104,10 @@ pub enum Refusal {
     NotFreezer {
         env: String,
     },
+    /// `/login` where the page has no address (`bot.public_url`).
+    NoWebPage,
+    /// `/login` by someone who holds no deckhand role.
+    NotOnTheTeam,
     /// `/unfreeze` of an env no chat freeze holds.
     NotFrozen {
         env: String,
@@ -316,6 +320,8 @@ impl Refusal {
             Refusal::NothingToBreak { .. } => "nothing_to_break",
             Refusal::NotFreezer { .. } => "not_freezer",
             Refusal::NotFrozen { .. } => "not_frozen",
+            Refusal::NoWebPage => "no_web_page",
+            Refusal::NotOnTheTeam => "not_on_the_team",
             Refusal::NothingToRollBack { .. } => "nothing_to_roll_back",
             Refusal::NoEarlierRelease { .. } => "no_earlier_release",
             Refusal::NotASuccessfulDeploy { .. } => "not_a_successful_deploy",
@@ -432,6 +438,8 @@ impl Refusal {
                 ),
                 None => format!("`{env}` isn't frozen; `/freeze list` shows the freezes."),
             },
+            Refusal::NoWebPage => "The web page has no address yet: an admin sets `bot.public_url` (where people reach deckhand, e.g. `https://deckhand.example.com`) and restarts it.".into(),
+            Refusal::NotOnTheTeam => "The web page is for people who hold a deckhand role; ask an admin to add you to one in `[roles]`.".into(),
             Refusal::NothingToRollBack { env } => {
                 format!("Nothing to roll back: `{env}` has no successful deploy yet.")
             }
@@ -606,6 +614,8 @@ impl Refusal {
                 row("command.refused", Some(&lock.env), lock.job_id, self.kind())
             }
             Refusal::NotFreezer { env } => row("command.denied", Some(env), None, "freeze"),
+            Refusal::NotOnTheTeam => row("command.denied", None, None, "login"),
+            Refusal::NoWebPage => row("command.refused", None, None, self.kind()),
             Refusal::Frozen { env, window, .. } => {
                 row("freeze.blocked", Some(env), None, &window.reason)
             }

@@ -196,6 +196,7 @@ impl Server {
             engine.clone(),
             options.api_token.clone(),
             options.metrics_token.clone(),
+            engine.sessions().await?,
         );
         if let Some(github) = &options.github {
             engine.set_github(Arc::new(crate::github::GitHub::new(github.clone())));

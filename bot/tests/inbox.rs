@@ -372,6 +372,7 @@ async fn a_job_whose_card_a_crash_kept_from_being_posted_gets_one_at_the_next_st
         change_summary: None,
         skip_checks: None,
         break_glass: None,
+        commit_at: None,
     };
     jobs::insert(&store.pool, &job, deckhand::store::now_ms())
         .await

@@ -72,6 +72,7 @@ fn card(state: JobState, steps: Vec<Step>, approved: bool) -> Message {
             decision: Decision::Approve,
             params_hash: "h".into(),
             created_at: T0 + 30_000,
+            via: None,
         }]
     } else {
         Vec::new()
@@ -82,6 +83,7 @@ fn card(state: JobState, steps: Vec<Step>, approved: bool) -> Message {
         approvals,
         approvers_hint: "`approvers`".into(),
         now: T0 + 90_000,
+        page: None,
     }))
 }
 
@@ -178,6 +180,7 @@ fn github_running() -> Message {
     };
     card.job.github = deckhand::store::jobs::GitHubFacts {
         commit_sha: Some("3f9c2e1aa0b1c2d3e4f5a6b7c8d9e0f1a2b3c4d5".into()),
+        commit_at: None,
         change_summary: Some(
             "2 commits since #11 (`9abc123`):\n• `3f9c2e1` Fix the login page — Dana\n• `1234567` Faster search — Bob\ncompare: https://github.com/acme/web/compare/9abc123...3f9c2e1".into(),
         ),

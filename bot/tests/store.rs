@@ -58,6 +58,7 @@ fn new_job(env: &str, state: JobState) -> NewJob {
         change_summary: None,
         skip_checks: None,
         break_glass: None,
+        commit_at: None,
     }
 }
 
@@ -305,6 +306,7 @@ store_test!(one_decision_per_person_per_job, |store| {
         decision: Decision::Approve,
         params_hash: "h".into(),
         created_at: 1,
+        via: None,
     };
     assert!(approvals::record(&store.pool, id, &approval).await.unwrap());
     assert!(!approvals::record(&store.pool, id, &approval).await.unwrap());

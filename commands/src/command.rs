@@ -75,6 +75,8 @@ pub enum Command {
         message: String,
     },
     Secrets(SecretsCommand),
+    /// A sign-in link for the web page.
+    Login,
     Help {
         topic: Option<crate::CommandName>,
     },
@@ -219,6 +221,7 @@ impl Command {
             Command::Incident(_) => N::Incident,
             Command::Announce { .. } => N::Announce,
             Command::Secrets(_) => N::Secrets,
+            Command::Login => N::Login,
             Command::Help { .. } => N::Help,
         }
     }
@@ -309,6 +312,7 @@ impl Command {
             | Command::Approve { .. }
             | Command::Incident(IncidentCommand::List)
             | Command::Secrets(SecretsCommand::Due)
+            | Command::Login
             | Command::Help { .. } => {}
         }
         texts.into_iter().flatten().collect()

@@ -172,6 +172,7 @@ impl fmt::Display for Command {
                     }
                 }
             },
+            Command::Login => Ok(()),
             Command::Help { topic } => match topic {
                 Some(name) => write!(f, " {}", name.as_str()),
                 None => Ok(()),

@@ -24,6 +24,7 @@ pub enum CommandName {
     Incident,
     Announce,
     Secrets,
+    Login,
     Help,
 }
 
@@ -45,6 +46,7 @@ impl CommandName {
         CommandName::Incident,
         CommandName::Announce,
         CommandName::Secrets,
+        CommandName::Login,
         CommandName::Help,
     ];
 
@@ -81,6 +83,7 @@ impl CommandName {
             CommandName::Incident => &INCIDENT,
             CommandName::Announce => &ANNOUNCE,
             CommandName::Secrets => &SECRETS,
+            CommandName::Login => &LOGIN,
             CommandName::Help => &HELP,
         }
     }
@@ -610,6 +613,18 @@ pub(crate) static SECRETS: Spec = Spec {
     ],
 };
 
+pub(crate) static LOGIN: Spec = Spec {
+    name: "login",
+    summary: "get a one-time link that signs you in to deckhand's web page",
+    forms: &[Form {
+        words: "",
+        usage: "",
+        summary: "Whisper a sign-in link for the web page, valid for 10 minutes and once.",
+        args: &[],
+    }],
+    examples: &["/login"],
+};
+
 pub(crate) static HELP: Spec = Spec {
     name: "help",
     summary: "list commands, or explain one",
@@ -647,13 +662,14 @@ mod tests {
             CommandName::Incident => 13,
             CommandName::Announce => 14,
             CommandName::Secrets => 15,
-            CommandName::Help => 16,
+            CommandName::Login => 16,
+            CommandName::Help => 17,
         }
     }
 
     #[test]
     fn all_lists_every_command_once() {
-        let mut seen = [false; 17];
+        let mut seen = [false; 18];
         for &name in CommandName::ALL {
             assert!(!seen[place(name)], "{name:?} is listed twice");
             seen[place(name)] = true;

@@ -102,6 +102,7 @@ async fn a_crash_between_a_steps_end_and_its_record_is_recorded_as_unknown_not_r
         change_summary: None,
         skip_checks: None,
         break_glass: None,
+        commit_at: None,
     };
     let id = jobs::insert(&store.pool, &job, 1).await.unwrap();
     let mut conn = store.pool.acquire().await.unwrap();

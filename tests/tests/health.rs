@@ -19,10 +19,14 @@ async fn healthz_reports_the_database() {
     );
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let url = format!("http://{}/healthz", listener.local_addr().unwrap());
+    let sessions = engine.sessions().await.unwrap();
     tokio::spawn(async move {
-        axum::serve(listener, deckhand::http::router(engine, None, None))
-            .await
-            .unwrap()
+        axum::serve(
+            listener,
+            deckhand::http::router(engine, None, None, sessions),
+        )
+        .await
+        .unwrap()
     });
 
     let response = reqwest::get(&url).await.unwrap();
@@ -46,7 +50,8 @@ async fn metrics_want_their_token_when_one_is_set() {
     let token = "metrics-token-0123456789abcdef0123";
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let url = format!("http://{}/metrics", listener.local_addr().unwrap());
-    let router = deckhand::http::router(engine, None, Some(token.to_owned().into()));
+    let sessions = engine.sessions().await.unwrap();
+    let router = deckhand::http::router(engine, None, Some(token.to_owned().into()), sessions);
     tokio::spawn(async move { axum::serve(listener, router).await.unwrap() });
     let client = reqwest::Client::new();
     let anonymous = client.get(&url).send().await.unwrap();

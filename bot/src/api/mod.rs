@@ -56,6 +56,7 @@ pub fn routes(engine: Arc<Engine>, token: Option<SecretString>) -> Router {
         .route("/api/v1/jobs", get(list_jobs))
         .route("/api/v1/jobs/{id}", get(job))
         .route("/api/v1/environments", get(environments))
+        .route("/api/v1/metrics/dora", get(dora))
         .layer(DefaultBodyLimit::max(MAX_BODY))
         .layer(axum::middleware::from_fn_with_state(
             by_address,
@@ -319,4 +320,28 @@ async fn environments(State(api): State<Api>, headers: HeaderMap) -> Response {
         }))
         .collect();
     Json(json!({ "environments": out })).into_response()
+}
+
+#[derive(serde::Deserialize)]
+struct DoraQuery {
+    days: Option<i64>,
+}
+
+/// `GET /api/v1/metrics/dora?days=7|30|90`: the page's four measures, per env and overall.
+async fn dora(
+    State(api): State<Api>,
+    headers: HeaderMap,
+    Query(query): Query<DoraQuery>,
+) -> Response {
+    if let Err(refused) = api.admit(&headers) {
+        return *refused;
+    }
+    let days = crate::web::window_days(query.days);
+    match crate::web::dora_reports(&api.engine, days).await {
+        Ok((overall, per_env)) => {
+            Json(json!({ "days": days, "overall": overall, "environments": per_env }))
+                .into_response()
+        }
+        Err(e) => problem(StatusCode::SERVICE_UNAVAILABLE, &format!("database: {e:#}")),
+    }
 }

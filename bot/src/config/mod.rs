@@ -122,6 +122,8 @@ pub struct BotConfig {
     /// Who may `/freeze` and `/unfreeze` besides admins: roles or people.
     #[serde(default)]
     pub freezers: Vec<String>,
+    /// How long a web page session lasts after its sign-in link. Default 12h.
+    pub session_ttl: Option<HumanDuration>,
 }
 
 /// `bot.audit_checkpoint` when not set.

@@ -120,6 +120,14 @@ fn check_bot(config: &Config, error: &mut impl FnMut(String, String)) {
             format!("`{every}` is out of range: give between `1m` and `30d`"),
         );
     }
+    if let Some(ttl) = config.bot.session_ttl
+        && !(HumanDuration::minutes(5)..=HumanDuration::days(30)).contains(&ttl)
+    {
+        error(
+            "bot.session_ttl".into(),
+            format!("`{ttl}` is out of range: give between `5m` and `30d`"),
+        );
+    }
     if config.bot.audit_checkpoint.is_some() && config.bot.audit_channel.is_none() {
         error(
             "bot.audit_checkpoint".into(),

@@ -40,8 +40,29 @@ impl RefError {
 
 /// The full SHA `git_ref` names in `repo` now.
 pub async fn resolve(github: &GitHub, repo: &Repo, git_ref: &str) -> Result<String, RefError> {
+    resolve_commit(github, repo, git_ref)
+        .await
+        .map(|(sha, _)| sha)
+}
+
+/// [`resolve`], with when the commit was made (its committer's date, in ms), for lead
+/// time.
+pub async fn resolve_commit(
+    github: &GitHub,
+    repo: &Repo,
+    git_ref: &str,
+) -> Result<(String, Option<i64>), RefError> {
     match github.commit(repo, git_ref).await {
-        Ok(commit) => Ok(commit.sha),
+        Ok(commit) => {
+            let made = commit
+                .commit
+                .committer
+                .as_ref()
+                .or(commit.commit.author.as_ref())
+                .and_then(|p| p.date)
+                .map(|d| d.timestamp_millis());
+            Ok((commit.sha, made))
+        }
         Err(GitHubError::NotFound { .. }) => {
             // Tell a missing ref from a missing (or invisible) repository.
             github.repository(repo).await.map_err(RefError::GitHub)?;

@@ -22,7 +22,7 @@ impl Engine {
         let job = jobs::get(&self.ctx.store.pool, job_id)
             .await?
             .ok_or(Refusal::NoSuchJob { job: job_id })?;
-        self.decide(origin, job, approve, reason).await
+        self.decide(origin, job, approve, reason, "command").await
     }
 
     pub(crate) async fn decide(
@@ -31,6 +31,7 @@ impl Engine {
         job: Job,
         approve: bool,
         reason: Option<String>,
+        via: &'static str,
     ) -> anyhow::Result<()> {
         let user = &origin.user;
         let now = now_ms();
@@ -68,6 +69,7 @@ impl Engine {
             },
             params_hash: bound,
             created_at: now,
+            via: Some(via.to_owned()),
         };
         let audit = self.ctx.audit_row(
             &user.id,

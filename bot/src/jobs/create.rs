@@ -26,6 +26,7 @@ pub(crate) struct JobSpec {
     pub hotfix_for: Option<i64>,
     /// GitHub apps: the commit the ref resolved to, and what changes.
     pub commit_sha: Option<String>,
+    pub commit_at: Option<i64>,
     pub change_summary: Option<String>,
     /// `--skip-checks REASON`.
     pub skip_checks: Option<String>,
@@ -67,6 +68,7 @@ impl JobSpec {
             rolls_back: self.rolls_back,
             restore_of: self.restore_of,
             commit_sha: self.commit_sha.clone(),
+            commit_at: self.commit_at,
             change_summary: self.change_summary.clone(),
             skip_checks: self.skip_checks.clone(),
             break_glass: self.break_glass.clone(),

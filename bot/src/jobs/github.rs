@@ -19,6 +19,8 @@ use crate::store::now_ms;
 #[derive(Debug, Clone, Default)]
 pub(crate) struct Resolved {
     pub commit_sha: Option<String>,
+    /// When the commit was made, when GitHub said.
+    pub commit_at: Option<i64>,
     pub change: Option<String>,
 }
 
@@ -76,15 +78,17 @@ impl Engine {
             return Ok(Resolved::default());
         };
         let clock = self.ctx.config.clock;
-        let sha = match known_sha {
-            Some(sha) => sha.to_owned(),
-            None => refs::resolve(&github, &repo, git_ref).await.map_err(|e| {
-                let kind = match e {
-                    RefError::Unknown { .. } => "unknown_ref",
-                    RefError::GitHub(_) => "github",
-                };
-                self.github_refused(env_name, kind, e.say(&repo, git_ref, &clock))
-            })?,
+        let (sha, commit_at) = match known_sha {
+            Some(sha) => (sha.to_owned(), None),
+            None => refs::resolve_commit(&github, &repo, git_ref)
+                .await
+                .map_err(|e| {
+                    let kind = match e {
+                        RefError::Unknown { .. } => "unknown_ref",
+                        RefError::GitHub(_) => "github",
+                    };
+                    self.github_refused(env_name, kind, e.say(&repo, git_ref, &clock))
+                })?,
         };
         if kind == JobKind::Deploy
             && skip_checks.is_none()
@@ -121,6 +125,7 @@ impl Engine {
             .await;
         Ok(Resolved {
             commit_sha: Some(sha),
+            commit_at,
             change,
         })
     }
@@ -180,6 +185,7 @@ impl Engine {
         Ok((
             Resolved {
                 commit_sha: Some(sha),
+                commit_at: None,
                 change,
             },
             checks,
@@ -595,6 +601,7 @@ impl Engine {
             restore_of: None,
             hotfix_for: None,
             commit_sha: resolved.commit_sha,
+            commit_at: resolved.commit_at,
             change_summary: resolved.change,
             skip_checks: None,
             break_glass: None,

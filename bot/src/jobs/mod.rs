@@ -233,6 +233,19 @@ impl Engine {
         &self.ctx.config
     }
 
+    /// The web page's sessions, with the store's signing key and `bot.session_ttl`.
+    pub async fn sessions(&self) -> anyhow::Result<Arc<crate::web::session::Sessions>> {
+        let bot = &self.ctx.config.bot;
+        let ttl = bot
+            .session_ttl
+            .map(deckhand_commands::HumanDuration::as_std)
+            .unwrap_or(crate::web::session::DEFAULT_SESSION_TTL);
+        Ok(Arc::new(
+            crate::web::session::Sessions::load(&self.ctx.store, ttl, bot.public_url.as_deref())
+                .await?,
+        ))
+    }
+
     pub fn store(&self) -> &Store {
         &self.ctx.store
     }
@@ -348,12 +361,20 @@ impl Engine {
             })
             .filter(|h| !h.is_empty())
             .unwrap_or_else(|| "`admins`".into());
+        let page = self
+            .ctx
+            .config
+            .bot
+            .public_url
+            .as_deref()
+            .map(|url| format!("{}/jobs/{}", url.trim_end_matches('/'), job.id));
         Ok(Message::Job(Box::new(JobCard {
             job,
             steps,
             approvals,
             approvers_hint,
             now: now_ms(),
+            page,
         })))
     }
 

@@ -104,5 +104,8 @@ pub fn card_notes(card: &JobCard) -> Vec<String> {
             card.approvers_hint
         ));
     }
+    if let Some(page) = &card.page {
+        notes.push(format!("details: {page}"));
+    }
     notes
 }

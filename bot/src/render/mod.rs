@@ -60,6 +60,8 @@ pub struct JobCard {
     pub approvers_hint: String,
     /// When the card was drawn (Unix ms), for elapsed times.
     pub now: i64,
+    /// The job's web page, when `bot.public_url` is set.
+    pub page: Option<String>,
 }
 
 /// DESIGN.md's announcement schema.

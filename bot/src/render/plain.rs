@@ -221,6 +221,9 @@ fn job_card(card: &JobCard) -> String {
         let _ = write!(out, "\n{hold}");
     }
     approvals(&mut out, card);
+    if let Some(page) = &card.page {
+        let _ = write!(out, "\ndetails: {page}");
+    }
     for step in &card.steps {
         let _ = write!(out, "\n{}", super::checklist_line(step, ""));
         if matches!(step.state, StepState::Failed | StepState::FailedIgnored) {

@@ -32,7 +32,7 @@ impl Secrets {
         Secrets { ctx }
     }
 
-    fn tiers(&self) -> Tiers {
+    pub(crate) fn tiers(&self) -> Tiers {
         let mut tiers = Tiers::default();
         if let Some(r) = &self.ctx.config.reminders {
             if let Some(days) = r.warn_days {

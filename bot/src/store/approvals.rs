@@ -24,6 +24,8 @@ pub struct Approval {
     pub decision: Decision,
     pub params_hash: String,
     pub created_at: i64,
+    /// How it was given: `reaction` or `command` (older rows: unknown).
+    pub via: Option<String>,
 }
 
 #[derive(FromRow)]
@@ -33,6 +35,7 @@ struct ApprovalRow {
     decision: String,
     params_hash: String,
     created_at: i64,
+    via: Option<String>,
 }
 
 /// Records a decision; `false` when this person already decided on this job (a repeated
@@ -43,7 +46,7 @@ pub async fn record<'c>(
     approval: &Approval,
 ) -> sqlx::Result<bool> {
     let done = sqlx::query(
-        "INSERT INTO approvals (job_id, person, person_name, decision, params_hash, created_at) VALUES ($1, $2, $3, $4, $5, $6) \
+        "INSERT INTO approvals (job_id, person, person_name, decision, params_hash, created_at, via) VALUES ($1, $2, $3, $4, $5, $6, $7) \
          ON CONFLICT (job_id, person) DO NOTHING",
     )
     .bind(job_id)
@@ -52,6 +55,7 @@ pub async fn record<'c>(
     .bind(approval.decision.as_str())
     .bind(&approval.params_hash)
     .bind(approval.created_at)
+    .bind(&approval.via)
     .execute(db)
     .await?;
     Ok(done.rows_affected() == 1)
@@ -88,7 +92,7 @@ pub async fn list<'c>(
     job_id: i64,
 ) -> sqlx::Result<Vec<Approval>> {
     let rows: Vec<ApprovalRow> = sqlx::query_as(
-        "SELECT person, person_name, decision, params_hash, created_at FROM approvals WHERE job_id = $1 ORDER BY created_at, person",
+        "SELECT person, person_name, decision, params_hash, created_at, via FROM approvals WHERE job_id = $1 ORDER BY created_at, person",
     )
     .bind(job_id)
     .fetch_all(db)
@@ -105,6 +109,7 @@ pub async fn list<'c>(
             person_name: r.person_name,
             params_hash: r.params_hash,
             created_at: r.created_at,
+            via: r.via,
         })
         .collect())
 }

@@ -87,6 +87,32 @@ pub async fn open<'c>(db: impl Executor<'c, Database = Any>) -> sqlx::Result<Vec
     .await
 }
 
+/// The newest `limit` incidents, open or resolved, newest first.
+pub async fn recent<'c>(
+    db: impl Executor<'c, Database = Any>,
+    limit: i64,
+) -> sqlx::Result<Vec<Incident>> {
+    sqlx::query_as(sqlx::AssertSqlSafe(format!(
+        "SELECT {COLUMNS} FROM incidents ORDER BY id DESC LIMIT $1"
+    )))
+    .bind(limit)
+    .fetch_all(db)
+    .await
+}
+
+/// Incidents declared at or after `since`, or still open.
+pub async fn declared_since<'c>(
+    db: impl Executor<'c, Database = Any>,
+    since: i64,
+) -> sqlx::Result<Vec<Incident>> {
+    sqlx::query_as(sqlx::AssertSqlSafe(format!(
+        "SELECT {COLUMNS} FROM incidents WHERE declared_at >= $1 OR status = 'open' ORDER BY id"
+    )))
+    .bind(since)
+    .fetch_all(db)
+    .await
+}
+
 pub async fn touch<'c>(
     db: impl Executor<'c, Database = Any>,
     id: i64,

@@ -110,6 +110,8 @@ pub struct Job {
 pub struct GitHubFacts {
     /// The full SHA the ref resolved to when the job was requested (or re-resolved at claim).
     pub commit_sha: Option<String>,
+    /// When that commit was made (GitHub's committer date), for lead time.
+    pub commit_at: Option<i64>,
     /// The change since the env's last good deploy, as card lines.
     pub change_summary: Option<String>,
     /// `--skip-checks REASON`: the CI gate was passed by hand.
@@ -162,6 +164,7 @@ struct JobRow {
     held_reason: Option<String>,
     held_since: Option<i64>,
     commit_sha: Option<String>,
+    commit_at: Option<i64>,
     change_summary: Option<String>,
     skip_checks: Option<String>,
     github_deployment: Option<i64>,
@@ -169,7 +172,7 @@ struct JobRow {
     break_glass: Option<String>,
 }
 
-const COLUMNS: &str = "id, kind, env, app, git_ref, previous_ref, requester, requester_name, platform, channel, state, reason, params_hash, approvals_required, approval_expires_at, rolls_back, restore_of, created_at, started_at, finished_at, cancel_requested, lease_owner, error, artifact_path, artifact_size, artifact_sha256, hotfix_for, held_reason, held_since, commit_sha, change_summary, skip_checks, github_deployment, github_note, break_glass";
+const COLUMNS: &str = "id, kind, env, app, git_ref, previous_ref, requester, requester_name, platform, channel, state, reason, params_hash, approvals_required, approval_expires_at, rolls_back, restore_of, created_at, started_at, finished_at, cancel_requested, lease_owner, error, artifact_path, artifact_size, artifact_sha256, hotfix_for, held_reason, held_since, commit_sha, change_summary, skip_checks, github_deployment, github_note, break_glass, commit_at";
 
 impl TryFrom<JobRow> for Job {
     type Error = sqlx::Error;
@@ -213,6 +216,7 @@ impl TryFrom<JobRow> for Job {
             }),
             github: GitHubFacts {
                 commit_sha: row.commit_sha,
+                commit_at: row.commit_at,
                 change_summary: row.change_summary,
                 skip_checks: row.skip_checks,
                 deployment: row.github_deployment,
@@ -258,6 +262,7 @@ pub struct NewJob {
     pub restore_of: Option<i64>,
     pub hotfix_for: Option<i64>,
     pub commit_sha: Option<String>,
+    pub commit_at: Option<i64>,
     pub change_summary: Option<String>,
     pub skip_checks: Option<String>,
     pub break_glass: Option<String>,
@@ -269,8 +274,8 @@ pub async fn insert<'c>(
     now: i64,
 ) -> sqlx::Result<i64> {
     let (id,): (i64,) = sqlx::query_as(
-        "INSERT INTO jobs (kind, env, app, git_ref, previous_ref, requester, requester_name, platform, channel, state, reason, params_hash, approvals_required, approval_expires_at, rolls_back, restore_of, created_at, hotfix_for, commit_sha, change_summary, skip_checks, break_glass) \
-         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18, $19, $20, $21, $22) RETURNING id",
+        "INSERT INTO jobs (kind, env, app, git_ref, previous_ref, requester, requester_name, platform, channel, state, reason, params_hash, approvals_required, approval_expires_at, rolls_back, restore_of, created_at, hotfix_for, commit_sha, change_summary, skip_checks, break_glass, commit_at) \
+         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18, $19, $20, $21, $22, $23) RETURNING id",
     )
     .bind(job.kind.as_str())
     .bind(&job.env)
@@ -294,6 +299,7 @@ pub async fn insert<'c>(
     .bind(&job.change_summary)
     .bind(&job.skip_checks)
     .bind(&job.break_glass)
+    .bind(job.commit_at)
     .fetch_one(db)
     .await?;
     Ok(id)
@@ -600,6 +606,34 @@ pub async fn history<'c>(
 }
 
 /// Successful deploys and rollbacks of `env` (and `app`), newest first: what ran there.
+/// The jobs that roll `id` back.
+pub async fn rolled_back_by<'c>(
+    db: impl Executor<'c, Database = Any>,
+    id: i64,
+) -> sqlx::Result<Vec<Job>> {
+    let rows: Vec<JobRow> = sqlx::query_as(trusted(format!(
+        "SELECT {COLUMNS} FROM jobs WHERE rolls_back = $1 ORDER BY id"
+    )))
+    .bind(id)
+    .fetch_all(db)
+    .await?;
+    rows.into_iter().map(Job::try_from).collect()
+}
+
+/// Jobs created or finished at or after `since`, oldest first: the history DORA reads.
+pub async fn finished_since<'c>(
+    db: impl Executor<'c, Database = Any>,
+    since: i64,
+) -> sqlx::Result<Vec<Job>> {
+    let rows: Vec<JobRow> = sqlx::query_as(trusted(format!(
+        "SELECT {COLUMNS} FROM jobs WHERE created_at >= $1 OR finished_at >= $1 ORDER BY id"
+    )))
+    .bind(since)
+    .fetch_all(db)
+    .await?;
+    rows.into_iter().map(Job::try_from).collect()
+}
+
 pub async fn releases<'c>(
     db: impl Executor<'c, Database = Any>,
     env: &str,

@@ -16,6 +16,7 @@ pub mod outbox;
 pub mod run_lock;
 pub mod secrets;
 pub mod steps;
+pub mod web;
 
 use std::str::FromStr;
 use std::time::Duration;

@@ -94,6 +94,10 @@ fn parse_line(line: &str) -> Result<Command, ParseError> {
         CommandName::Incident => incident::incident(cursor),
         CommandName::Announce => announce::announce(args(cursor)),
         CommandName::Secrets => secrets::secrets(cursor),
+        CommandName::Login => {
+            args(cursor).end()?;
+            Ok(Command::Login)
+        }
         CommandName::Help => help(args(cursor)),
     }
 }
