@@ -72,6 +72,8 @@ pub struct Bucket {
 /// incidents (which hold every env).
 pub fn report(jobs: &[Job], outages: &[Outage], env: Option<&str>, days: i64, now: i64) -> Report {
     let window = days * DAY;
+    // Incidents name no env: they count for the whole team's report only.
+    let outages = if env.is_none() { outages } else { &[] };
     let jobs: Vec<&Job> = jobs
         .iter()
         .filter(|j| env.is_none_or(|e| j.env == e))
@@ -359,10 +361,16 @@ mod tests {
                 resolved_at: None,
             },
         ];
-        let r = report(&[failed], &outages, Some("prod"), 7, NOW);
+        let r = report(std::slice::from_ref(&failed), &outages, None, 7, NOW);
         assert_eq!(r.now.change_failure_rate, Some(1.0));
         assert_eq!(r.now.unrestored, 2);
         assert_eq!(r.now.time_to_restore_ms, Some(30 * 60_000));
+        // An env's own report has its failed deploy only: incidents name no env.
+        let prod = report(&[failed], &outages, Some("prod"), 7, NOW);
+        assert_eq!(
+            (prod.now.unrestored, prod.now.time_to_restore_ms),
+            (1, None)
+        );
     }
 
     #[test]

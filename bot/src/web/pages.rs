@@ -124,7 +124,7 @@ pub fn environments(rows: &[EnvRow], clock: &Clock, now: i64, viewer: &Viewer) -
                                         @if let Some(reason) = &lock.reason { ": " (reason) }
                                         br; small { "since " (time(clock, lock.since)) }
                                     }
-                                    Some(_) => { span.quiet { "held by its job" } }
+                                    Some(lock) => { span.quiet { "held by #" (lock.job_id.unwrap_or_default()) } }
                                     None => { span.quiet { "free" } }
                                 }
                             }
@@ -342,8 +342,11 @@ pub fn job(page: &JobPage, clock: &Clock, now: i64, viewer: &Viewer) -> Markup {
                 }
             }
             h2 { "Steps" }
-            div.live data-live={ "/jobs/" (job.id) "/events" } data-state=(job.state.as_str()) {
-                (steps_table(&page.steps, now))
+            @if job.state.is_terminal() {
+                div { (steps_table(&page.steps, now)) }
+            } @else {
+                // Followed live by live.js until the job ends.
+                div.live data-live={ "/jobs/" (job.id) "/events" } { (steps_table(&page.steps, now)) }
             }
             h2 { "Approvals" }
             @if job.approvals_required == 0 {
