@@ -328,10 +328,13 @@ fn live_steps(
                         continue;
                     }
                 };
-                let html = pages::fragment(pages::steps_table(&list, now_ms()));
-                // What changes, not the running clock: the step's state, its notes.
+                let clock = engine.config().clock;
+                let html = pages::fragment(pages::live_part(&job, &list, &clock, now_ms()));
+                // What changes, not the running clock: the job's state, its steps' states
+                // and notes.
                 let fingerprint = format!(
-                    "{:?}",
+                    "{:?} {:?}",
+                    job.state,
                     list.iter()
                         .map(|s| (s.state, &s.detail, &s.error, s.finished_at))
                         .collect::<Vec<_>>()

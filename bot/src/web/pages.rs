@@ -262,7 +262,21 @@ pub struct JobPage {
     pub repo_url: Option<String>,
 }
 
-/// The steps' table: on the page, and what the live stream sends as it changes.
+/// What changes while a job runs: its state line and its steps. The page draws it, and
+/// the live stream sends it again each time it changes.
+pub fn live_part(job: &Job, steps: &[Step], clock: &Clock, now: i64) -> Markup {
+    html! {
+        p.summary {
+            (state_icon(job.state)) " " strong { (state_words(job.state)) } " · " code { (subject(job)) } (commit(job))
+            " · requested by " (job.requester_name) " on " (job.platform) " · " (time(clock, job.created_at))
+            @if let (Some(s), Some(f)) = (job.started_at, job.finished_at) { " · took " (duration(f - s)) }
+        }
+        h2 { "Steps" }
+        (steps_table(steps, now))
+    }
+}
+
+/// The steps' table, with each step's output.
 pub fn steps_table(steps: &[Step], now: i64) -> Markup {
     html! {
         table.steps {
@@ -313,10 +327,11 @@ pub fn job(page: &JobPage, clock: &Clock, now: i64, viewer: &Viewer) -> Markup {
         &title,
         Some(viewer),
         html! {
-            p.summary {
-                (state_icon(job.state)) " " strong { (state_words(job.state)) } " · " code { (subject(job)) } (commit(job))
-                " · requested by " (job.requester_name) " on " (job.platform) " · " (time(clock, job.created_at))
-                @if let (Some(s), Some(f)) = (job.started_at, job.finished_at) { " · took " (duration(f - s)) }
+            @if job.state.is_terminal() {
+                div { (live_part(job, &page.steps, clock, now)) }
+            } @else {
+                // Followed live by live.js until the job ends.
+                div.live data-live={ "/jobs/" (job.id) "/events" } { (live_part(job, &page.steps, clock, now)) }
             }
             @if let Some(why) = &job.break_glass { p.glass { "🔥 break-glass: went through a freeze: " (why) } }
             @if let Some(why) = &job.github.skip_checks { p.warn { "⚠️ required checks skipped: " (why) } }
@@ -340,13 +355,6 @@ pub fn job(page: &JobPage, clock: &Clock, now: i64, viewer: &Viewer) -> Markup {
                 @for (platform, channel, message) in &page.cards {
                     li { "card: " (platform) " " code { (channel) } " message " code { (message) } }
                 }
-            }
-            h2 { "Steps" }
-            @if job.state.is_terminal() {
-                div { (steps_table(&page.steps, now)) }
-            } @else {
-                // Followed live by live.js until the job ends.
-                div.live data-live={ "/jobs/" (job.id) "/events" } { (steps_table(&page.steps, now)) }
             }
             h2 { "Approvals" }
             @if job.approvals_required == 0 {
