@@ -428,3 +428,44 @@ async fn audit_verify_and_export_through_the_binary() {
     );
     assert!(copy.status.success(), "{}", text(&copy.stdout));
 }
+
+/// `deckhand login-link PERSON`: a link for a person with a role, a clear no otherwise.
+#[test]
+fn login_link_prints_a_one_time_link_for_the_team_only() {
+    let dir = workspace(Some(
+        r#"
+[bot]
+public_url = "https://deckhand.example.com/"
+
+[roles]
+deployers = ["console:alice"]
+
+[people.alice]
+console = "alice"
+
+[environments.staging]
+deployers = ["deployers"]
+
+[[environments.staging.deploy]]
+name = "Deploy"
+run = ["true"]
+"#,
+    ));
+    for person in ["console:alice", "alice"] {
+        let out = deckhand(&dir, &["login-link", person], &[], "");
+        let stdout = text(&out.stdout);
+        assert!(out.status.success(), "{person}: {}", text(&out.stderr));
+        assert!(
+            stdout.starts_with("https://deckhand.example.com/login/")
+                && stdout.trim().len() == 35 + 64,
+            "{stdout}"
+        );
+    }
+    let stranger = deckhand(&dir, &["login-link", "console:mallory"], &[], "");
+    assert!(!stranger.status.success());
+    assert!(
+        text(&stranger.stderr).contains("holds no role"),
+        "{}",
+        text(&stranger.stderr)
+    );
+}

@@ -368,3 +368,16 @@ async fn dora_is_json_for_the_api_token() {
         .collect();
     assert_eq!(envs, ["prod", "staging"]);
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn login_says_what_is_missing_without_a_public_url() {
+    let mut t = Tester::new(&CONFIG.replace("public_url = \"http://deckhand.test\"\n", "")).await;
+    t.say("alice", "/login").await;
+    let answer = t.expect_message("bot.public_url").await;
+    assert_eq!(answer.to.as_deref(), Some("alice"));
+    let (tokens,): (i64,) = sqlx::query_as("SELECT COUNT(*) FROM login_tokens")
+        .fetch_one(&t.store.pool)
+        .await
+        .unwrap();
+    assert_eq!(tokens, 0);
+}
