@@ -287,7 +287,7 @@ pub fn steps_table(steps: &[Step], now: i64) -> Markup {
                         td.icon { (step_icon(step.state)) }
                         td { (step.name)
                             @if let Some(detail) = &step.detail {
-                                @for line in detail.lines() { br; small { (line) } }
+                                @for line in detail.lines() { br; small { (link_line(line)) } }
                             }
                         }
                         td { @match (step.started_at, step.finished_at) {
@@ -388,7 +388,8 @@ pub fn job(page: &JobPage, clock: &Clock, now: i64, viewer: &Viewer) -> Markup {
     )
 }
 
-/// A change line, with its `compare: URL` (or any trailing URL) as a link.
+/// A change line or a step's sub-line (a workflow run's job), with its trailing URL
+/// (`compare: URL`, `… https://github.com/…/runs/1`) as a link.
 fn link_line(line: &str) -> Markup {
     match line.rsplit_once(' ') {
         Some((lead, url)) if url.starts_with("https://") => {
