@@ -209,6 +209,11 @@ async fn buttons_approve_and_umbrella_and_mentions_work() {
     let card = t.card(1).await;
     t.click("bob", &card, "deckhand_approve", "1").await;
     t.wait_for_state(1, JobState::Succeeded).await;
+    // The job's page says how it was approved.
+    let approvals = deckhand::store::approvals::list(&t.server.engine.store().pool, 1)
+        .await
+        .unwrap();
+    assert_eq!(approvals[0].via.as_deref(), Some("button"));
     t.mention("alice", "status prod").await;
     let status = t.expect("chat.postEphemeral", "runs").await;
     assert_shown!("status_after_deploy", status);

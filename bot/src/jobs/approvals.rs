@@ -22,7 +22,17 @@ impl Engine {
         let job = jobs::get(&self.ctx.store.pool, job_id)
             .await?
             .ok_or(Refusal::NoSuchJob { job: job_id })?;
-        self.decide(origin, job, approve, reason, "command").await
+        // Slack's Approve / Reject buttons arrive as these commands, with their action id.
+        let via = if origin
+            .reply
+            .as_deref()
+            .is_some_and(|r| r.starts_with("action:"))
+        {
+            "button"
+        } else {
+            "command"
+        };
+        self.decide(origin, job, approve, reason, via).await
     }
 
     pub(crate) async fn decide(
