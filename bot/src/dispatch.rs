@@ -15,10 +15,24 @@ use crate::store::{inbox, now_ms};
 /// How many jobs `/history` shows by default.
 const DEFAULT_HISTORY: u32 = 10;
 
-/// Why an event could not be taken: the adapter must not acknowledge it as received.
+/// Why an event could not be taken: the adapter must not acknowledge it as received
+/// (or, when deckhand is busy, says so in the acknowledgement).
 #[derive(Debug, thiserror::Error)]
 #[error("deckhand could not store the event: {0}")]
-pub struct NotStored(#[from] sqlx::Error);
+pub struct NotStored(#[from] crate::intake::Refused);
+
+impl From<sqlx::Error> for NotStored {
+    fn from(error: sqlx::Error) -> Self {
+        NotStored(error.into())
+    }
+}
+
+impl NotStored {
+    /// Refused because too many events wait to be stored: load shed, not a failure.
+    pub fn is_busy(&self) -> bool {
+        matches!(self.0, crate::intake::Refused::Busy)
+    }
+}
 
 impl Engine {
     /// Stores a verified event in the inbox, claimed by this process, before the
@@ -27,14 +41,12 @@ impl Engine {
     pub async fn receive(&self, event: &Event) -> Result<Option<i64>, NotStored> {
         let now = now_ms();
         let claimed_until = now + self.settings.lease.as_millis() as i64;
-        let id = inbox::receive(
-            &self.store().pool,
-            event,
-            &self.instance,
-            claimed_until,
-            now,
-        )
-        .await?;
+        let intake = self
+            .intake
+            .get_or_init(|| crate::intake::Intake::start(self.store().pool.clone()));
+        let id = intake
+            .receive(event, &self.instance, claimed_until, now)
+            .await?;
         if id.is_none() {
             tracing::info!("duplicate delivery ignored");
             self.events_handled

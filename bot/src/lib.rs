@@ -17,6 +17,7 @@ pub mod freezes;
 pub mod github;
 pub mod http;
 pub mod incidents;
+pub mod intake;
 pub mod jobs;
 pub mod leader;
 pub mod manifest;

@@ -1160,3 +1160,96 @@ store_test!(
         assert_eq!(verified.rows, 4);
     }
 );
+
+fn command_event(delivery: &str) -> Event {
+    Event::Command {
+        platform: "slack".into(),
+        channel: "C1".into(),
+        user: Person {
+            id: "slack:U1".into(),
+            name: "alice".into(),
+        },
+        text: "/status".into(),
+        event_id: Some(delivery.into()),
+    }
+}
+
+store_test!(
+    group_commit_stores_each_event_once_and_answers_each,
+    |store| {
+        use std::sync::Arc;
+        let intake = Arc::new(deckhand::intake::Intake::start(store.pool.clone()));
+        // 60 concurrent requests, each delivery twice (a Slack retry racing its original).
+        let tasks: Vec<_> = (0..60)
+            .map(|i| {
+                let intake = intake.clone();
+                tokio::spawn(async move {
+                    let event = command_event(&format!("Ev{}", i % 30));
+                    intake.receive(&event, "me", 1, 1).await.unwrap()
+                })
+            })
+            .collect();
+        let mut ids = Vec::new();
+        for task in tasks {
+            ids.push(task.await.unwrap());
+        }
+        let stored: Vec<i64> = ids.iter().flatten().copied().collect();
+        assert_eq!(stored.len(), 30, "one id per delivery: {ids:?}");
+        let mut unique = stored.clone();
+        unique.sort_unstable();
+        unique.dedup();
+        assert_eq!(unique.len(), 30);
+        let (rows,): (i64,) = sqlx::query_as("SELECT COUNT(*) FROM inbox")
+            .fetch_one(&store.pool)
+            .await
+            .unwrap();
+        assert_eq!(rows, 30);
+    }
+);
+
+/// A writer stuck behind a locked database fills its small queue; the requests beyond
+/// it are told "busy" at once instead of waiting in memory, and the queued ones are
+/// stored once the lock goes.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_full_intake_queue_turns_requests_away_at_once() {
+    let (store, _) = testing::sqlite().await;
+    let mut holder = store.pool.acquire().await.unwrap();
+    sqlx::query("BEGIN IMMEDIATE")
+        .execute(&mut *holder)
+        .await
+        .unwrap();
+    let intake = std::sync::Arc::new(deckhand::intake::Intake::with_queue(store.pool.clone(), 2));
+    let mut waiting = Vec::new();
+    let mut busy = 0;
+    for i in 0..10 {
+        let intake = intake.clone();
+        let task = tokio::spawn(async move {
+            intake
+                .receive(&command_event(&format!("Busy{i}")), "me", 1, 1)
+                .await
+        });
+        tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+        if task.is_finished() {
+            match task.await.unwrap() {
+                Err(deckhand::intake::Refused::Busy) => busy += 1,
+                other => panic!("request {i} answered before the lock went: {other:?}"),
+            }
+        } else {
+            waiting.push(task);
+        }
+    }
+    assert!(busy >= 6, "most were turned away: {busy}");
+    assert!(
+        !waiting.is_empty() && waiting.len() <= 3,
+        "{}",
+        waiting.len()
+    );
+    sqlx::query("COMMIT").execute(&mut *holder).await.unwrap();
+    drop(holder);
+    for task in waiting {
+        assert!(
+            task.await.unwrap().unwrap().is_some(),
+            "a queued request is stored"
+        );
+    }
+}

@@ -102,7 +102,7 @@ async fn a_deploy_resolves_its_commit_waits_for_a_pending_check_and_follows_the_
     gh.check(REPO, &head, "test", "in_progress", None);
     t.drain();
     t.say("alice", "/deploy prod main").await;
-    let card = t.expect_message("Deploy").await;
+    let card = t.expect_message("*Deploy #2*").await;
     let short = &head[..7];
     assert!(
         card.text.contains(&format!("web@main ({short})")),
@@ -188,7 +188,7 @@ async fn an_older_commit_says_how_far_back_it_goes() {
     t.wait_for_state(1, JobState::Succeeded).await;
     t.drain();
     t.say("alice", "/deploy prod v1.0").await;
-    let card = t.expect_message("Deploy").await;
+    let card = t.expect_message("*Deploy #2*").await;
     assert!(
         card.text.contains("this goes back 3 commits"),
         "{}",

@@ -226,6 +226,13 @@ impl Inbound {
         let id = match self.engine.receive(&event).await {
             Ok(Some(id)) => id,
             Ok(None) => return (ephemeral(&format!("Already on it: `{text}`.")), None),
+            Err(error) if error.is_busy() => {
+                tracing::warn!("busy: a Discord interaction was turned away");
+                let said = format!(
+                    "⏳ deckhand is busy right now and did not take `{text}`; nothing was done. Try again in a minute."
+                );
+                return (ephemeral(&said), None);
+            }
             Err(error) => {
                 tracing::error!(%error, "a Discord interaction could not be stored");
                 let said = format!(

@@ -85,6 +85,8 @@ pub fn deckhand_person() -> Person {
 /// The job engine, and the holder of the features events reach through `dispatch`.
 pub struct Engine {
     pub(crate) ctx: Arc<Ctx>,
+    /// The inbox's group-commit writer, started by the first event.
+    pub(crate) intake: std::sync::OnceLock<crate::intake::Intake>,
     announcements: Arc<Announcements>,
     incidents: Arc<Incidents>,
     secrets: Arc<Secrets>,
@@ -133,6 +135,7 @@ impl Engine {
         let incidents = Arc::new(Incidents::new(ctx.clone(), announcements.clone()));
         let secrets = Arc::new(Secrets::new(ctx.clone()));
         Arc::new(Engine {
+            intake: std::sync::OnceLock::new(),
             metrics: Metrics::new(ctx.clone()),
             ctx,
             announcements,

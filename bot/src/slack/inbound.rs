@@ -305,6 +305,13 @@ async fn http_command(
 
 /// The ack of a command deckhand could not store: nothing was done.
 fn not_stored(text: &str, error: &NotStored) -> SlackCommandEventResponse {
+    if error.is_busy() {
+        // Shed in the cheapest honest way: a 200 that says so (Slack does not retry).
+        tracing::warn!("busy: a slash command was turned away");
+        return answer(
+            "⏳ deckhand is busy right now and did not take this command; nothing was done. Try again in a minute.",
+        );
+    }
     tracing::error!(%error, "a slash command could not be stored");
     let answer = format!(
         "⚠️ deckhand could not record `{}` (its database did not answer); nothing was done. Try again in a minute.",
