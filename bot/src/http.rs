@@ -32,6 +32,7 @@ pub fn router(
         .with_state(engine.clone())
         .merge(crate::api::routes(engine.clone(), api_token))
         .merge(crate::web::routes(engine, sessions))
+        .layer(axum::middleware::map_response(crate::web::security_headers))
 }
 
 /// 401 for `/metrics` without the right bearer token, when one is configured.

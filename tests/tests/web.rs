@@ -166,6 +166,10 @@ async fn without_a_session_every_page_sends_people_to_sign_in() {
     assert_eq!(headers["referrer-policy"], "no-referrer");
     assert_eq!(headers["x-frame-options"], "DENY");
     assert!(signin.text().await.unwrap().contains("/login"));
+    // The API and the health check carry them too.
+    let health = p.get("/healthz", None).await;
+    assert_eq!(health.headers()["x-content-type-options"], "nosniff");
+    assert_eq!(health.headers()["cache-control"], "no-store");
     assert_eq!(p.get("/static/deckhand.css", None).await.status(), 200);
     assert_eq!(p.get("/static/live.js", None).await.status(), 200);
 }

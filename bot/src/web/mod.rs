@@ -41,7 +41,7 @@ struct Web {
     streams: Arc<tokio::sync::Semaphore>,
 }
 
-/// The page's routes, each answer with the security headers.
+/// The page's routes (`http::router` adds the security headers to every answer).
 pub fn routes(engine: Arc<Engine>, sessions: Arc<Sessions>) -> Router {
     let web = Web {
         engine,
@@ -61,13 +61,13 @@ pub fn routes(engine: Arc<Engine>, sessions: Arc<Sessions>) -> Router {
         .route("/login/{token}", get(use_link))
         .route("/static/deckhand.css", get(css))
         .route("/static/live.js", get(js))
-        .layer(axum::middleware::map_response(security_headers))
         .with_state(web)
 }
 
-/// Every page's headers: no inline script or style, no framing, no referrer (a sign-in
-/// link's token must not leak), no sniffing, and nothing cached (the pages are private).
-async fn security_headers(mut response: Response) -> Response {
+/// The headers of every answer deckhand's own routes give (pages, API, health): no
+/// inline script or style, no framing, no referrer (a sign-in link's token must not
+/// leak), no sniffing, and nothing cached (what they show is private).
+pub async fn security_headers(mut response: Response) -> Response {
     let headers = response.headers_mut();
     for (name, value) in [
         (
