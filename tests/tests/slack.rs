@@ -570,3 +570,20 @@ async fn channels_configured_by_name_work_after_the_first_post_in_both_modes() {
         t.server.stop().await;
     }
 }
+
+/// A burst from one person asks `users.info` once: the first lookup is in flight, the
+/// rest wait for it and read its answer.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_burst_from_one_person_looks_them_up_once() {
+    let t = SlackTester::start(Mode::Http).await;
+    t.slack
+        .slow("users.info", std::time::Duration::from_millis(300));
+    let answers = futures::future::join_all((0..30).map(|_| t.say("carol", "/status"))).await;
+    assert_eq!(answers.len(), 30);
+    assert_eq!(
+        t.slack.calls_of("users.info").len(),
+        1,
+        "one lookup for 30 commands from one person"
+    );
+    t.server.stop().await;
+}

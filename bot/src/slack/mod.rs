@@ -87,6 +87,9 @@ pub struct SlackPlatform {
     token: SlackApiToken,
     outbox: Arc<Outbox<SlackClientError>>,
     names: Mutex<HashMap<String, (String, Instant)>>,
+    /// One `users.info` in flight per person: a flood from one person waits for the
+    /// first lookup and reads its answer, instead of asking Slack again each time.
+    lookups: Mutex<HashMap<String, Arc<tokio::sync::Mutex<()>>>>,
     /// Channel name (`#deploys`) -> its id, from `conversations.list` at start or from
     /// the first post there: every later call, and the per-channel limit, use the id.
     channels: Mutex<HashMap<String, String>>,
@@ -108,6 +111,9 @@ const MAX_CHANNEL_PAGES: usize = 20;
 /// How long a display name is trusted.
 const NAME_TTL: Duration = Duration::from_secs(3600);
 
+/// The most display names kept.
+const NAMES: usize = 10_000;
+
 impl SlackPlatform {
     pub fn new(settings: &SlackSettings) -> anyhow::Result<Arc<SlackPlatform>> {
         Ok(Arc::new(SlackPlatform {
@@ -115,6 +121,7 @@ impl SlackPlatform {
             token: SlackApiToken::new(settings.bot_token.expose_secret().into()),
             outbox: Outbox::new(settings.limits),
             names: Mutex::new(HashMap::new()),
+            lookups: Mutex::new(HashMap::new()),
             channels: Mutex::new(HashMap::new()),
         }))
     }
@@ -209,41 +216,77 @@ impl SlackPlatform {
             .context("Block Kit the SDK does not accept")
     }
 
-    /// The person behind a Slack user id, with a display name from `users.info` (cached;
-    /// the id when Slack can't say).
-    pub async fn person(&self, user_id: &str) -> Person {
-        let cached = self.names.lock().ok().and_then(|names| {
+    /// A display name looked up less than an hour ago.
+    fn cached_name(&self, user_id: &str) -> Option<String> {
+        self.names.lock().ok().and_then(|names| {
             names
                 .get(user_id)
                 .filter(|(_, at)| at.elapsed() < NAME_TTL)
                 .map(|(n, _)| n.clone())
-        });
-        let name = match cached {
+        })
+    }
+
+    /// Asks `users.info` (under the outbound limits) and remembers the answer; the id
+    /// when Slack can't say.
+    async fn look_up(&self, user_id: &str) -> String {
+        let session = self.client.open_session(&self.token);
+        let request = SlackApiUsersInfoRequest::new(SlackUserId(user_id.to_owned()));
+        let found = self
+            .outbox
+            .send(None, || session.users_info(&request))
+            .await;
+        let name = match found {
+            Ok(response) => {
+                let user = response.user;
+                user.profile
+                    .as_ref()
+                    .and_then(|p| p.display_name.clone().filter(|n| !n.is_empty()))
+                    .or_else(|| user.real_name.clone().filter(|n| !n.is_empty()))
+                    .or(user.name.clone())
+                    .unwrap_or_else(|| user_id.to_owned())
+            }
+            Err(error) => {
+                tracing::warn!(%user_id, %error, "users.info failed; using the id");
+                user_id.to_owned()
+            }
+        };
+        if let Ok(mut names) = self.names.lock() {
+            // Bounded: past NAMES people, the expired go, then the oldest.
+            if names.len() >= NAMES {
+                names.retain(|_, (_, at)| at.elapsed() < NAME_TTL);
+                if names.len() >= NAMES
+                    && let Some(oldest) = names
+                        .iter()
+                        .min_by_key(|(_, (_, at))| *at)
+                        .map(|(id, _)| id.clone())
+                {
+                    names.remove(&oldest);
+                }
+            }
+            names.insert(user_id.to_owned(), (name.clone(), Instant::now()));
+        }
+        name
+    }
+
+    /// The person behind a Slack user id, with a display name from `users.info` (cached
+    /// for an hour, one lookup at a time per person; the id when Slack can't say).
+    pub async fn person(&self, user_id: &str) -> Person {
+        let name = match self.cached_name(user_id) {
             Some(name) => name,
             None => {
-                let session = self.client.open_session(&self.token);
-                let request = SlackApiUsersInfoRequest::new(SlackUserId(user_id.to_owned()));
-                let found = self
-                    .outbox
-                    .send(None, || session.users_info(&request))
-                    .await;
-                let name = match found {
-                    Ok(response) => {
-                        let user = response.user;
-                        user.profile
-                            .as_ref()
-                            .and_then(|p| p.display_name.clone().filter(|n| !n.is_empty()))
-                            .or_else(|| user.real_name.clone().filter(|n| !n.is_empty()))
-                            .or(user.name.clone())
-                            .unwrap_or_else(|| user_id.to_owned())
-                    }
-                    Err(error) => {
-                        tracing::warn!(%user_id, %error, "users.info failed; using the id");
-                        user_id.to_owned()
-                    }
+                let gate = self
+                    .lookups
+                    .lock()
+                    .map(|mut lookups| lookups.entry(user_id.to_owned()).or_default().clone())
+                    .unwrap_or_default();
+                let _turn = gate.lock().await;
+                // Whoever held the turn before may have looked them up already.
+                let name = match self.cached_name(user_id) {
+                    Some(name) => name,
+                    None => self.look_up(user_id).await,
                 };
-                if let Ok(mut names) = self.names.lock() {
-                    names.insert(user_id.to_owned(), (name.clone(), Instant::now()));
+                if let Ok(mut lookups) = self.lookups.lock() {
+                    lookups.remove(user_id);
                 }
                 name
             }

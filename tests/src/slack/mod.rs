@@ -83,6 +83,8 @@ struct Fake {
     next_ts: AtomicU64,
     /// Method -> how many of its next calls answer 429.
     limited: Mutex<HashMap<String, u32>>,
+    /// Method -> how long it takes to answer (real Slack is tens of ms away).
+    slow: Mutex<HashMap<String, std::time::Duration>>,
     socket: Mutex<Option<mpsc::UnboundedSender<String>>>,
     /// Every message deckhand sent on the socket (acks).
     socket_in: Mutex<Vec<Value>>,
@@ -141,6 +143,11 @@ impl FakeSlack {
     /// The app was installed without the `channels:read` scope.
     pub fn without_channels_read(&self) {
         self.fake.no_channels_read.store(true, Ordering::SeqCst);
+    }
+
+    /// Every call of `method` answers after `delay`, as a Slack far away would.
+    pub fn slow(&self, method: &str, delay: std::time::Duration) {
+        self.fake.slow.lock().unwrap().insert(method.into(), delay);
     }
 
     /// The next `count` calls of `method` answer 429 with `Retry-After: 1`.
@@ -270,6 +277,10 @@ async fn api(
         .get("authorization")
         .and_then(|v| v.to_str().ok())
         .map(str::to_owned);
+    let delay = fake.slow.lock().unwrap().get(&method).copied();
+    if let Some(delay) = delay {
+        tokio::time::sleep(delay).await;
+    }
     {
         let mut limited = fake.limited.lock().unwrap();
         if let Some(left) = limited.get_mut(&method)
