@@ -7,6 +7,12 @@
 //!     $CARGO_TARGET_DIR/release/slack-load            # or target/release/slack-load
 //!
 //! Rates and duration: `SLACK_LOAD_RATES=100,250,500,1000 SLACK_LOAD_SECONDS=5`.
+//!
+//! The flood (`SLACK_LOAD_MODE=flood`, `SLACK_LOAD_CONNECTIONS=32`, `SLACK_LOAD_SECONDS=10`):
+//! closed loop, every connection sending `/deploy e0` as fast as it is answered, each a new
+//! delivery, so after the first every one is refused (e0 is held). Reports throughput,
+//! p50/p99/max ack, non-2xx, commands stored and handled, `chat.postEphemeral` calls, and
+//! RSS idle, during (sampled) and 10 s after.
 //! On Postgres instead of SQLite: `SLACK_LOAD_POSTGRES=postgres://…` (a fresh schema).
 //!
 //! For each rate it checks that every acknowledged command is in the inbox (stored
@@ -33,7 +39,12 @@ async fn main() -> anyhow::Result<()> {
         .ok()
         .and_then(|s| s.parse().ok())
         .unwrap_or(5);
-    let total: u64 = rates.iter().map(|r| r * seconds).sum();
+    let flood = std::env::var("SLACK_LOAD_MODE").is_ok_and(|m| m == "flood");
+    let total: u64 = if flood {
+        1
+    } else {
+        rates.iter().map(|r| r * seconds).sum()
+    };
 
     let slack = FakeSlack::start().await;
     let dir = deckhand::testing::scratch_dir("deckhand-slack-load");
@@ -97,6 +108,29 @@ async fn main() -> anyhow::Result<()> {
     let idle_rss = memory(deckhand.id(), "VmRSS:");
     let store = deckhand::store::Store::open(&database_url).await?;
     println!("deckhand up on {dialect} with {total} envs; idle RSS {idle_rss}");
+    if flood {
+        let connections: usize = std::env::var("SLACK_LOAD_CONNECTIONS")
+            .ok()
+            .and_then(|c| c.parse().ok())
+            .unwrap_or(32);
+        let seconds = std::env::var("SLACK_LOAD_SECONDS")
+            .ok()
+            .and_then(|s| s.parse().ok())
+            .unwrap_or(10);
+        run_flood(
+            &http,
+            &base,
+            deckhand.id(),
+            connections,
+            seconds,
+            &store,
+            &slack,
+        )
+        .await?;
+        deckhand.kill().ok();
+        deckhand.wait().ok();
+        return Ok(());
+    }
     println!(
         "| rate (req/s) | sent | acked 200 | stored | throughput (req/s) | p50 ack | p99 ack | max ack |"
     );
@@ -190,6 +224,103 @@ async fn main() -> anyhow::Result<()> {
     );
     deckhand.kill().ok();
     deckhand.wait().ok();
+    Ok(())
+}
+
+/// The closed-loop flood of one refused command (see the module's docs).
+async fn run_flood(
+    http: &reqwest::Client,
+    base: &str,
+    pid: u32,
+    connections: usize,
+    seconds: u64,
+    store: &deckhand::store::Store,
+    slack: &FakeSlack,
+) -> anyhow::Result<()> {
+    let serial = Arc::new(std::sync::atomic::AtomicU64::new(0));
+    let end = Instant::now() + Duration::from_secs(seconds);
+    let started = Instant::now();
+    let peak = Arc::new(std::sync::atomic::AtomicU64::new(0));
+    let sampler = {
+        let peak = peak.clone();
+        tokio::spawn(async move {
+            while Instant::now() < end {
+                let kb = memory(pid, "VmRSS:")
+                    .trim_end_matches(" kB")
+                    .parse::<u64>()
+                    .unwrap_or(0);
+                peak.fetch_max(kb, std::sync::atomic::Ordering::SeqCst);
+                tokio::time::sleep(Duration::from_millis(250)).await;
+            }
+        })
+    };
+    let workers: Vec<_> = (0..connections)
+        .map(|_| {
+            let (http, base, serial) = (http.clone(), base.to_owned(), serial.clone());
+            tokio::spawn(async move {
+                let mut seen = Vec::new();
+                let mut failed = 0u64;
+                while Instant::now() < end {
+                    let n = serial.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+                    let body =
+                        slash_command("U0LOAD0", "C1", "/deploy", "e0 v1", &format!("flood-{n}"));
+                    let timestamp = chrono::Utc::now().timestamp();
+                    let sent = Instant::now();
+                    let answer = http
+                        .post(format!("{base}/slack/commands"))
+                        .header("content-type", "application/x-www-form-urlencoded")
+                        .header("x-slack-request-timestamp", timestamp.to_string())
+                        .header("x-slack-signature", sign(SECRET, timestamp, &body))
+                        .body(body)
+                        .send()
+                        .await;
+                    match answer {
+                        Ok(r) if r.status() == 200 => seen.push(sent.elapsed()),
+                        _ => failed += 1,
+                    }
+                }
+                (seen, failed)
+            })
+        })
+        .collect();
+    let mut latencies = Vec::new();
+    let mut failed = 0;
+    for worker in workers {
+        let (seen, bad) = worker.await?;
+        latencies.extend(seen);
+        failed += bad;
+    }
+    let elapsed = started.elapsed().as_secs_f64();
+    sampler.await.ok();
+    latencies.sort();
+    anyhow::ensure!(!latencies.is_empty(), "no request was acknowledged");
+    let pick = |q: f64| latencies[((latencies.len() as f64 * q) as usize).min(latencies.len() - 1)];
+    let count = |sql: &'static str| async move {
+        sqlx::query_as::<_, (i64,)>(sql)
+            .fetch_one(&store.pool)
+            .await
+            .map(|(n,)| n)
+    };
+    let stored = count("SELECT COUNT(*) FROM inbox WHERE kind = 'command'").await?;
+    tokio::time::sleep(Duration::from_secs(10)).await;
+    let handled =
+        count("SELECT COUNT(*) FROM inbox WHERE kind = 'command' AND handled_at IS NOT NULL")
+            .await?;
+    println!(
+        "| connections | acked | non-2xx | throughput (req/s) | p50 ack | p99 ack | max ack | stored | handled (10 s after) | chat.postEphemeral | RSS during (peak) | RSS 10 s after |"
+    );
+    println!("|---|---|---|---|---|---|---|---|---|---|---|---|");
+    println!(
+        "| {connections} | {} | {failed} | {:.0} | {:.2} ms | {:.2} ms | {:.2} ms | {stored} | {handled} | {} | {} kB | {} |",
+        latencies.len(),
+        latencies.len() as f64 / elapsed,
+        ms(pick(0.50)),
+        ms(pick(0.99)),
+        ms(*latencies.last().unwrap()),
+        slack.calls_of("chat.postEphemeral").len(),
+        peak.load(std::sync::atomic::Ordering::SeqCst),
+        memory(pid, "VmRSS:")
+    );
     Ok(())
 }
 
