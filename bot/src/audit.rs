@@ -279,6 +279,12 @@ impl From<Exported> for ChainedRow {
     }
 }
 
+/// Where an export goes, in its format.
+enum Sink<'a> {
+    Csv(Box<csv::Writer<&'a mut dyn Write>>),
+    Jsonl(&'a mut dyn Write),
+}
+
 /// Writes the log (rows at or after `since`, in ms) to `out`; returns the row count.
 pub async fn export(
     store: &Store,
@@ -286,9 +292,11 @@ pub async fn export(
     format: Format,
     out: &mut dyn Write,
 ) -> anyhow::Result<u64> {
-    // CSV rows go through a buffer written out per row, so a long log is never all in
-    // memory.
-    let mut csv = (format == Format::Csv).then(|| csv::Writer::from_writer(Vec::new()));
+    // Both formats stream a page at a time: a long log is never all in memory.
+    let mut sink = match format {
+        Format::Csv => Sink::Csv(Box::new(csv::Writer::from_writer(out))),
+        Format::Jsonl => Sink::Jsonl(out),
+    };
     let mut after = i64::MIN;
     let mut count = 0;
     loop {
@@ -297,30 +305,20 @@ pub async fn export(
         after = last.id;
         for row in rows {
             let row = Exported::from(row);
-            match csv.as_mut() {
-                Some(writer) => {
-                    writer.serialize(&row)?;
-                    writer.flush()?;
-                    let written = std::mem::replace(
-                        writer,
-                        csv::WriterBuilder::new()
-                            .has_headers(false)
-                            .from_writer(Vec::new()),
-                    );
-                    out.write_all(&written.into_inner().map_err(|e| e.into_error())?)?;
-                }
-                None => {
-                    serde_json::to_writer(&mut *out, &row)?;
+            match &mut sink {
+                Sink::Csv(writer) => writer.serialize(&row)?,
+                Sink::Jsonl(out) => {
+                    serde_json::to_writer(&mut **out, &row)?;
                     out.write_all(b"\n")?;
                 }
             }
             count += 1;
         }
     }
-    if let Some(writer) = csv {
-        out.write_all(&writer.into_inner().map_err(|e| e.into_error())?)?;
+    match &mut sink {
+        Sink::Csv(writer) => writer.flush()?,
+        Sink::Jsonl(out) => out.flush()?,
     }
-    out.flush()?;
     Ok(count)
 }
 

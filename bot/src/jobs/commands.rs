@@ -84,9 +84,9 @@ impl Engine {
             };
             return self.answer_plan(origin, ask).await;
         }
-        policy::may_deploy(&config, &target.env, env, &origin.user.id, Act::Deploy)?;
         let glass = self
-            .freeze_gate(
+            .admit(
+                origin,
                 &target.env,
                 env,
                 JobKind::Deploy,
@@ -137,10 +137,8 @@ impl Engine {
             change_summary: github.change,
             break_glass: glass.as_ref().and(deploy.break_glass.clone()),
         };
-        let job = self.create_job(origin, spec, &origin.user).await?;
-        if let Some(window) = &glass {
-            self.break_glass_notice(&job, window).await;
-        }
+        self.create_job_through(origin, spec, glass.as_ref())
+            .await?;
         if let Some(incident) = hotfix_for {
             self.incidents.refresh_incident(incident).await?;
         }
@@ -234,15 +232,14 @@ impl Engine {
             };
             return self.answer_plan(origin, ask).await;
         }
-        policy::may_deploy(
-            &self.ctx.config,
-            env_name,
-            env,
-            &origin.user.id,
-            Act::Rollback,
-        )?;
         let glass = self
-            .freeze_gate(env_name, env, JobKind::Rollback, break_glass.as_deref())
+            .admit(
+                origin,
+                env_name,
+                env,
+                JobKind::Rollback,
+                break_glass.as_deref(),
+            )
             .await?;
         let github = self
             .resolve_for_request(
@@ -272,8 +269,36 @@ impl Engine {
             skip_checks: None,
             break_glass: glass.as_ref().and(break_glass),
         };
+        self.create_job_through(origin, spec, glass.as_ref())
+            .await?;
+        Ok(())
+    }
+
+    /// What every job command checks once it is past its plan: the person may run
+    /// `kind` on the env, and no freeze holds it (the window a `--break-glass` passes,
+    /// if one does).
+    async fn admit(
+        &self,
+        origin: &Origin,
+        env_name: &str,
+        env: &EnvConfig,
+        kind: JobKind,
+        break_glass: Option<&str>,
+    ) -> anyhow::Result<Option<crate::freezes::Window>> {
+        let act = super::freeze::act_of(kind);
+        policy::may_deploy(&self.ctx.config, env_name, env, &origin.user.id, act)?;
+        self.freeze_gate(env_name, env, kind, break_glass).await
+    }
+
+    /// Creates the job; one that broke the glass is announced as such.
+    async fn create_job_through(
+        self: &Arc<Self>,
+        origin: &Origin,
+        spec: JobSpec,
+        glass: Option<&crate::freezes::Window>,
+    ) -> anyhow::Result<()> {
         let job = self.create_job(origin, spec, &origin.user).await?;
-        if let Some(window) = &glass {
+        if let Some(window) = glass {
             self.break_glass_notice(&job, window).await;
         }
         Ok(())
@@ -336,13 +361,8 @@ impl Engine {
             let ask = self.plain_ask(JobKind::Backup, Act::Backup, env_name, env, what, 0, None);
             return self.answer_plan(origin, ask).await;
         }
-        policy::may_deploy(
-            &self.ctx.config,
-            env_name,
-            env,
-            &origin.user.id,
-            Act::Backup,
-        )?;
+        self.admit(origin, env_name, env, JobKind::Backup, None)
+            .await?;
         let spec = JobSpec {
             kind: JobKind::Backup,
             env: env_name.to_owned(),
@@ -419,15 +439,14 @@ impl Engine {
             ));
             return self.answer_plan(origin, ask).await;
         }
-        policy::may_deploy(
-            &self.ctx.config,
-            env_name,
-            env,
-            &origin.user.id,
-            Act::Restore,
-        )?;
         let glass = self
-            .freeze_gate(env_name, env, JobKind::Restore, break_glass.as_deref())
+            .admit(
+                origin,
+                env_name,
+                env,
+                JobKind::Restore,
+                break_glass.as_deref(),
+            )
             .await?;
         let spec = JobSpec {
             kind: JobKind::Restore,
@@ -446,10 +465,8 @@ impl Engine {
             skip_checks: None,
             break_glass: glass.as_ref().and(break_glass),
         };
-        let job = self.create_job(origin, spec, &origin.user).await?;
-        if let Some(window) = &glass {
-            self.break_glass_notice(&job, window).await;
-        }
+        self.create_job_through(origin, spec, glass.as_ref())
+            .await?;
         Ok(())
     }
 }

@@ -128,7 +128,7 @@ impl Engine {
                     .as_deref()
                     .map(|r| format!(": {r}"))
                     .unwrap_or_default(),
-                super::freeze::allowed_line(&allowed, "lock", env_name),
+                super::freeze::allowed_line(&allowed, "lock", env_name, &self.ctx.config.clock),
             );
             self.ctx.whisper(origin, text).await;
             return Ok(());
@@ -370,7 +370,7 @@ impl Engine {
         };
         let text = format!(
             "*Dry run*: unlock `{env_name}`: {effect}\n{}\nNothing was changed.",
-            super::freeze::allowed_line(&allowed, "unlock", env_name)
+            super::freeze::allowed_line(&allowed, "unlock", env_name, &config.clock)
         );
         self.ctx.whisper(origin, text).await;
         Ok(())

@@ -24,8 +24,8 @@ pub(crate) fn frozen_kind(env: &EnvConfig, kind: JobKind) -> bool {
     }
 }
 
-/// The act a frozen job kind is, for refusals.
-fn act_of(kind: JobKind) -> Act {
+/// What a job of `kind` does to its env, in the words of a refusal.
+pub(crate) fn act_of(kind: JobKind) -> Act {
     match kind {
         JobKind::Deploy => Act::Deploy,
         JobKind::Rollback => Act::Rollback,
@@ -169,7 +169,11 @@ impl Engine {
                     crate::render::state_words(job.state)
                 );
             }
-            let _ = write!(text, "\n{}", allowed_line(&allowed, "freeze", env_name));
+            let _ = write!(
+                text,
+                "\n{}",
+                allowed_line(&allowed, "freeze", env_name, &config.clock)
+            );
             text.push_str("\nNothing was changed.");
             self.ctx.whisper(origin, text).await;
             return Ok(());
@@ -203,7 +207,7 @@ impl Engine {
             "❄️ `{env_name}` frozen by {} until {} ({length}): {reason}. {} are refused until then; `/unfreeze {env_name}` lifts it.",
             origin.user.name,
             self.clock(until),
-            capitalised(what)
+            crate::render::capitalised(what)
         );
         for job in &waiting {
             let _ = write!(
@@ -261,7 +265,7 @@ impl Engine {
             let text = format!(
                 "*Dry run*: unfreeze `{env_name}`: it would lift {}.{still}\n{}\nNothing was changed.",
                 lifted.join("; "),
-                allowed_line(&allowed, "unfreeze", env_name)
+                allowed_line(&allowed, "unfreeze", env_name, &config.clock)
             );
             self.ctx.whisper(origin, text).await;
             return Ok(());
@@ -380,17 +384,14 @@ impl Engine {
 }
 
 /// A plan's line on whether the person may do it.
-pub(crate) fn allowed_line(allowed: &Result<(), Refusal>, act: &str, env: &str) -> String {
+pub(crate) fn allowed_line(
+    allowed: &Result<(), Refusal>,
+    act: &str,
+    env: &str,
+    clock: &crate::clock::Clock,
+) -> String {
     match allowed {
         Ok(()) => format!("✅ You may {act} `{env}`."),
-        Err(refusal) => format!("⛔ {}", refusal.render(&crate::clock::Clock::default())),
-    }
-}
-
-fn capitalised(text: &str) -> String {
-    let mut chars = text.chars();
-    match chars.next() {
-        Some(first) => first.to_uppercase().chain(chars).collect(),
-        None => String::new(),
+        Err(refusal) => format!("⛔ {}", refusal.render(clock)),
     }
 }

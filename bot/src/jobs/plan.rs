@@ -133,11 +133,11 @@ impl Engine {
             gates.push(match (freezes.holding(), ask.break_glass) {
                 (Some(window), Some(reason)) => format!(
                     "🔥 {} — `--break-glass` passes it, loudly: {reason}",
-                    capital(&freeze_text(window, at, &clock))
+                    crate::render::capitalised(&freeze_text(window, at, &clock))
                 ),
                 (Some(window), None) => format!(
                     "⛔ {}. `--break-glass REASON…` would pass it.",
-                    capital(&freeze_text(window, at, &clock))
+                    crate::render::capitalised(&freeze_text(window, at, &clock))
                 ),
                 (None, Some(_)) => {
                     format!(
@@ -190,13 +190,5 @@ impl Engine {
         };
         let _ = write!(text, "\n{verdict} Nothing was run, locked or posted.");
         Ok(text)
-    }
-}
-
-fn capital(text: &str) -> String {
-    let mut chars = text.chars();
-    match chars.next() {
-        Some(first) => first.to_uppercase().chain(chars).collect(),
-        None => String::new(),
     }
 }

@@ -92,3 +92,12 @@ pub struct IncidentCard {
     /// Time zone for the timeline's clock times.
     pub timezone: chrono_tz::Tz,
 }
+
+/// `text` with its first letter in upper case ("frozen for …" starting a line).
+pub fn capitalised(text: &str) -> String {
+    let mut chars = text.chars();
+    match chars.next() {
+        Some(first) => first.to_uppercase().chain(chars).collect(),
+        None => String::new(),
+    }
+}

@@ -457,12 +457,9 @@ struct Window {
     days: Option<i64>,
 }
 
-/// 7, 30 or 90 days (30 when asked for anything else).
-fn days(window: &Window) -> i64 {
-    window
-        .days
-        .filter(|d| [7, 30, 90].contains(d))
-        .unwrap_or(30)
+/// 7, 30 or 90 days (30 when asked for anything else), for the page and the API.
+pub fn window_days(days: Option<i64>) -> i64 {
+    days.filter(|d| [7, 30, 90].contains(d)).unwrap_or(30)
 }
 
 /// The DORA reports: every env together, then each env.
@@ -497,15 +494,10 @@ async fn dora_page(
     SignedIn(viewer): SignedIn,
     Query(window): Query<Window>,
 ) -> Response {
-    match dora_reports(&web.engine, days(&window)).await {
+    match dora_reports(&web.engine, window_days(window.days)).await {
         Ok((overall, per_env)) => page(pages::dora(&overall, &per_env, &viewer)),
         Err(e) => unavailable(e),
     }
-}
-
-/// `?days=` for the JSON API too.
-pub fn window_days(days_param: Option<i64>) -> i64 {
-    days(&Window { days: days_param })
 }
 
 impl Engine {

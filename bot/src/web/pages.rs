@@ -1,7 +1,7 @@
 //! The page's HTML, server-rendered with maud from what the store holds: environments,
 //! jobs, a job, incidents, an incident, secrets, DORA. Pure: the data is handed in.
 
-use maud::{DOCTYPE, Markup, PreEscaped, html};
+use maud::{DOCTYPE, Markup, html};
 
 use super::dora::{LeadFrom, Report};
 use super::session::Viewer;
@@ -510,10 +510,6 @@ pub fn secrets(rows: &[SecretRow], clock: &Clock, viewer: &Viewer) -> Markup {
     )
 }
 
-fn hours(ms: i64) -> String {
-    duration(ms)
-}
-
 fn percent(rate: f64) -> String {
     format!("{:.0}%", rate * 100.0)
 }
@@ -558,7 +554,7 @@ fn measures(report: &Report) -> Markup {
             }
             div.measure {
                 h3 { (lead_label) }
-                p.figure { (now.lead_time_ms.map(hours).unwrap_or_else(|| "—".into())) }
+                p.figure { (now.lead_time_ms.map(duration).unwrap_or_else(|| "—".into())) }
                 p.small { "median · " (super::dora::trend(now.lead_time_ms.map(|v| v as f64), before.lead_time_ms.map(|v| v as f64))) }
                 (bars("median lead time per bucket", &bucket_values(&|b| b.lead_time_ms.map(|v| v as f64))))
             }
@@ -570,7 +566,7 @@ fn measures(report: &Report) -> Markup {
             }
             div.measure {
                 h3 { "time to restore" }
-                p.figure { (now.time_to_restore_ms.map(hours).unwrap_or_else(|| "—".into())) }
+                p.figure { (now.time_to_restore_ms.map(duration).unwrap_or_else(|| "—".into())) }
                 p.small { "median"
                     @if now.unrestored > 0 { " · " (now.unrestored) " not restored yet" }
                     " · " (super::dora::trend(now.time_to_restore_ms.map(|v| v as f64), before.time_to_restore_ms.map(|v| v as f64))) }
@@ -612,9 +608,4 @@ pub const JS: &str = include_str!("assets/live.js");
 /// newlines unescaped).
 pub fn fragment(markup: Markup) -> String {
     markup.into_string().replace(['\n', '\r'], " ")
-}
-
-/// Markup from text that is already HTML (the live fragment).
-pub fn raw(html: String) -> PreEscaped<String> {
-    PreEscaped(html)
 }
